@@ -1,0 +1,176 @@
+"""RSS, Atom and JSON Feed documents into sanitised items."""
+
+from __future__ import annotations
+
+import calendar as _calendar
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from digest.collect.sanitize import clean_html, cut_at_word, html_to_text, one_line
+from digest.collect.urls import clean_url
+from digest.errors import SourceError
+from digest.models import Item
+
+# feedparser reports a declared-vs-detected charset mismatch as "bozo", but it still decodes.
+_HARMLESS_BOZO = ("CharacterEncodingOverride", "NonXMLContentType")
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """What one feed entry says, before cleaning."""
+
+    guid: str
+    link: str
+    title: str
+    content_html: str
+    published: datetime | None
+    author: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    items: list[Item]
+    warning: str | None = None
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    source: str,
+    section: str,
+    url: str,
+    now: datetime,
+    summary_chars: int,
+    content_type: str = "",
+) -> ParsedFeed:
+    """Parse a feed body into items; raise SourceError when nothing can be salvaged."""
+    if body.lstrip()[:1] == b"{":
+        entries, warning = _json_feed_entries(body, source), None
+    else:
+        entries, warning = _xml_feed_entries(body, source, url, content_type)
+    items = [_to_item(e, source, section, now, summary_chars) for e in entries]
+    return ParsedFeed(items, warning)
+
+
+def _xml_feed_entries(
+    body: bytes, source: str, url: str, content_type: str
+) -> tuple[list[RawEntry], str | None]:
+    # Without a content type feedparser assumes ISO-8859-1 and never asks chardet.
+    headers = {"content-location": url, "content-type": content_type or "application/xml"}
+    parsed = feedparser.parse(body, response_headers=headers)
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    harmless = problem is not None and type(problem).__name__ in _HARMLESS_BOZO
+    if not parsed.entries:
+        if not parsed.get("version"):
+            raise SourceError(f"{source} is not a feed (no RSS, Atom or JSON Feed found)")
+        if problem is not None and not harmless:
+            raise SourceError(f"{source} is malformed beyond repair ({_describe(problem)})")
+        return [], None
+    warning = None
+    if problem is not None and not harmless:
+        warning = f"{source} is malformed ({_describe(problem)}); salvaged {len(parsed.entries)}"
+    return [_from_feedparser(e) for e in parsed.entries], warning
+
+
+def _describe(problem: Any) -> str:
+    line = getattr(problem, "getLineNumber", lambda: None)()
+    where = f" at line {line}" if line else ""
+    return f"{problem}{where}"
+
+
+def _from_feedparser(entry: Any) -> RawEntry:
+    content = entry.get("content") or []
+    html = content[0].get("value", "") if content else entry.get("summary", "")
+    stamp = entry.get("published_parsed") or entry.get("updated_parsed")
+    return RawEntry(
+        guid=str(entry.get("id") or ""),
+        link=str(entry.get("link") or ""),
+        title=str(entry.get("title") or ""),
+        content_html=str(html or ""),
+        published=_from_struct(stamp),
+        author=str(entry.get("author") or ""),
+    )
+
+
+def _from_struct(stamp: time.struct_time | None) -> datetime | None:
+    if stamp is None:
+        return None
+    try:
+        return datetime.fromtimestamp(_calendar.timegm(stamp), UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _json_feed_entries(body: bytes, source: str) -> list[RawEntry]:
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{source} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or "jsonfeed.org/version" not in str(doc.get("version", "")):
+        raise SourceError(f"{source} is JSON but not a JSON Feed (no jsonfeed.org version)")
+    entries = []
+    for raw in doc.get("items") or []:
+        if not isinstance(raw, dict):
+            continue
+        html = raw.get("content_html") or _text_as_html(raw.get("content_text") or "")
+        author = raw.get("author") or next(iter(raw.get("authors") or []), {})
+        entries.append(RawEntry(
+            guid=str(raw.get("id") or ""),
+            link=str(raw.get("url") or raw.get("external_url") or ""),
+            title=str(raw.get("title") or ""),
+            content_html=str(html or raw.get("summary") or ""),
+            published=_from_iso(raw.get("date_published") or raw.get("date_modified")),
+            author=str(author.get("name", "")) if isinstance(author, dict) else "",
+        ))
+    return entries
+
+
+def _text_as_html(text: str) -> str:
+    from html import escape
+
+    return "".join(f"<p>{escape(p)}</p>" for p in str(text).split("\n\n"))
+
+
+def _from_iso(value: Any) -> datetime | None:
+    try:
+        stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _to_item(entry: RawEntry, source: str, section: str, now: datetime, limit: int) -> Item:
+    body = clean_html(entry.content_html)
+    text = html_to_text(body)
+    title = one_line(html_to_text(entry.title)) or cut_at_word(text, 80) or "(untitled)"
+    url = clean_url(entry.link) if entry.link else None
+    published = min(entry.published, now) if entry.published else now
+    return Item(
+        key=item_key(source, entry.guid, url, title, entry.published),
+        source=source,
+        section=section,
+        title=title,
+        url=url,
+        summary=cut_at_word(text, limit),
+        body_html=body,
+        published=published,
+        first_seen=now,
+        author=one_line(html_to_text(entry.author)),
+    )
+
+
+def item_key(source: str, guid: str, url: str | None, title: str, when: datetime | None) -> str:
+    """A stable id: the GUID (per source), else the canonical link, else title and date."""
+    if guid.strip():
+        basis = f"guid\0{source}\0{guid.strip()}"
+    elif url:
+        basis = f"url\0{url}"
+    else:
+        basis = f"hash\0{source}\0{title}\0{when.isoformat() if when else ''}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:40]

@@ -1,0 +1,110 @@
+"""Staff notes: Markdown files with YAML front matter in the notes folder."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from markdown_it import MarkdownIt
+
+from digest.collect.sanitize import clean_html, cut_at_word, html_to_text, one_line
+from digest.errors import SourceError
+from digest.models import Item, ItemKind
+
+FRONT_MATTER_KEYS = {"title", "date", "section", "pin", "editor_note", "author"}
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNotes:
+    items: list[Item]
+    problems: list[str] = field(default_factory=list)
+
+
+def read_notes(
+    folder: Path, *, default_section: str, zone: ZoneInfo, now: datetime, summary_chars: int
+) -> ParsedNotes:
+    """Every due note in ``folder``; a broken file is reported and skipped, never fatal."""
+    if not folder.is_dir():
+        raise SourceError(f"notes folder {folder} does not exist: create it or fix sources.notes.dir")
+    items, problems = [], []
+    for path in sorted(folder.glob("*.md")):
+        try:
+            item = read_note(path, default_section=default_section, zone=zone, now=now,
+                             summary_chars=summary_chars)
+        except SourceError as exc:
+            problems.append(str(exc))
+            continue
+        if item.published <= now:
+            items.append(item)
+    return ParsedNotes(items, problems)
+
+
+def read_note(
+    path: Path, *, default_section: str, zone: ZoneInfo, now: datetime, summary_chars: int
+) -> Item:
+    """One note file as an item (its date may be in the future: it is then not due yet)."""
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
+    meta, body = split_front_matter(raw, path)
+    html = clean_html(_MARKDOWN.render(body))
+    title = one_line(str(meta.get("title") or "")) or path.stem.replace("-", " ")
+    published = _note_time(meta.get("date"), zone, path) or now
+    return Item(
+        key="note-" + hashlib.sha256(path.name.encode()).hexdigest()[:32],
+        source="notes",
+        section=str(meta.get("section") or default_section),
+        title=title,
+        url=None,
+        summary=cut_at_word(html_to_text(html), summary_chars),
+        body_html=html,
+        published=published,
+        first_seen=now,
+        author=one_line(str(meta.get("author") or "")),
+        pinned=bool(meta.get("pin", False)),
+        kind=ItemKind.EDITOR_NOTE if meta.get("editor_note") else ItemKind.NOTE,
+    )
+
+
+def split_front_matter(raw: str, path: Path) -> tuple[dict[str, Any], str]:
+    """The YAML between the opening ``---`` lines, and the Markdown after it."""
+    if not raw.startswith("---"):
+        return {}, raw
+    parts = raw.split("\n---", 1)
+    if len(parts) != 2:
+        raise SourceError(f"{path}: front matter starts with --- but never ends: add a --- line")
+    header = parts[0][3:]
+    body = parts[1].split("\n", 1)[1] if "\n" in parts[1] else ""
+    try:
+        meta = yaml.safe_load(header) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 2}" if mark is not None else ""
+        raise SourceError(f"{path}:{line} front matter is not valid YAML: fix it") from None
+    if not isinstance(meta, dict):
+        raise SourceError(f"{path}: front matter must be 'key: value' lines")
+    unknown = sorted(set(map(str, meta)) - FRONT_MATTER_KEYS)
+    if unknown:
+        raise SourceError(f"{path}: unknown front-matter key {unknown[0]!r} "
+                          f"(known: {', '.join(sorted(FRONT_MATTER_KEYS))})")
+    return meta, body
+
+
+def _note_time(value: Any, zone: ZoneInfo, path: Path) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=zone)
+    if isinstance(value, date):
+        return datetime.combine(value, time(0), tzinfo=zone)
+    try:
+        return _note_time(datetime.fromisoformat(str(value)), zone, path)
+    except ValueError:
+        raise SourceError(f"{path}: date {value!r} is not a date: write it as 2026-11-25") from None

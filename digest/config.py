@@ -1,0 +1,340 @@
+"""One settings loader: defaults < config.toml < DIGEST_* environment < command-line flags.
+
+Read once at the edge (CLI, scheduler, web) and passed down; no other module
+reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from digest.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config.toml")
+DEFAULT_SECTION_CAP = 8
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Organisation(_Strict):
+    name: str = "Our coalition"
+    postal_address: str = ""
+    website: str = "https://example.org"
+    reply_to: str = ""
+    timezone: str = "UTC"
+    language: str = "en"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as "
+                             "'America/New_York')") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class FeedSource(_Strict):
+    name: str
+    url: str
+    section: str = "news"
+
+
+class CalendarSource(_Strict):
+    name: str
+    url: str
+
+
+class NotesSource(_Strict):
+    dir: str = "notes"
+
+
+class Sources(_Strict):
+    feeds: list[FeedSource] = Field(default_factory=list)
+    calendars: list[CalendarSource] = Field(default_factory=list)
+    notes: NotesSource | None = None
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Sources:
+        seen: set[str] = set()
+        for source in [*self.feeds, *self.calendars]:
+            if source.name in seen or source.name == "notes":
+                raise ValueError(f"source name {source.name!r} is used twice (or is the reserved "
+                                 "name 'notes'): give each feed and calendar its own name")
+            seen.add(source.name)
+        return self
+
+
+class CollectSettings(_Strict):
+    timeout_seconds: float = Field(default=20.0, gt=0)
+    max_bytes: int = Field(default=5_000_000, gt=0)
+    max_redirects: int = Field(default=5, ge=0)
+    summary_chars: int = Field(default=300, ge=40)
+
+
+class EditionSettings(_Strict):
+    window_days: int = Field(default=7, ge=1)
+    events_ahead_days: int = Field(default=14, ge=0)
+    sections: list[str] = Field(default_factory=lambda: ["news", "stories", "events"])
+    section_titles: dict[str, str] = Field(default_factory=dict)
+    max_items_per_section: int | dict[str, int] = DEFAULT_SECTION_CAP
+    more_url: str = ""
+    subject: str = "{org}: the week of {date}"
+    require_approval: bool = False
+    auto_send_after: str | None = None
+
+    def cap_for(self, section: str) -> int:
+        caps = self.max_items_per_section
+        if isinstance(caps, int):
+            return caps
+        return caps.get(section, DEFAULT_SECTION_CAP)
+
+    def title_for(self, section: str) -> str:
+        return self.section_titles.get(section, section.replace("_", " ").capitalize())
+
+
+class ListSettings(_Strict):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: str
+    kind: Literal["digest", "alerts", "print"] = "digest"
+    description: str = ""
+    double_opt_in: bool = True
+
+
+class DeliverySettings(_Strict):
+    from_email: str = "digest@example.org"
+    from_name: str = ""
+    base_url: str = "http://localhost:8000"
+    unsubscribe_mailto: str = ""
+    outbox_dir: str = "var/outbox"
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    concurrency: int = Field(default=4, ge=1)
+    tracking: bool = False
+    asm_group_id: int | None = None
+    sandbox: bool = False
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class PrintProfile(_Strict):
+    name: str
+    paper: Literal["letter", "a4"] = "letter"
+    page_cap: int = Field(default=6, ge=1)
+    emessage_chars: int = Field(default=13_000, ge=200)
+    emessage_lines: int | None = None
+    ascii_only: bool = False
+    note: str = ""
+
+
+class PrintSettings(_Strict):
+    default_profile: str = "default"
+    profiles: list[PrintProfile] = Field(default_factory=lambda: [PrintProfile(name="default")])
+
+
+class ScheduleSettings(_Strict):
+    collect: str = "0 6 * * *"
+    send: str = "0 7 * * thu"
+
+
+_TOML_DATA: ContextVar[dict[str, Any]] = ContextVar("_TOML_DATA", default={})
+
+
+class _TomlDataSource(PydanticBaseSettingsSource):
+    """config.toml, already parsed, as the lowest-priority source above the defaults."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _TOML_DATA.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_TOML_DATA.get())
+
+
+class Settings(BaseSettings):
+    """Everything digest needs to know about the organisation and its job."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_", env_nested_delimiter="__", extra="forbid", case_sensitive=False
+    )
+
+    database_url: str = "sqlite:///var/digest.db"
+    organisation: Organisation = Field(default_factory=Organisation)
+    sources: Sources = Field(default_factory=Sources)
+    collect: CollectSettings = Field(default_factory=CollectSettings)
+    edition: EditionSettings = Field(default_factory=EditionSettings)
+    lists: list[ListSettings] = Field(default_factory=list)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    print: PrintSettings = Field(default_factory=PrintSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: Path | None = PrivateAttr(default=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TomlDataSource(settings_cls)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the settings are resolved against (config.toml's)."""
+        return self._base_dir
+
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    def resolve(self, path: str | Path) -> Path:
+        """A path from the settings, relative to config.toml's folder."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self._base_dir / p
+
+    @property
+    def var_dir(self) -> Path:
+        return self.resolve("var")
+
+    def list_named(self, slug: str) -> ListSettings:
+        for item in self.lists:
+            if item.slug == slug:
+                return item
+        known = ", ".join(x.slug for x in self.lists) or "none"
+        raise ConfigError(f"no list {slug!r} in [[lists]] (known: {known}): add it to config.toml")
+
+
+@dataclass(frozen=True, slots=True)
+class Secrets:
+    """Secrets come only from the environment and are never printed."""
+
+    sendgrid_api_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    webhook_public_key: str | None = field(default=None, repr=False)
+    sendgrid_host: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Secrets:
+        e = os.environ if env is None else env
+        return cls(
+            sendgrid_api_key=e.get("SENDGRID_API_KEY") or None,
+            secret_key=e.get("DIGEST_SECRET_KEY") or None,
+            webhook_public_key=e.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
+            sendgrid_host=e.get("DIGEST_SENDGRID_HOST") or None,
+        )
+
+
+def config_path(explicit: Path | None) -> Path:
+    """--config, else DIGEST_CONFIG, else ./config.toml."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get("DIGEST_CONFIG")
+    return Path(from_env) if from_env else DEFAULT_CONFIG
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load the settings from ``path`` (see :func:`config_path`), the environment and flags."""
+    source = config_path(path)
+    data = read_toml(source)
+    token = _TOML_DATA.set(data)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source, data)) from None
+    finally:
+        _TOML_DATA.reset(token)
+    settings._base_dir = source.resolve().parent
+    settings._source = source
+    return settings
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse config.toml, turning every failure into one ConfigError line."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file: pass --config PATH or set DIGEST_CONFIG "
+            "(the repository's config.toml is a commented sample)"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file: pass --config PATH") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}: fix the file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def describe_validation_error(exc: ValidationError, source: Path, data: dict[str, Any]) -> str:
+    """One line per problem, each naming the key and where it came from."""
+    lines = []
+    for err in exc.errors():
+        loc = err["loc"]
+        key = _dotted(loc)
+        in_file = _present(data, loc[:-1] if err["type"] == "missing" else loc)
+        where = str(source) if in_file else _env_name(loc)
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown key {key!r}: check its spelling against the "
+                         "commented sample config.toml")
+        elif err["type"] == "missing":
+            lines.append(f"{where}: {key} is required: add it")
+        else:
+            lines.append(f"{where}: {key}: {err['msg']} (got {err.get('input')!r})")
+    return "; ".join(lines)
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    names = [str(p).upper() for p in loc if isinstance(p, str) and p not in {"int", "dict[str,int]"}]
+    return "environment variable DIGEST_" + "__".join(names) + " or a flag"
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"int", "dict[str,int]"}:
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _present(data: Any, loc: tuple[int | str, ...]) -> bool:
+    node = data
+    for part in loc:
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
+            node = node[part]
+        else:
+            return not isinstance(part, str) or part in {"int", "dict[str,int]"}
+    return True

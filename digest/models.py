@@ -1,0 +1,120 @@
+"""The plain data passed between stages: items, events, editions, recipients."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class ItemKind(StrEnum):
+    ARTICLE = "article"
+    NOTE = "note"
+    EDITOR_NOTE = "editor_note"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One article or staff note, sanitised and ready to show."""
+
+    key: str
+    source: str
+    section: str
+    title: str
+    url: str | None
+    summary: str
+    body_html: str
+    published: datetime
+    first_seen: datetime
+    author: str = ""
+    pinned: bool = False
+    kind: ItemKind = ItemKind.ARTICLE
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One occurrence of a calendar event, with times in the organisation's zone."""
+
+    key: str
+    source: str
+    title: str
+    start: datetime
+    end: datetime | None
+    all_day: bool
+    location: str = ""
+    url: str | None = None
+    description: str = ""
+
+    @property
+    def start_date(self) -> date:
+        return self.start.date()
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One section of an edition: items (or events), capped, with a link to the rest."""
+
+    key: str
+    title: str
+    items: tuple[Item, ...] = ()
+    events: tuple[Event, ...] = ()
+    omitted: int = 0
+    more_url: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.items) + len(self.events)
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """An assembled edition: what goes out, before rendering."""
+
+    id: str
+    subject: str
+    preheader: str
+    since: datetime
+    cutoff: datetime
+    editor_note: Item | None
+    sections: tuple[Section, ...]
+    archive_url: str
+
+    @property
+    def item_count(self) -> int:
+        return sum(s.count for s in self.sections) + (1 if self.editor_note else 0)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (datetimes as ISO 8601 strings)."""
+        return _jsonable(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedEmail:
+    """One variant of an edition, rendered once, with per-recipient placeholders."""
+
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One subscriber as a send sees them."""
+
+    id: int
+    email: str
+    name: str
+    format: str = "html"
+    lists: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,57 @@
+"""The HTML part: Jinja2 renders MJML, mjml-python compiles it, premailer inlines the CSS."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from mjml import mjml2html
+from premailer import Premailer
+
+from digest.errors import RenderError
+from digest.render.templates import html_env
+
+_DOCTYPE = re.compile(r"^\s*<!doctype html>", re.IGNORECASE)
+_COLOR_SCHEME_META = (
+    '<meta name="color-scheme" content="light dark">'
+    '<meta name="supported-color-schemes" content="light dark">'
+)
+
+
+def render_mjml(template: str, **context: Any) -> str:
+    """Jinja2: a ``.mjml.j2`` template and its context into MJML source."""
+    return html_env().get_template(template).render(**context)
+
+
+def compile_mjml(source: str) -> str:
+    """MJML into email HTML. mjml-python passes unknown tags through silently, so check."""
+    try:
+        html = str(mjml2html(source))
+    except ValueError as exc:
+        raise RenderError(f"the email template produced invalid MJML ({exc}): "
+                          "check the templates under templates/email/") from None
+    leftover = re.search(r"<mj-[a-z-]+", html)
+    if leftover:
+        raise RenderError(f"unknown MJML tag {leftover.group()}> in the email template: "
+                          "fix templates/email/")
+    return html
+
+
+def inline_css(html: str) -> str:
+    """Inline the CSS (media queries and Outlook conditionals kept), offline, quietly."""
+    # premailer only keeps an upper-case doctype; MJML writes a lower-case one.
+    html = _DOCTYPE.sub("<!DOCTYPE html>", html, count=1)
+    inlined = Premailer(
+        html,
+        allow_network=False,
+        cssutils_logging_level=logging.CRITICAL,
+        remove_classes=False,
+        strip_important=False,
+        keep_style_tags=False,
+        disable_validation=True,
+        cache_css_parsing=True,
+    ).transform(pretty_print=False)
+    if not inlined.lstrip().upper().startswith("<!DOCTYPE HTML>"):
+        inlined = "<!DOCTYPE html>\n" + inlined
+    return inlined.replace("<head>", "<head>" + _COLOR_SCHEME_META, 1)

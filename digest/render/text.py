@@ -1,0 +1,65 @@
+"""The plain-text part: written from its own template, wrapped at 72 columns."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+
+from digest.collect.sanitize import html_to_text
+from digest.config import Settings
+from digest.models import Edition
+from digest.render.templates import text_env
+
+WIDTH = 72
+
+
+@dataclass(slots=True)
+class References:
+    """Numbered link references: collected while an item is written, listed after it."""
+
+    urls: list[str] = field(default_factory=list)
+    pending: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, url: str | None) -> str:
+        """The reference marker for ``url`` (empty when there is no link)."""
+        if not url:
+            return ""
+        self.urls.append(url)
+        self.pending.append((len(self.urls), url))
+        return f"[{len(self.urls)}]"
+
+    def number(self, url: str) -> int:
+        self.add(url)
+        return len(self.urls)
+
+    def flush(self) -> list[tuple[int, str]]:
+        """The references added since the last flush, to print under the item."""
+        out, self.pending = self.pending, []
+        return out
+
+
+def wrap(text: str, indent: str = "") -> str:
+    """Each paragraph filled to 72 columns; long URLs are never broken."""
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    filled = []
+    for para in paragraphs:
+        lines = [textwrap.fill(line, WIDTH, initial_indent=indent, subsequent_indent=indent,
+                               break_long_words=False, break_on_hyphens=False)
+                 for line in para.split("\n") if line.strip()]
+        filled.append("\n".join(lines))
+    return "\n\n".join(filled)
+
+
+def render_text(edition: Edition, settings: Settings) -> str:
+    """The text/plain part of an edition, with the same placeholders as the HTML."""
+    refs = References()
+
+    def note_text(html: str) -> str:
+        return html_to_text(html, refs.number)
+
+    template = text_env().get_template("email/digest.txt.j2")
+    text = template.render(
+        edition=edition, org=settings.organisation, refs=refs, wrap=wrap, note_text=note_text,
+        zone=settings.organisation.zone,
+    )
+    return "\n".join(line.rstrip() for line in text.strip().split("\n")) + "\n"

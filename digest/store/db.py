@@ -1,0 +1,68 @@
+"""Opening the database and bringing its schema up to date through Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+
+from digest.errors import ConfigError, DigestError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def sqlite_url_for(database_url: str, base_dir: Path) -> str:
+    """Resolve a relative SQLite path against ``base_dir`` and create its folder."""
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise ConfigError(
+            f"database URL {database_url!r} is not valid: use e.g. sqlite:///var/digest.db "
+            "or postgresql+psycopg://user@host/db in DIGEST_DATABASE_URL"
+        ) from None
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return database_url
+    path = Path(url.database)
+    if not path.is_absolute():
+        path = base_dir / path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return url.set(database=str(path)).render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def open_engine(database_url: str, base_dir: Path) -> Engine:
+    """An engine on the configured database, schema migrated to the newest version."""
+    url = sqlite_url_for(database_url, base_dir)
+    try:
+        engine = sa.create_engine(url)
+    except (ArgumentError, ImportError) as exc:
+        raise ConfigError(f"cannot use database URL: {exc}: check DIGEST_DATABASE_URL") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        raise DigestError(f"cannot open the database: {exc.orig}: check DIGEST_DATABASE_URL "
+                          "and that its folder is writable") from None
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest migration (a no-op when it is current)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

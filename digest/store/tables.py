@@ -1,0 +1,132 @@
+"""The database schema as SQLAlchemy Core tables (migrations live in ``migrations/``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC everywhere."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if isinstance(value, datetime) else value
+
+
+metadata = sa.MetaData()
+
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False),
+    sa.Column("section", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("title_key", sa.String(300), nullable=False, index=True),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("url_key", sa.String(500), nullable=True, index=True),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("pinned", sa.Boolean, nullable=False),
+    sa.Column("published", UTCDateTime, nullable=False, index=True),
+    sa.Column("first_seen", UTCDateTime, nullable=False, index=True),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False, index=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("start", UTCDateTime, nullable=False, index=True),
+    sa.Column("end", UTCDateTime, nullable=True),
+    sa.Column("all_day", sa.Boolean, nullable=False),
+    sa.Column("location", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("collected_at", UTCDateTime, nullable=False),
+)
+
+fetch_state = sa.Table(
+    "fetch_state",
+    metadata,
+    sa.Column("source_key", sa.String(200), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("etag", sa.Text, nullable=True),
+    sa.Column("last_modified", sa.Text, nullable=True),
+    sa.Column("last_checked", UTCDateTime, nullable=True),
+    sa.Column("last_ok", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+)
+
+editions = sa.Table(
+    "editions",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("cutoff", UTCDateTime, nullable=False),
+    sa.Column("built_at", UTCDateTime, nullable=False),
+    sa.Column("item_count", sa.Integer, nullable=False),
+    sa.Column("edition_json", sa.Text, nullable=False),
+    sa.Column("html", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("email_key", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("format", sa.String(10), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+)
+
+lists = sa.Table(
+    "lists",
+    metadata,
+    sa.Column("slug", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+)
+
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), primary_key=True),
+    sa.Column("list_slug", sa.String(100), sa.ForeignKey("lists.slug"), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created", UTCDateTime, nullable=False),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("edition_id", sa.String(40), sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), primary_key=True),
+    sa.Column("transport", sa.String(20), nullable=False),
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("delivered_at", UTCDateTime, nullable=False),
+)
