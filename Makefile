@@ -1,0 +1,55 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test lint typecheck unit golden bench chromium clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+## demo: the whole weekly job on the bundled examples, through the outbox
+demo: $(VENV)/.installed
+	$(BIN)/digest demo
+
+## test: lint, type checks and the test suite (installs Chromium for the browser test)
+test: lint typecheck unit
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check digest tests bench
+	$(BIN)/ruff format --check digest tests bench
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy digest
+
+unit: $(VENV)/.dev chromium
+	$(BIN)/pytest -n 2 -q
+
+## chromium: Debian's Chromium for the browser test (never a downloaded browser)
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser test (a few minutes, once)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: /usr/bin/chromium is missing and this is not root: the browser test will skip"; \
+	  fi; \
+	fi
+
+## golden: regenerate tests/golden/email.html and email.txt after a deliberate template change
+golden: $(VENV)/.dev
+	$(BIN)/python -m tests.golden_edition
+
+## bench: render timings per stage
+bench: $(VENV)/.dev
+	$(BIN)/python bench/render.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

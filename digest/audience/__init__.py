@@ -1,0 +1,1 @@
+"""The audience: subscribers, lists, CSV import and signed links."""

@@ -1,0 +1,60 @@
+"""Build: plan the week's edition, assemble it, render it once, store it and write the files."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from digest.config import Settings
+from digest.edition import EditionPlan, assemble, plan_edition
+from digest.models import Edition, RenderedEmail
+from digest.render import render_email
+from digest.store import editions
+
+
+@dataclass(slots=True)
+class BuildResult:
+    plan: EditionPlan
+    edition: Edition | None = None
+    email: RenderedEmail | None = None
+    folder: Path | None = None
+    unplaced: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def html_bytes(self) -> int:
+        return len(self.email.html.encode()) if self.email else 0
+
+
+def build(settings: Settings, engine: Engine, *, week: str | None, out: Path | None,
+          force: bool, now: datetime) -> BuildResult:
+    """Build the edition for ``week`` (default: this week); nothing when nothing is new."""
+    plan = plan_edition(settings, engine, week, now)
+    assembled = assemble(settings, engine, plan, force=force)
+    result = BuildResult(plan, assembled.edition, unplaced=assembled.unplaced)
+    if assembled.edition is None:
+        return result
+    result.email = render_email(assembled.edition, settings)
+    with engine.begin() as conn:
+        editions.save_edition(conn, assembled.edition, result.email, now)
+    result.folder = out or settings.var_dir / "editions" / plan.id
+    write_files(result.folder, assembled.edition, result.email)
+    return result
+
+
+def write_files(folder: Path, edition: Edition, email: RenderedEmail) -> None:
+    """email.html, email.txt and edition.json, each replaced atomically."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "email.html": email.html,
+        "email.txt": email.text,
+        "edition.json": json.dumps(edition.to_json(), indent=2, ensure_ascii=False) + "\n",
+    }
+    for name, text in files.items():
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, folder / name)

@@ -1,0 +1,51 @@
+"""The demo: the whole weekly job on the bundled examples, in a throwaway folder."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+
+from digest.audience.importer import import_csv
+from digest.commands import build_command, collect_command, send_command
+from digest.config import Secrets, load_settings
+from digest.paths import bundled
+from digest.store import open_engine
+
+# The examples were written for this week; the demo's clock is pinned to it so the
+# edition always has content, whatever today's date.
+DEMO_NOW = datetime(2026, 11, 26, 7, 0, tzinfo=ZoneInfo("America/New_York"))
+SAMPLE_LISTS = {"weekly": "sample-weekly.csv", "staff": "sample-staff.csv"}
+
+
+def run_demo(out: Path | None) -> Path:
+    """Set up a demo folder, then collect, build and send. Returns the folder."""
+    folder = out or Path(tempfile.mkdtemp(prefix="digest-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(bundled("config.toml"), folder / "config.toml")
+    shutil.copytree(bundled("examples"), folder / "examples", dirs_exist_ok=True)
+    shutil.copytree(bundled("subscribers"), folder / "subscribers", dirs_exist_ok=True)
+    database_url = f"sqlite:///{folder / 'var' / 'digest.db'}"
+    settings = load_settings(folder / "config.toml", database_url=database_url)
+    engine = open_engine(settings.database_url, settings.base_dir)
+    typer.echo(f"demo folder: {folder}")
+    typer.echo(f"clock pinned to {DEMO_NOW:%A %d %B %Y %H:%M %Z}, the week of the examples\n")
+    for slug, name in SAMPLE_LISTS.items():
+        report = import_csv(settings, engine, folder / "subscribers" / name, list_slug=slug,
+                            default_format="html", pending=False, dry_run=False, now=DEMO_NOW)
+        typer.echo(f"imported {report.added} sample subscribers into {slug!r}")
+    collect_command(settings, engine, DEMO_NOW)
+    out_dir = folder / "edition"
+    build_command(settings, engine, week=None, out=out_dir, force=False, now=DEMO_NOW)
+    secrets = Secrets(secret_key=None)
+    send_command(settings, engine, secrets, list_slug=None, edition_id=None, dry_run=False,
+                 yes=True, now=DEMO_NOW)
+    typer.echo(f"\nopen the email:  {out_dir / 'email.html'}")
+    typer.echo(f"plain text:      {out_dir / 'email.txt'}")
+    typer.echo(f"messages (.eml): {settings.resolve(settings.delivery.outbox_dir)}")
+    typer.echo(f"try more:        digest build --config {folder / 'config.toml'} --force")
+    return folder

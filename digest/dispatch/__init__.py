@@ -1,0 +1,1 @@
+"""Dispatch: an edition's recipients, personal links, and the transport that delivers."""

@@ -1,0 +1,24 @@
+"""The outbox transport: one .eml file per recipient, for when there is no SendGrid key."""
+
+from __future__ import annotations
+
+import os
+import re
+from email.message import EmailMessage
+from pathlib import Path
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
+
+
+def outbox_folder(root: Path, edition_id: str) -> Path:
+    return root / _UNSAFE.sub("_", edition_id)
+
+
+def write_eml(folder: Path, subscriber_id: int, email: str, message: EmailMessage) -> Path:
+    """Write one message atomically (a reader never sees half a file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{subscriber_id:07d}-{_UNSAFE.sub('_', email)[:80]}.eml"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(message.as_bytes())
+    os.replace(tmp, path)
+    return path

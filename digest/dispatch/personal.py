@@ -1,0 +1,43 @@
+"""Per-recipient values: signed links, substitutions and the List-Unsubscribe header."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from digest.audience.tokens import make_token
+from digest.config import Settings
+from digest.models import Recipient
+from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
+
+
+@dataclass(frozen=True, slots=True)
+class PersonalLinks:
+    unsubscribe_url: str
+    preferences_url: str
+    list_unsubscribe: str  # the header value: https URL and mailto
+
+    def substitutions(self, recipient: Recipient) -> dict[str, str]:
+        """Placeholder → value, the same names SendGrid substitutions use."""
+        return {UNSUBSCRIBE: self.unsubscribe_url, PREFERENCES: self.preferences_url,
+                NAME: recipient.name}
+
+
+def personal_links(settings: Settings, key: bytes, recipient: Recipient,
+                   list_slug: str) -> PersonalLinks:
+    base = settings.delivery.base_url
+    unsub = make_token(key, "unsubscribe", recipient.id, list_slug)
+    prefs = make_token(key, "preferences", recipient.id, list_slug)
+    mailbox = (settings.delivery.unsubscribe_mailto or settings.organisation.reply_to
+               or settings.delivery.from_email).removeprefix("mailto:")
+    unsubscribe_url = f"{base}/u/{unsub}"
+    header = f"<{unsubscribe_url}>, <mailto:{mailbox}?subject={quote('unsubscribe ' + unsub)}>"
+    return PersonalLinks(unsubscribe_url, f"{base}/p/{prefs}", header)
+
+
+def fill(body: str, values: dict[str, str], *, as_html: bool) -> str:
+    """Replace each placeholder; values are escaped for an HTML body."""
+    for placeholder, value in values.items():
+        body = body.replace(placeholder, html.escape(value) if as_html else value)
+    return body
