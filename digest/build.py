@@ -30,8 +30,15 @@ class BuildResult:
         return len(self.email.html.encode()) if self.email else 0
 
 
-def build(settings: Settings, engine: Engine, *, week: str | None, out: Path | None,
-          force: bool, now: datetime) -> BuildResult:
+def build(
+    settings: Settings,
+    engine: Engine,
+    *,
+    week: str | None,
+    out: Path | None,
+    force: bool,
+    now: datetime,
+) -> BuildResult:
     """Build the edition for ``week`` (default: this week); nothing when nothing is new."""
     plan = plan_edition(settings, engine, week, now)
     assembled = assemble(settings, engine, plan, force=force)

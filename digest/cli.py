@@ -22,13 +22,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-subscribers_app = typer.Typer(help="The audience: import subscribers into a list.",
-                              no_args_is_help=True)
+subscribers_app = typer.Typer(
+    help="The audience: import subscribers into a list.", no_args_is_help=True
+)
 app.add_typer(subscribers_app, name="subscribers")
 
-ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", help="config.toml to use (default: ./config.toml, or $DIGEST_CONFIG).",
-    show_default=False)]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="config.toml to use (default: ./config.toml, or $DIGEST_CONFIG).",
+        show_default=False,
+    ),
+]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
 T = TypeVar("T")
 
@@ -41,8 +47,9 @@ def main() -> None:
 @contextmanager
 def errors_as_exit(debug: bool) -> Iterator[None]:
     """DigestError: one red line and exit 1. Anything else: a short line unless --debug."""
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s"
+    )
     try:
         yield
     except DigestError as exc:
@@ -56,8 +63,10 @@ def errors_as_exit(debug: bool) -> Iterator[None]:
     except Exception as exc:
         if debug:
             raise
-        _fail(f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for "
-              "the details, and report it)")
+        _fail(
+            f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for "
+            "the details, and report it)"
+        )
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -84,18 +93,25 @@ def collect(config: ConfigOpt = None, debug: DebugOpt = False) -> None:
     """Fetch every source once and store new items (safe to run daily or hourly)."""
     from digest.commands import collect_command
 
-    code = run(config, debug, lambda s: collect_command(s, open_engine(s.database_url, s.base_dir),
-                                                         clock.now()))
+    code = run(
+        config,
+        debug,
+        lambda s: collect_command(s, open_engine(s.database_url, s.base_dir), clock.now()),
+    )
     raise typer.Exit(code)
 
 
 @app.command()
 def build(
-    week: Annotated[str | None, typer.Option(help="ISO week to build, e.g. 2026-W48 "
-                                                  "(default: this week).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for email.html, email.txt and "
-                                                  "edition.json (default: var/editions/WEEK).")]
-    = None,
+    week: Annotated[
+        str | None, typer.Option(help="ISO week to build, e.g. 2026-W48 (default: this week).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for email.html, email.txt and edition.json (default: var/editions/WEEK)."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Build even when nothing is new.")] = False,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
@@ -103,18 +119,34 @@ def build(
     """Assemble and render the week's edition; print its subject, counts and size."""
     from digest.commands import build_command
 
-    run(config, debug, lambda s: build_command(s, open_engine(s.database_url, s.base_dir),
-                                               week=week, out=out, force=force, now=clock.now()))
+    run(
+        config,
+        debug,
+        lambda s: build_command(
+            s,
+            open_engine(s.database_url, s.base_dir),
+            week=week,
+            out=out,
+            force=force,
+            now=clock.now(),
+        ),
+    )
 
 
 @app.command()
 def send(
-    list_: Annotated[str | None, typer.Option("--list", help="Send to this list only "
-                                              "(default: every list of kind 'digest').")] = None,
-    edition: Annotated[str | None, typer.Option(help="Edition id (default: the latest built).")]
-    = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; send nothing.")]
-    = False,
+    list_: Annotated[
+        str | None,
+        typer.Option(
+            "--list", help="Send to this list only (default: every list of kind 'digest')."
+        ),
+    ] = None,
+    edition: Annotated[
+        str | None, typer.Option(help="Edition id (default: the latest built).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; send nothing.")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
@@ -122,38 +154,63 @@ def send(
     """Deliver an edition (to the outbox when SENDGRID_API_KEY is not set); run again to resume."""
     from digest.commands import send_command
 
-    run(config, debug, lambda s: send_command(
-        s, open_engine(s.database_url, s.base_dir), Secrets.from_env(), list_slug=list_,
-        edition_id=edition, dry_run=dry_run, yes=yes, now=clock.now()))
+    run(
+        config,
+        debug,
+        lambda s: send_command(
+            s,
+            open_engine(s.database_url, s.base_dir),
+            Secrets.from_env(),
+            list_slug=list_,
+            edition_id=edition,
+            dry_run=dry_run,
+            yes=yes,
+            now=clock.now(),
+        ),
+    )
 
 
 @subscribers_app.command("import")
 def subscribers_import(
-    file: Annotated[Path, typer.Argument(help="CSV with an 'email' column (and 'name', "
-                                              "'format').")],
+    file: Annotated[
+        Path, typer.Argument(help="CSV with an 'email' column (and 'name', 'format').")
+    ],
     list_: Annotated[str, typer.Option("--list", help="List to add them to.")],
-    format_: Annotated[str, typer.Option("--format", help="html or text, for rows that do "
-                                                          "not say.")] = "html",
+    format_: Annotated[
+        str, typer.Option("--format", help="html or text, for rows that do not say.")
+    ] = "html",
     pending: Annotated[bool, typer.Option(help="Make them confirm first.")] = False,
     strict: Annotated[bool, typer.Option(help="Write nothing if any row is rejected.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; write nothing.")]
-    = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; write nothing.")] = False,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Import subscribers from a CSV file into a list; every bad row is reported by line."""
     from digest.commands import import_command
 
-    code = run(config, debug, lambda s: import_command(
-        s, open_engine(s.database_url, s.base_dir), file, list_slug=list_, fmt=format_,
-        pending=pending, strict=strict, dry_run=dry_run, now=clock.now()))
+    code = run(
+        config,
+        debug,
+        lambda s: import_command(
+            s,
+            open_engine(s.database_url, s.base_dir),
+            file,
+            list_slug=list_,
+            fmt=format_,
+            pending=pending,
+            strict=strict,
+            dry_run=dry_run,
+            now=clock.now(),
+        ),
+    )
     raise typer.Exit(code)
 
 
 @app.command()
 def demo(
-    out: Annotated[Path | None, typer.Option(help="Folder for the demo (default: a new "
-                                                  "temporary folder).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the demo (default: a new temporary folder).")
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run the whole weekly job on the bundled examples, through the outbox."""

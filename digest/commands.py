@@ -43,22 +43,35 @@ def collect_command(settings: Settings, engine: Engine, now: datetime) -> int:
     if report.all_failed:
         raise DigestError(f"all {total} sources failed: nothing collected (see the warnings above)")
     if failed:
-        _warn(f"{failed} of {total} sources failed and were skipped; {report.added} new items "
-              "from the rest")
+        _warn(
+            f"{failed} of {total} sources failed and were skipped; {report.added} new items "
+            "from the rest"
+        )
     else:
         typer.echo(f"collected {total} sources: {report.added} new")
     return 0
 
 
-def build_command(settings: Settings, engine: Engine, *, week: str | None, out: Path | None,
-                  force: bool, now: datetime) -> None:
+def build_command(
+    settings: Settings,
+    engine: Engine,
+    *,
+    week: str | None,
+    out: Path | None,
+    force: bool,
+    now: datetime,
+) -> None:
     result = build(settings, engine, week=week, out=out, force=force, now=now)
-    for section, count in result.unplaced.items():
-        _warn(f"{count} item(s) in section {section!r}, which is not in edition.sections: "
-              "left out (add the section, or change the feed's section)")
+    for unplaced, count in result.unplaced.items():
+        _warn(
+            f"{count} item(s) in section {unplaced!r}, which is not in edition.sections: "
+            "left out (add the section, or change the feed's section)"
+        )
     if result.edition is None or result.email is None:
-        typer.echo(f"no new items for {result.plan.id} since the last edition: no edition built "
-                   "(use --force to build one anyway)")
+        typer.echo(
+            f"no new items for {result.plan.id} since the last edition: no edition built "
+            "(use --force to build one anyway)"
+        )
         return
     edition = result.edition
     typer.echo(f"edition {edition.id}: {edition.subject}")
@@ -67,8 +80,10 @@ def build_command(settings: Settings, engine: Engine, *, week: str | None, out: 
     for section in edition.sections:
         more = f" (+{section.omitted} on the website)" if section.omitted else ""
         typer.echo(f"  {section.key}: {section.count}{more}")
-    typer.echo(f"  HTML {result.html_bytes / 1024:.1f} KB, text "
-               f"{len(result.email.text.encode()) / 1024:.1f} KB")
+    typer.echo(
+        f"  HTML {result.html_bytes / 1024:.1f} KB, text "
+        f"{len(result.email.text.encode()) / 1024:.1f} KB"
+    )
     for name in ("email.html", "email.txt", "edition.json"):
         typer.echo(f"  wrote {result.folder / name if result.folder else name}")
 
@@ -77,12 +92,23 @@ def _show_plan(plan: SendPlan) -> None:
     formats = ", ".join(f"{n} {fmt}" for fmt, n in sorted(plan.by_format.items())) or "none"
     typer.echo(f"edition {plan.edition.id}: {plan.edition.subject}")
     typer.echo(f"  lists: {', '.join(plan.lists)}")
-    typer.echo(f"  recipients: {len(plan.to_send)} to send ({formats}); "
-               f"{len(plan.already_sent)} already sent")
+    typer.echo(
+        f"  recipients: {len(plan.to_send)} to send ({formats}); "
+        f"{len(plan.already_sent)} already sent"
+    )
 
 
-def send_command(settings: Settings, engine: Engine, secrets: Secrets, *, list_slug: str | None,
-                 edition_id: str | None, dry_run: bool, yes: bool, now: datetime) -> None:
+def send_command(
+    settings: Settings,
+    engine: Engine,
+    secrets: Secrets,
+    *,
+    list_slug: str | None,
+    edition_id: str | None,
+    dry_run: bool,
+    yes: bool,
+    now: datetime,
+) -> None:
     plan = plan_send(settings, engine, edition_id=edition_id, list_slug=list_slug)
     _show_plan(plan)
     if dry_run or not plan.to_send:
@@ -91,29 +117,62 @@ def send_command(settings: Settings, engine: Engine, secrets: Secrets, *, list_s
     if not yes and sys.stdin.isatty():
         typer.confirm(f"Send to {len(plan.to_send)} recipients?", abort=True)
     if sys.stderr.isatty():
-        with typer.progressbar(length=len(plan.to_send), label="sending",
-                               file=sys.stderr) as bar:
-            report = deliver(settings, engine, secrets, plan, now=now,
-                             on_sent=lambda _r: bar.update(1))
+        with typer.progressbar(length=len(plan.to_send), label="sending", file=sys.stderr) as bar:
+            report = deliver(
+                settings, engine, secrets, plan, now=now, on_sent=lambda _r: bar.update(1)
+            )
     else:
         report = deliver(settings, engine, secrets, plan, now=now)
     typer.echo(f"sent {len(report.written)} to the outbox: {report.folder}")
 
 
-def import_command(settings: Settings, engine: Engine, path: Path, *, list_slug: str, fmt: str,
-                   pending: bool, strict: bool, dry_run: bool, now: datetime) -> int:
+def import_command(
+    settings: Settings,
+    engine: Engine,
+    path: Path,
+    *,
+    list_slug: str,
+    fmt: str,
+    pending: bool,
+    strict: bool,
+    dry_run: bool,
+    now: datetime,
+) -> int:
     """Exit status 0 when the import ran; 1 with --strict when any row was rejected."""
-    probe = import_csv(settings, engine, path, list_slug=list_slug, default_format=fmt,
-                       pending=pending, dry_run=True, now=now)
+    probe = import_csv(
+        settings,
+        engine,
+        path,
+        list_slug=list_slug,
+        default_format=fmt,
+        pending=pending,
+        dry_run=True,
+        now=now,
+    )
     for line, reason in probe.rejected:
         typer.secho(f"{path}:{line}: rejected: {reason}", err=True)
     if strict and probe.rejected:
-        raise AudienceError(f"{len(probe.rejected)} row(s) rejected and --strict given: "
-                            "nothing imported; fix the rows above")
-    report = probe if dry_run else import_csv(
-        settings, engine, path, list_slug=list_slug, default_format=fmt, pending=pending,
-        dry_run=False, now=now)
+        raise AudienceError(
+            f"{len(probe.rejected)} row(s) rejected and --strict given: "
+            "nothing imported; fix the rows above"
+        )
+    report = (
+        probe
+        if dry_run
+        else import_csv(
+            settings,
+            engine,
+            path,
+            list_slug=list_slug,
+            default_format=fmt,
+            pending=pending,
+            dry_run=False,
+            now=now,
+        )
+    )
     prefix = "dry run: would have " if dry_run else ""
-    typer.echo(f"{prefix}added {report.added}, updated {report.updated}, unchanged "
-               f"{report.unchanged}, rejected {len(report.rejected)} (list {list_slug})")
+    typer.echo(
+        f"{prefix}added {report.added}, updated {report.updated}, unchanged "
+        f"{report.unchanged}, rejected {len(report.rejected)} (list {list_slug})"
+    )
     return 0

@@ -49,8 +49,9 @@ class Organisation(_Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name such as "
-                             "'America/New_York')") from None
+            raise ValueError(
+                f"unknown timezone {value!r} (use an IANA name such as 'America/New_York')"
+            ) from None
         return value
 
     @property
@@ -81,11 +82,13 @@ class Sources(_Strict):
     @model_validator(mode="after")
     def _unique_names(self) -> Sources:
         seen: set[str] = set()
-        for source in [*self.feeds, *self.calendars]:
-            if source.name in seen or source.name == "notes":
-                raise ValueError(f"source name {source.name!r} is used twice (or is the reserved "
-                                 "name 'notes'): give each feed and calendar its own name")
-            seen.add(source.name)
+        for name in [f.name for f in self.feeds] + [c.name for c in self.calendars]:
+            if name in seen or name == "notes":
+                raise ValueError(
+                    f"source name {name!r} is used twice (or is the reserved "
+                    "name 'notes'): give each feed and calendar its own name"
+                )
+            seen.add(name)
         return self
 
 
@@ -163,17 +166,17 @@ class ScheduleSettings(_Strict):
     send: str = "0 7 * * thu"
 
 
-_TOML_DATA: ContextVar[dict[str, Any]] = ContextVar("_TOML_DATA", default={})
+_TOML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("_TOML_DATA", default=None)
 
 
 class _TomlDataSource(PydanticBaseSettingsSource):
     """config.toml, already parsed, as the lowest-priority source above the defaults."""
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return _TOML_DATA.get().get(field_name), field_name, False
+        return (_TOML_DATA.get() or {}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_TOML_DATA.get())
+        return dict(_TOML_DATA.get() or {})
 
 
 class Settings(BaseSettings):
@@ -304,8 +307,10 @@ def describe_validation_error(exc: ValidationError, source: Path, data: dict[str
         in_file = _present(data, loc[:-1] if err["type"] == "missing" else loc)
         where = str(source) if in_file else _env_name(loc)
         if err["type"] == "extra_forbidden":
-            lines.append(f"{where}: unknown key {key!r}: check its spelling against the "
-                         "commented sample config.toml")
+            lines.append(
+                f"{where}: unknown key {key!r}: check its spelling against the "
+                "commented sample config.toml"
+            )
         elif err["type"] == "missing":
             lines.append(f"{where}: {key} is required: add it")
         else:
@@ -314,7 +319,9 @@ def describe_validation_error(exc: ValidationError, source: Path, data: dict[str
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:
-    names = [str(p).upper() for p in loc if isinstance(p, str) and p not in {"int", "dict[str,int]"}]
+    names = [
+        str(p).upper() for p in loc if isinstance(p, str) and p not in {"int", "dict[str,int]"}
+    ]
     return "environment variable DIGEST_" + "__".join(names) + " or a flag"
 
 
@@ -333,7 +340,9 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
 def _present(data: Any, loc: tuple[int | str, ...]) -> bool:
     node = data
     for part in loc:
-        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_dict or in_list:
             node = node[part]
         else:
             return not isinstance(part, str) or part in {"int", "dict[str,int]"}

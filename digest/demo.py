@@ -35,15 +35,31 @@ def run_demo(out: Path | None) -> Path:
     typer.echo(f"demo folder: {folder}")
     typer.echo(f"clock pinned to {DEMO_NOW:%A %d %B %Y %H:%M %Z}, the week of the examples\n")
     for slug, name in SAMPLE_LISTS.items():
-        report = import_csv(settings, engine, folder / "subscribers" / name, list_slug=slug,
-                            default_format="html", pending=False, dry_run=False, now=DEMO_NOW)
+        report = import_csv(
+            settings,
+            engine,
+            folder / "subscribers" / name,
+            list_slug=slug,
+            default_format="html",
+            pending=False,
+            dry_run=False,
+            now=DEMO_NOW,
+        )
         typer.echo(f"imported {report.added} sample subscribers into {slug!r}")
     collect_command(settings, engine, DEMO_NOW)
     out_dir = folder / "edition"
     build_command(settings, engine, week=None, out=out_dir, force=False, now=DEMO_NOW)
     secrets = Secrets(secret_key=None)
-    send_command(settings, engine, secrets, list_slug=None, edition_id=None, dry_run=False,
-                 yes=True, now=DEMO_NOW)
+    send_command(
+        settings,
+        engine,
+        secrets,
+        list_slug=None,
+        edition_id=None,
+        dry_run=False,
+        yes=True,
+        now=DEMO_NOW,
+    )
     typer.echo(f"\nopen the email:  {out_dir / 'email.html'}")
     typer.echo(f"plain text:      {out_dir / 'email.txt'}")
     typer.echo(f"messages (.eml): {settings.resolve(settings.delivery.outbox_dir)}")

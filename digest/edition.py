@@ -43,7 +43,9 @@ def week_id(moment: datetime, settings: Settings) -> str:
     return f"{year}-W{week:02d}"
 
 
-def plan_edition(settings: Settings, engine: Engine, week: str | None, now: datetime) -> EditionPlan:
+def plan_edition(
+    settings: Settings, engine: Engine, week: str | None, now: datetime
+) -> EditionPlan:
     """The current week's edition runs until now; a past week's until that week ended."""
     edition_id = week or week_id(now, settings)
     monday = _monday_of(edition_id)
@@ -51,7 +53,9 @@ def plan_edition(settings: Settings, engine: Engine, week: str | None, now: date
     week_start = datetime.combine(monday, time(0), tzinfo=zone)
     week_end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone)
     if week_start > now:
-        raise DigestError(f"week {edition_id} has not started yet: pick this week or an earlier one")
+        raise DigestError(
+            f"week {edition_id} has not started yet: pick this week or an earlier one"
+        )
     cutoff = min(now, week_end)
     with engine.connect() as conn:
         previous = editions.previous_cutoff(conn, edition_id)
@@ -73,12 +77,18 @@ def assemble(settings: Settings, engine: Engine, plan: EditionPlan, *, force: bo
     """Gather the plan's items and events into an Edition (None when nothing is new)."""
     zone = settings.organisation.zone
     with engine.connect() as conn:
-        found = content.items_for_edition(conn, window_start=plan.window_start,
-                                          cutoff=plan.cutoff,
-                                          previous_cutoff=plan.previous_cutoff)
+        found = content.items_for_edition(
+            conn,
+            window_start=plan.window_start,
+            cutoff=plan.cutoff,
+            previous_cutoff=plan.previous_cutoff,
+        )
         upcoming = content.events_between(
-            conn, plan.cutoff, plan.cutoff + timedelta(days=settings.edition.events_ahead_days),
-            zone)
+            conn,
+            plan.cutoff,
+            plan.cutoff + timedelta(days=settings.edition.events_ahead_days),
+            zone,
+        )
     if not found and not force:
         return Assembled(None, plan)
     editor_note = next((i for i in found if i.kind == ItemKind.EDITOR_NOTE), None)
@@ -97,8 +107,9 @@ def assemble(settings: Settings, engine: Engine, plan: EditionPlan, *, force: bo
     return Assembled(edition, plan, unplaced)
 
 
-def _sections(settings: Settings, found: list[Item],
-              upcoming: list[Event]) -> tuple[list[Section], dict[str, int]]:
+def _sections(
+    settings: Settings, found: list[Item], upcoming: list[Event]
+) -> tuple[list[Section], dict[str, int]]:
     by_section: dict[str, list[Item]] = defaultdict(list)
     for item in found:
         by_section[item.section].append(item)

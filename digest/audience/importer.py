@@ -41,8 +41,17 @@ class _Row:
     format: str
 
 
-def import_csv(settings: Settings, engine: Engine, path: Path, *, list_slug: str,
-               default_format: str, pending: bool, dry_run: bool, now: datetime) -> ImportReport:
+def import_csv(
+    settings: Settings,
+    engine: Engine,
+    path: Path,
+    *,
+    list_slug: str,
+    default_format: str,
+    pending: bool,
+    dry_run: bool,
+    now: datetime,
+) -> ImportReport:
     """Add or update the file's subscribers on a list, all in one transaction."""
     settings.list_named(list_slug)
     if default_format not in FORMATS:
@@ -58,13 +67,27 @@ def import_csv(settings: Settings, engine: Engine, path: Path, *, list_slug: str
     return report
 
 
-def _apply(conn: Connection, row: _Row, list_slug: str, status: str, source: str,
-           now: datetime, report: ImportReport) -> None:
+def _apply(
+    conn: Connection,
+    row: _Row,
+    list_slug: str,
+    status: str,
+    source: str,
+    now: datetime,
+    report: ImportReport,
+) -> None:
     existing = store.find_subscriber(conn, row.key)
     if existing is None:
-        sid = store.add_subscriber(conn, email=row.email, email_key=row.key, name=row.name,
-                                   status=status, fmt=row.format, source=f"import {source}",
-                                   now=now)
+        sid = store.add_subscriber(
+            conn,
+            email=row.email,
+            email_key=row.key,
+            name=row.name,
+            status=status,
+            fmt=row.format,
+            source=f"import {source}",
+            now=now,
+        )
         store.ensure_membership(conn, sid, list_slug, status, now)
         report.added += 1
         return
@@ -104,14 +127,19 @@ def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
     header = [h.strip().lower() for h in next(reader, [])]
     if not EMAIL_HEADERS & set(header):
-        raise AudienceError(f"{path}: line 1 has no email column (found: "
-                            f"{', '.join(header)[:80] or 'nothing'}): add a header row "
-                            "with 'email' (and optionally 'name', 'format')")
+        raise AudienceError(
+            f"{path}: line 1 has no email column (found: "
+            f"{', '.join(header)[:80] or 'nothing'}): add a header row "
+            "with 'email' (and optionally 'name', 'format')"
+        )
     return header, ((reader.line_num, row) for row in reader)
 
 
-def _valid_rows(table: tuple[list[str], Iterator[tuple[int, list[str]]]], default_format: str,
-                report: ImportReport) -> Iterator[_Row]:
+def _valid_rows(
+    table: tuple[list[str], Iterator[tuple[int, list[str]]]],
+    default_format: str,
+    report: ImportReport,
+) -> Iterator[_Row]:
     header, rows = table
     col = {name: i for i, name in reversed(list(enumerate(header)))}
     email_at = next(col[h] for h in header if h in EMAIL_HEADERS)
@@ -136,7 +164,8 @@ def _valid_rows(table: tuple[list[str], Iterator[tuple[int, list[str]]]], defaul
             continue
         seen.add(key)
         name = cell(NAME_HEADERS) or " ".join(
-            p for p in (cell(FIRST_HEADERS), cell(LAST_HEADERS)) if p)
+            p for p in (cell(FIRST_HEADERS), cell(LAST_HEADERS)) if p
+        )
         yield _Row(line, email, key, " ".join(name.split()), fmt)
 
 

@@ -1,4 +1,4 @@
-"""Signed tokens for the links in every email (unsubscribe, preferences), and the key behind them."""
+"""Signed tokens for the links in every email (unsubscribe, preferences) and their key."""
 
 from __future__ import annotations
 
@@ -49,8 +49,7 @@ def make_token(key: bytes, purpose: str, subscriber_id: int, list_slug: str) -> 
 def check_token(key: bytes, token: str, purpose: str) -> TokenClaims | None:
     """The token's claims when it is genuine and made for ``purpose``; None otherwise."""
     payload, _, signature = token.partition(".")
-    if not payload or not signature or not hmac.compare_digest(signature,
-                                                               _signature(key, payload)):
+    if not payload or not signature or not hmac.compare_digest(signature, _signature(key, payload)):
         return None
     try:
         kind, sid, slug = _unb64(payload).decode().split(":", 2)
@@ -72,8 +71,10 @@ def signing_key(secret_key: str | None, var_dir: Path, *, may_create: bool) -> b
     if path.exists():
         return path.read_text(encoding="ascii").strip().encode()
     if not may_create:
-        raise ConfigError("DIGEST_SECRET_KEY is not set: set it in the environment to a long "
-                          "random string (python -c 'import secrets; print(secrets.token_urlsafe(48))')")
+        raise ConfigError(
+            "DIGEST_SECRET_KEY is not set: set it in the environment to a long "
+            "random string (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
     var_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:

@@ -62,13 +62,18 @@ def collect(
     """Fetch every configured source once and store what is new. One run at a time."""
     sources = settings.sources
     if not (sources.feeds or sources.calendars or sources.notes):
-        raise DigestError("no sources configured: add [[sources.feeds]], [[sources.calendars]] "
-                          "or [sources.notes] to config.toml")
+        raise DigestError(
+            "no sources configured: add [[sources.feeds]], [[sources.calendars]] "
+            "or [sources.notes] to config.toml"
+        )
     report = CollectReport()
     with _single_run(settings):
         planned = _plan(settings, engine)
-        limits = FetchLimits(settings.collect.timeout_seconds, settings.collect.max_bytes,
-                             settings.collect.max_redirects)
+        limits = FetchLimits(
+            settings.collect.timeout_seconds,
+            settings.collect.max_bytes,
+            settings.collect.max_redirects,
+        )
         requests = [p.request for p in planned]
         results = asyncio.run(fetch_all(requests, limits, settings.base_dir))
         for source, result in zip(planned, results, strict=True):
@@ -91,8 +96,9 @@ def _single_run(settings: Settings) -> Iterator[None]:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise DigestError("another 'digest collect' is running on this folder: "
-                              "wait for it to finish") from None
+            raise DigestError(
+                "another 'digest collect' is running on this folder: wait for it to finish"
+            ) from None
         yield
 
 
@@ -111,18 +117,26 @@ class _Planned:
 def _plan(settings: Settings, engine: Engine) -> list[_Planned]:
     out = []
     with engine.connect() as conn:
-        for kind, config_list in (("feed", settings.sources.feeds),
-                                  ("calendar", settings.sources.calendars)):
-            for i, source in enumerate(config_list):
-                state = content.get_fetch_state(conn, f"{kind}:{source.name}", source.url)
-                request = FetchRequest(f"sources.{kind}s[{i}]", f"{kind} {source.name!r}",
-                                       source.url, state.etag, state.last_modified)
-                out.append(_Planned(kind, i, source.name, request))
+        configured = [("feed", i, f.name, f.url) for i, f in enumerate(settings.sources.feeds)]
+        configured += [
+            ("calendar", i, c.name, c.url) for i, c in enumerate(settings.sources.calendars)
+        ]
+        for kind, i, name, url in configured:
+            state = content.get_fetch_state(conn, f"{kind}:{name}", url)
+            request = FetchRequest(
+                f"sources.{kind}s[{i}]", f"{kind} {name!r}", url, state.etag, state.last_modified
+            )
+            out.append(_Planned(kind, i, name, request))
     return out
 
 
-def _store_fetched(settings: Settings, engine: Engine, source: _Planned,
-                   result: Fetched | SourceError, now: datetime) -> SourceOutcome:
+def _store_fetched(
+    settings: Settings,
+    engine: Engine,
+    source: _Planned,
+    result: Fetched | SourceError,
+    now: datetime,
+) -> SourceOutcome:
     request = source.request
     outcome = SourceOutcome(request.key, request.label)
     with engine.begin() as conn:
@@ -136,34 +150,57 @@ def _store_fetched(settings: Settings, engine: Engine, source: _Planned,
             except SourceError as exc:
                 outcome.error = f"{request.label}: {exc}: check {request.key}.url in config.toml"
         if isinstance(result, SourceError) or outcome.error:
-            content.record_fetch(conn, source.state_key, request.url, now=now,
-                                 error=outcome.error)
+            content.record_fetch(conn, source.state_key, request.url, now=now, error=outcome.error)
         else:
-            content.record_fetch(conn, source.state_key, request.url, now=now,
-                                 etag=result.etag, last_modified=result.last_modified)
+            content.record_fetch(
+                conn,
+                source.state_key,
+                request.url,
+                now=now,
+                etag=result.etag,
+                last_modified=result.last_modified,
+            )
     return outcome
 
 
-def _store_body(settings: Settings, conn: Connection, source: _Planned, fetched: Fetched,
-                now: datetime, outcome: SourceOutcome) -> None:
+def _store_body(
+    settings: Settings,
+    conn: Connection,
+    source: _Planned,
+    fetched: Fetched,
+    now: datetime,
+    outcome: SourceOutcome,
+) -> None:
     assert fetched.body is not None
     if source.kind == "feed":
         feed = settings.sources.feeds[source.index]
-        parsed = parse_feed(fetched.body, source=feed.name, section=feed.section,
-                            url=source.request.url, now=now,
-                            summary_chars=settings.collect.summary_chars,
-                            content_type=fetched.content_type)
+        parsed = parse_feed(
+            fetched.body,
+            source=feed.name,
+            section=feed.section,
+            url=source.request.url,
+            now=now,
+            summary_chars=settings.collect.summary_chars,
+            content_type=fetched.content_type,
+        )
         outcome.added, outcome.merged = content.store_items(conn, parsed.items)
         warning = parsed.warning
     else:
         start = now - CALENDAR_LOOKBACK
-        horizon = now + timedelta(days=settings.edition.events_ahead_days
-                                  + settings.edition.window_days)
-        parsed_cal = parse_calendar(fetched.body, source=source.name, start=start, end=horizon,
-                                    zone=settings.organisation.zone,
-                                    description_chars=settings.collect.summary_chars)
-        outcome.added = content.replace_events(conn, source.name, parsed_cal.events,
-                                               from_time=start, now=now)
+        horizon = now + timedelta(
+            days=settings.edition.events_ahead_days + settings.edition.window_days
+        )
+        parsed_cal = parse_calendar(
+            fetched.body,
+            source=source.name,
+            start=start,
+            end=horizon,
+            zone=settings.organisation.zone,
+            description_chars=settings.collect.summary_chars,
+        )
+        outcome.added = content.replace_events(
+            conn, source.name, parsed_cal.events, from_time=start, now=now
+        )
         warning = parsed_cal.warning
     if warning:
         outcome.warnings.append(f"{source.request.label}: {warning}")
@@ -175,9 +212,13 @@ def _collect_notes(settings: Settings, engine: Engine, now: datetime) -> SourceO
     folder = settings.resolve(settings.sources.notes.dir)
     default_section = next((s for s in settings.edition.sections if s != "events"), "news")
     try:
-        parsed = read_notes(folder, default_section=default_section,
-                            zone=settings.organisation.zone, now=now,
-                            summary_chars=settings.collect.summary_chars)
+        parsed = read_notes(
+            folder,
+            default_section=default_section,
+            zone=settings.organisation.zone,
+            now=now,
+            summary_chars=settings.collect.summary_chars,
+        )
     except SourceError as exc:
         outcome.error = str(exc)
         return outcome

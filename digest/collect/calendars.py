@@ -99,7 +99,7 @@ def _to_event(occ: Any, source: str, zone: ZoneInfo, description_chars: int) -> 
 
 
 def _local(value: date | datetime, zone: ZoneInfo) -> datetime:
-    """A DTSTART/DTEND as an aware datetime in ``zone`` (dates at midnight, floating times local)."""
+    """DTSTART/DTEND as an aware datetime in ``zone`` (dates at midnight, floating times local)."""
     if not isinstance(value, datetime):
         return datetime.combine(value, time(0), tzinfo=zone)
     if value.tzinfo is None:

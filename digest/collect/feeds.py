@@ -119,15 +119,17 @@ def _json_feed_entries(body: bytes, source: str) -> list[RawEntry]:
         if not isinstance(raw, dict):
             continue
         html = raw.get("content_html") or _text_as_html(raw.get("content_text") or "")
-        author = raw.get("author") or next(iter(raw.get("authors") or []), {})
-        entries.append(RawEntry(
-            guid=str(raw.get("id") or ""),
-            link=str(raw.get("url") or raw.get("external_url") or ""),
-            title=str(raw.get("title") or ""),
-            content_html=str(html or raw.get("summary") or ""),
-            published=_from_iso(raw.get("date_published") or raw.get("date_modified")),
-            author=str(author.get("name", "")) if isinstance(author, dict) else "",
-        ))
+        author: Any = raw.get("author") or next(iter(raw.get("authors") or []), {})
+        entries.append(
+            RawEntry(
+                guid=str(raw.get("id") or ""),
+                link=str(raw.get("url") or raw.get("external_url") or ""),
+                title=str(raw.get("title") or ""),
+                content_html=str(html or raw.get("summary") or ""),
+                published=_from_iso(raw.get("date_published") or raw.get("date_modified")),
+                author=str(author.get("name", "")) if isinstance(author, dict) else "",
+            )
+        )
     return entries
 
 

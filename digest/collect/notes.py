@@ -31,12 +31,19 @@ def read_notes(
 ) -> ParsedNotes:
     """Every due note in ``folder``; a broken file is reported and skipped, never fatal."""
     if not folder.is_dir():
-        raise SourceError(f"notes folder {folder} does not exist: create it or fix sources.notes.dir")
+        raise SourceError(
+            f"notes folder {folder} does not exist: create it or fix sources.notes.dir"
+        )
     items, problems = [], []
     for path in sorted(folder.glob("*.md")):
         try:
-            item = read_note(path, default_section=default_section, zone=zone, now=now,
-                             summary_chars=summary_chars)
+            item = read_note(
+                path,
+                default_section=default_section,
+                zone=zone,
+                now=now,
+                summary_chars=summary_chars,
+            )
         except SourceError as exc:
             problems.append(str(exc))
             continue
@@ -92,8 +99,10 @@ def split_front_matter(raw: str, path: Path) -> tuple[dict[str, Any], str]:
         raise SourceError(f"{path}: front matter must be 'key: value' lines")
     unknown = sorted(set(map(str, meta)) - FRONT_MATTER_KEYS)
     if unknown:
-        raise SourceError(f"{path}: unknown front-matter key {unknown[0]!r} "
-                          f"(known: {', '.join(sorted(FRONT_MATTER_KEYS))})")
+        raise SourceError(
+            f"{path}: unknown front-matter key {unknown[0]!r} "
+            f"(known: {', '.join(sorted(FRONT_MATTER_KEYS))})"
+        )
     return meta, body
 
 

@@ -32,8 +32,9 @@ def clean_url(url: str) -> str | None:
     host = parts.hostname.lower().rstrip(".")
     if port and port != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if not _TRACKING.match(k)]
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)
+    ]
     return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
 
 

@@ -16,14 +16,22 @@ from digest.models import Recipient, RenderedEmail
 POLICY = SMTP.clone(max_line_length=998)
 
 
-def build_message(settings: Settings, email: RenderedEmail, recipient: Recipient,
-                  links: PersonalLinks, *, list_slug: str, now: datetime) -> EmailMessage:
+def build_message(
+    settings: Settings,
+    email: RenderedEmail,
+    recipient: Recipient,
+    links: PersonalLinks,
+    *,
+    list_slug: str,
+    now: datetime,
+) -> EmailMessage:
     """A multipart/alternative (text, then HTML) message, or text only if they asked for it."""
     delivery = settings.delivery
     values = links.substitutions(recipient)
     msg = EmailMessage(policy=POLICY)
-    msg["From"] = formataddr((delivery.from_name or settings.organisation.name,
-                              delivery.from_email))
+    msg["From"] = formataddr(
+        (delivery.from_name or settings.organisation.name, delivery.from_email)
+    )
     msg["To"] = formataddr((recipient.name, recipient.email))
     if settings.organisation.reply_to:
         msg["Reply-To"] = settings.organisation.reply_to
@@ -33,10 +41,13 @@ def build_message(settings: Settings, email: RenderedEmail, recipient: Recipient
     msg["List-ID"] = f"{list_slug} <{list_slug}.{_host(delivery.base_url)}>"
     msg["List-Unsubscribe"] = links.list_unsubscribe
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(fill(email.text, values, as_html=False), subtype="plain", cte="quoted-printable")
+    msg.set_content(
+        fill(email.text, values, as_html=False), subtype="plain", cte="quoted-printable"
+    )
     if recipient.format != "text":
-        msg.add_alternative(fill(email.html, values, as_html=True), subtype="html",
-                            cte="quoted-printable")
+        msg.add_alternative(
+            fill(email.html, values, as_html=True), subtype="html", cte="quoted-printable"
+        )
     return msg
 
 

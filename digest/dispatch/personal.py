@@ -20,17 +20,24 @@ class PersonalLinks:
 
     def substitutions(self, recipient: Recipient) -> dict[str, str]:
         """Placeholder → value, the same names SendGrid substitutions use."""
-        return {UNSUBSCRIBE: self.unsubscribe_url, PREFERENCES: self.preferences_url,
-                NAME: recipient.name}
+        return {
+            UNSUBSCRIBE: self.unsubscribe_url,
+            PREFERENCES: self.preferences_url,
+            NAME: recipient.name,
+        }
 
 
-def personal_links(settings: Settings, key: bytes, recipient: Recipient,
-                   list_slug: str) -> PersonalLinks:
+def personal_links(
+    settings: Settings, key: bytes, recipient: Recipient, list_slug: str
+) -> PersonalLinks:
     base = settings.delivery.base_url
     unsub = make_token(key, "unsubscribe", recipient.id, list_slug)
     prefs = make_token(key, "preferences", recipient.id, list_slug)
-    mailbox = (settings.delivery.unsubscribe_mailto or settings.organisation.reply_to
-               or settings.delivery.from_email).removeprefix("mailto:")
+    mailbox = (
+        settings.delivery.unsubscribe_mailto
+        or settings.organisation.reply_to
+        or settings.delivery.from_email
+    ).removeprefix("mailto:")
     unsubscribe_url = f"{base}/u/{unsub}"
     header = f"<{unsubscribe_url}>, <mailto:{mailbox}?subject={quote('unsubscribe ' + unsub)}>"
     return PersonalLinks(unsubscribe_url, f"{base}/p/{prefs}", header)

@@ -44,16 +44,19 @@ class SendReport:
     written: list[Path] = field(default_factory=list)
 
 
-def plan_send(settings: Settings, engine: Engine, *, edition_id: str | None,
-              list_slug: str | None) -> SendPlan:
+def plan_send(
+    settings: Settings, engine: Engine, *, edition_id: str | None, list_slug: str | None
+) -> SendPlan:
     """Which edition goes to whom (nobody twice, nobody already sent to)."""
     if list_slug is not None:
         slugs = [settings.list_named(list_slug).slug]
     else:
         slugs = [x.slug for x in settings.lists if x.kind == "digest"]
         if not slugs:
-            raise DeliveryError("no list of kind 'digest' in config.toml: add one under "
-                                "[[lists]] or pass --list NAME")
+            raise DeliveryError(
+                "no list of kind 'digest' in config.toml: add one under "
+                "[[lists]] or pass --list NAME"
+            )
     with engine.begin() as conn:
         audience.sync_lists(conn, settings.lists)
         edition = get_edition(conn, edition_id)
@@ -65,24 +68,40 @@ def plan_send(settings: Settings, engine: Engine, *, edition_id: str | None,
     return SendPlan(edition, slugs, recipients, done)
 
 
-def deliver(settings: Settings, engine: Engine, secrets: Secrets, plan: SendPlan, *,
-            now: datetime, on_sent: Callable[[Recipient], None] | None = None) -> SendReport:
+def deliver(
+    settings: Settings,
+    engine: Engine,
+    secrets: Secrets,
+    plan: SendPlan,
+    *,
+    now: datetime,
+    on_sent: Callable[[Recipient], None] | None = None,
+) -> SendReport:
     """Deliver the plan through the outbox; each recipient is recorded as soon as it is written."""
     if secrets.sendgrid_api_key:
-        raise DeliveryError("SENDGRID_API_KEY is set, but this version delivers only to the "
-                            "outbox: unset it to write .eml files under delivery.outbox_dir")
+        raise DeliveryError(
+            "SENDGRID_API_KEY is set, but this version delivers only to the "
+            "outbox: unset it to write .eml files under delivery.outbox_dir"
+        )
     key = signing_key(secrets.secret_key, settings.var_dir, may_create=True)
     folder = outbox_folder(settings.resolve(settings.delivery.outbox_dir), plan.edition.id)
     report = SendReport(plan, folder)
     for recipient in plan.to_send:
         slug = recipient.lists[0] if recipient.lists else plan.lists[0]
         links = personal_links(settings, key, recipient, slug)
-        message = build_message(settings, plan.edition.email, recipient, links,
-                                list_slug=slug, now=now)
+        message = build_message(
+            settings, plan.edition.email, recipient, links, list_slug=slug, now=now
+        )
         report.written.append(write_eml(folder, recipient.id, recipient.email, message))
         with engine.begin() as conn:
-            audience.record_delivery(conn, plan.edition.id, recipient.id, transport="outbox",
-                                     message_id=str(message["Message-ID"]), now=now)
+            audience.record_delivery(
+                conn,
+                plan.edition.id,
+                recipient.id,
+                transport="outbox",
+                message_id=str(message["Message-ID"]),
+                now=now,
+            )
         if on_sent:
             on_sent(recipient)
     return report

@@ -27,7 +27,7 @@ def digest_context(edition: Edition, settings: Settings) -> dict[str, object]:
         "archive_url": edition.archive_url,
         "heading": f"Weekly digest, {longdate(edition.cutoff.astimezone(zone))}",
         "reason": f"You are receiving this because you subscribed to the "
-                  f"{settings.organisation.name} weekly digest.",
+        f"{settings.organisation.name} weekly digest.",
     }
 
 
@@ -51,16 +51,22 @@ def check_email(email: RenderedEmail, settings: Settings) -> None:
         )
     address = settings.organisation.postal_address.strip()
     if not address:
-        raise RenderError("organisation.postal_address is empty: anti-spam law requires a postal "
-                          "address in every email; set it in config.toml")
+        raise RenderError(
+            "organisation.postal_address is empty: anti-spam law requires a postal "
+            "address in every email; set it in config.toml"
+        )
     first_line = address.splitlines()[0].strip()
     for part, body in (("HTML", email.html), ("text", email.text)):
         if UNSUBSCRIBE not in body:
-            raise RenderError(f"the {part} part has no unsubscribe link ({UNSUBSCRIBE}): "
-                              "restore it in the email templates")
+            raise RenderError(
+                f"the {part} part has no unsubscribe link ({UNSUBSCRIBE}): "
+                "restore it in the email templates"
+            )
         if first_line not in body and _escaped(first_line) not in body:
-            raise RenderError(f"the {part} part does not show the postal address: "
-                              "restore it in the email templates")
+            raise RenderError(
+                f"the {part} part does not show the postal address: "
+                "restore it in the email templates"
+            )
 
 
 def _escaped(text: str) -> str:

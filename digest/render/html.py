@@ -29,12 +29,15 @@ def compile_mjml(source: str) -> str:
     try:
         html = str(mjml2html(source))
     except ValueError as exc:
-        raise RenderError(f"the email template produced invalid MJML ({exc}): "
-                          "check the templates under templates/email/") from None
+        raise RenderError(
+            f"the email template produced invalid MJML ({exc}): "
+            "check the templates under templates/email/"
+        ) from None
     leftover = re.search(r"<mj-[a-z-]+", html)
     if leftover:
-        raise RenderError(f"unknown MJML tag {leftover.group()}> in the email template: "
-                          "fix templates/email/")
+        raise RenderError(
+            f"unknown MJML tag {leftover.group()}> in the email template: fix templates/email/"
+        )
     return html
 
 
@@ -42,7 +45,7 @@ def inline_css(html: str) -> str:
     """Inline the CSS (media queries and Outlook conditionals kept), offline, quietly."""
     # premailer only keeps an upper-case doctype; MJML writes a lower-case one.
     html = _DOCTYPE.sub("<!DOCTYPE html>", html, count=1)
-    inlined = Premailer(
+    inlined: str = Premailer(
         html,
         allow_network=False,
         cssutils_logging_level=logging.CRITICAL,

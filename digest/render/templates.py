@@ -32,7 +32,7 @@ def text_env() -> jinja2.Environment:
 def _env(*, autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
-        autoescape=autoescape,
+        autoescape=autoescape,  # noqa: S701 - only the plain-text part is unescaped
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

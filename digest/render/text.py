@@ -43,9 +43,18 @@ def wrap(text: str, indent: str = "") -> str:
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     filled = []
     for para in paragraphs:
-        lines = [textwrap.fill(line, WIDTH, initial_indent=indent, subsequent_indent=indent,
-                               break_long_words=False, break_on_hyphens=False)
-                 for line in para.split("\n") if line.strip()]
+        lines = [
+            textwrap.fill(
+                line,
+                WIDTH,
+                initial_indent=indent,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            for line in para.split("\n")
+            if line.strip()
+        ]
         filled.append("\n".join(lines))
     return "\n\n".join(filled)
 
@@ -59,7 +68,11 @@ def render_text(edition: Edition, settings: Settings) -> str:
 
     template = text_env().get_template("email/digest.txt.j2")
     text = template.render(
-        edition=edition, org=settings.organisation, refs=refs, wrap=wrap, note_text=note_text,
+        edition=edition,
+        org=settings.organisation,
+        refs=refs,
+        wrap=wrap,
+        note_text=note_text,
         zone=settings.organisation.zone,
     )
     return "\n".join(line.rstrip() for line in text.strip().split("\n")) + "\n"

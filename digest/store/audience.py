@@ -28,40 +28,72 @@ def find_subscriber(conn: Connection, email_key: str) -> sa.Row[tuple[object, ..
     return conn.execute(sa.select(subscribers).where(subscribers.c.email_key == email_key)).first()
 
 
-def add_subscriber(conn: Connection, *, email: str, email_key: str, name: str, status: str,
-                   fmt: str, source: str, now: datetime) -> int:
-    result = conn.execute(sa.insert(subscribers).values(
-        email=email, email_key=email_key, name=name, status=status, format=fmt, source=source,
-        created=now,
-    ))
-    return int(result.inserted_primary_key[0])
+def add_subscriber(
+    conn: Connection,
+    *,
+    email: str,
+    email_key: str,
+    name: str,
+    status: str,
+    fmt: str,
+    source: str,
+    now: datetime,
+) -> int:
+    result = conn.execute(
+        sa.insert(subscribers).values(
+            email=email,
+            email_key=email_key,
+            name=name,
+            status=status,
+            format=fmt,
+            source=source,
+            created=now,
+        )
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def update_subscriber(conn: Connection, subscriber_id: int, **values: object) -> None:
     conn.execute(sa.update(subscribers).where(subscribers.c.id == subscriber_id).values(**values))
 
 
-def ensure_membership(conn: Connection, subscriber_id: int, list_slug: str, status: str,
-                      now: datetime) -> bool:
+def ensure_membership(
+    conn: Connection, subscriber_id: int, list_slug: str, status: str, now: datetime
+) -> bool:
     """Put a subscriber on a list. True when they were not on it before."""
-    exists = conn.execute(sa.select(memberships.c.status).where(
-        memberships.c.subscriber_id == subscriber_id, memberships.c.list_slug == list_slug
-    )).first()
+    exists = conn.execute(
+        sa.select(memberships.c.status).where(
+            memberships.c.subscriber_id == subscriber_id, memberships.c.list_slug == list_slug
+        )
+    ).first()
     if exists:
         return False
-    conn.execute(sa.insert(memberships).values(subscriber_id=subscriber_id, list_slug=list_slug,
-                                               status=status, created=now))
+    conn.execute(
+        sa.insert(memberships).values(
+            subscriber_id=subscriber_id, list_slug=list_slug, status=status, created=now
+        )
+    )
     return True
 
 
 def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipient]:
     """Active subscribers with an active membership of any of the lists, each once, by id."""
     query = (
-        sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.format,
-                  sa.func.min(memberships.c.list_slug).label("list_slug"))
+        sa.select(
+            subscribers.c.id,
+            subscribers.c.email,
+            subscribers.c.name,
+            subscribers.c.format,
+            sa.func.min(memberships.c.list_slug).label("list_slug"),
+        )
         .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
-        .where(memberships.c.list_slug.in_(list_slugs), memberships.c.status == ACTIVE,
-               subscribers.c.status == ACTIVE)
+        .where(
+            memberships.c.list_slug.in_(list_slugs),
+            memberships.c.status == ACTIVE,
+            subscribers.c.status == ACTIVE,
+        )
         .group_by(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.format)
         .order_by(subscribers.c.id)
     )
@@ -70,14 +102,28 @@ def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipien
 
 
 def delivered_ids(conn: Connection, edition_id: str) -> set[int]:
-    return set(conn.execute(
-        sa.select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition_id)
-    ).scalars())
+    return set(
+        conn.execute(
+            sa.select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition_id)
+        ).scalars()
+    )
 
 
-def record_delivery(conn: Connection, edition_id: str, subscriber_id: int, *, transport: str,
-                    message_id: str, now: datetime) -> None:
-    conn.execute(sa.insert(deliveries).values(
-        edition_id=edition_id, subscriber_id=subscriber_id, transport=transport,
-        message_id=message_id, delivered_at=now,
-    ))
+def record_delivery(
+    conn: Connection,
+    edition_id: str,
+    subscriber_id: int,
+    *,
+    transport: str,
+    message_id: str,
+    now: datetime,
+) -> None:
+    conn.execute(
+        sa.insert(deliveries).values(
+            edition_id=edition_id,
+            subscriber_id=subscriber_id,
+            transport=transport,
+            message_id=message_id,
+            delivered_at=now,
+        )
+    )

@@ -26,17 +26,25 @@ class FetchState:
 def get_fetch_state(conn: Connection, source_key: str, url: str) -> FetchState:
     """Validators from the last successful fetch of this source at this URL."""
     row = conn.execute(
-        sa.select(fetch_state.c.etag, fetch_state.c.last_modified, fetch_state.c.url)
-        .where(fetch_state.c.source_key == source_key)
+        sa.select(fetch_state.c.etag, fetch_state.c.last_modified, fetch_state.c.url).where(
+            fetch_state.c.source_key == source_key
+        )
     ).first()
     if row is None or row.url != url:
         return FetchState(None, None)
     return FetchState(row.etag, row.last_modified)
 
 
-def record_fetch(conn: Connection, source_key: str, url: str, *, now: datetime,
-                 etag: str | None = None, last_modified: str | None = None,
-                 error: str | None = None) -> None:
+def record_fetch(
+    conn: Connection,
+    source_key: str,
+    url: str,
+    *,
+    now: datetime,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    error: str | None = None,
+) -> None:
     """Remember how a fetch went; validators only change when it worked."""
     values: dict[str, object] = {"url": url, "last_checked": now, "last_error": error}
     if error is None:
@@ -57,13 +65,24 @@ def store_items(conn: Connection, new: Iterable[Item]) -> tuple[int, int]:
         if _same_story_stored(conn, item):
             merged += 1
             continue
-        conn.execute(sa.insert(items).values(
-            key=item.key, source=item.source, section=item.section, kind=item.kind.value,
-            title=item.title, title_key=title_key(item.title), url=item.url,
-            url_key=url_key(item.url) if item.url else None, summary=item.summary,
-            body_html=item.body_html, author=item.author, pinned=item.pinned,
-            published=item.published, first_seen=item.first_seen,
-        ))
+        conn.execute(
+            sa.insert(items).values(
+                key=item.key,
+                source=item.source,
+                section=item.section,
+                kind=item.kind.value,
+                title=item.title,
+                title_key=title_key(item.title),
+                url=item.url,
+                url_key=url_key(item.url) if item.url else None,
+                summary=item.summary,
+                body_html=item.body_html,
+                author=item.author,
+                pinned=item.pinned,
+                published=item.published,
+                first_seen=item.first_seen,
+            )
+        )
         added += 1
     return added, merged
 
@@ -73,25 +92,45 @@ def update_note(conn: Connection, note: Item) -> bool:
     result = conn.execute(
         sa.update(items)
         .where(items.c.key == note.key)
-        .where(sa.or_(items.c.title != note.title, items.c.body_html != note.body_html,
-                      items.c.section != note.section, items.c.pinned != note.pinned,
-                      items.c.kind != note.kind.value, items.c.published != note.published))
-        .values(title=note.title, title_key=title_key(note.title), summary=note.summary,
-                body_html=note.body_html, section=note.section, pinned=note.pinned,
-                kind=note.kind.value, published=note.published, author=note.author)
+        .where(
+            sa.or_(
+                items.c.title != note.title,
+                items.c.body_html != note.body_html,
+                items.c.section != note.section,
+                items.c.pinned != note.pinned,
+                items.c.kind != note.kind.value,
+                items.c.published != note.published,
+            )
+        )
+        .values(
+            title=note.title,
+            title_key=title_key(note.title),
+            summary=note.summary,
+            body_html=note.body_html,
+            section=note.section,
+            pinned=note.pinned,
+            kind=note.kind.value,
+            published=note.published,
+            author=note.author,
+        )
     )
     return result.rowcount > 0
 
 
 def _same_story_stored(conn: Connection, item: Item) -> bool:
-    if item.url and conn.execute(
-        sa.select(items.c.key).where(items.c.url_key == url_key(item.url)).limit(1)
-    ).first():
+    if (
+        item.url
+        and conn.execute(
+            sa.select(items.c.key).where(items.c.url_key == url_key(item.url)).limit(1)
+        ).first()
+    ):
         return True
     key = title_key(item.title)
     near = sa.select(items.c.title_key).where(
-        items.c.published.between(item.published - timedelta(days=SAME_STORY_DAYS),
-                                  item.published + timedelta(days=SAME_STORY_DAYS)),
+        items.c.published.between(
+            item.published - timedelta(days=SAME_STORY_DAYS),
+            item.published + timedelta(days=SAME_STORY_DAYS),
+        ),
         items.c.kind == ItemKind.ARTICLE.value,
     )
     return item.kind == ItemKind.ARTICLE and any(
@@ -100,7 +139,10 @@ def _same_story_stored(conn: Connection, item: Item) -> bool:
 
 
 def items_for_edition(
-    conn: Connection, *, window_start: datetime, cutoff: datetime,
+    conn: Connection,
+    *,
+    window_start: datetime,
+    cutoff: datetime,
     previous_cutoff: datetime | None,
 ) -> list[Item]:
     """Items of the window up to ``cutoff`` that the previous edition did not carry.
@@ -114,8 +156,9 @@ def items_for_edition(
         items.c.first_seen <= cutoff,
     )
     if previous_cutoff is not None:
-        query = query.where(sa.or_(items.c.published > previous_cutoff,
-                                   items.c.first_seen > previous_cutoff))
+        query = query.where(
+            sa.or_(items.c.published > previous_cutoff, items.c.first_seen > previous_cutoff)
+        )
     query = query.order_by(items.c.published.desc(), items.c.key)
     return [_item(row) for row in conn.execute(query)]
 
@@ -123,24 +166,42 @@ def items_for_edition(
 def _item(row: sa.Row[tuple[object, ...]]) -> Item:
     m = row._mapping
     return Item(
-        key=m["key"], source=m["source"], section=m["section"], title=m["title"], url=m["url"],
-        summary=m["summary"], body_html=m["body_html"], published=m["published"],
-        first_seen=m["first_seen"], author=m["author"], pinned=bool(m["pinned"]),
+        key=m["key"],
+        source=m["source"],
+        section=m["section"],
+        title=m["title"],
+        url=m["url"],
+        summary=m["summary"],
+        body_html=m["body_html"],
+        published=m["published"],
+        first_seen=m["first_seen"],
+        author=m["author"],
+        pinned=bool(m["pinned"]),
         kind=ItemKind(m["kind"]),
     )
 
 
-def replace_events(conn: Connection, source: str, found: Sequence[Event], *,
-                   from_time: datetime, now: datetime) -> int:
+def replace_events(
+    conn: Connection, source: str, found: Sequence[Event], *, from_time: datetime, now: datetime
+) -> int:
     """The calendar is the truth: its stored occurrences from ``from_time`` on are replaced."""
     conn.execute(sa.delete(events).where(events.c.source == source, events.c.start >= from_time))
     fresh = {e.key: e for e in found if e.start >= from_time}
     for e in fresh.values():
-        conn.execute(sa.insert(events).values(
-            key=e.key, source=e.source, title=e.title, start=e.start, end=e.end,
-            all_day=e.all_day, location=e.location, url=e.url, description=e.description,
-            collected_at=now,
-        ))
+        conn.execute(
+            sa.insert(events).values(
+                key=e.key,
+                source=e.source,
+                title=e.title,
+                start=e.start,
+                end=e.end,
+                all_day=e.all_day,
+                location=e.location,
+                url=e.url,
+                description=e.description,
+                collected_at=now,
+            )
+        )
     return len(fresh)
 
 
@@ -148,19 +209,28 @@ def events_between(conn: Connection, start: datetime, end: datetime, zone: ZoneI
     """Occurrences that have not ended by ``start`` and begin before ``end``, soonest first."""
     query = (
         sa.select(events)
-        .where(events.c.start < end,
-               sa.or_(events.c.start >= start, sa.and_(events.c.end.is_not(None),
-                                                        events.c.end > start)))
+        .where(
+            events.c.start < end,
+            sa.or_(
+                events.c.start >= start, sa.and_(events.c.end.is_not(None), events.c.end > start)
+            ),
+        )
         .order_by(events.c.start, events.c.title)
     )
     out = []
     for row in conn.execute(query):
         m = row._mapping
-        out.append(Event(
-            key=m["key"], source=m["source"], title=m["title"],
-            start=m["start"].astimezone(zone),
-            end=m["end"].astimezone(zone) if m["end"] else None,
-            all_day=bool(m["all_day"]), location=m["location"], url=m["url"],
-            description=m["description"],
-        ))
+        out.append(
+            Event(
+                key=m["key"],
+                source=m["source"],
+                title=m["title"],
+                start=m["start"].astimezone(zone),
+                end=m["end"].astimezone(zone) if m["end"] else None,
+                all_day=bool(m["all_day"]),
+                location=m["location"],
+                url=m["url"],
+                description=m["description"],
+            )
+        )
     return out

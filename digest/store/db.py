@@ -54,8 +54,10 @@ def open_engine(database_url: str, base_dir: Path) -> Engine:
     try:
         migrate(engine)
     except OperationalError as exc:
-        raise DigestError(f"cannot open the database: {exc.orig}: check DIGEST_DATABASE_URL "
-                          "and that its folder is writable") from None
+        raise DigestError(
+            f"cannot open the database: {exc.orig}: check DIGEST_DATABASE_URL "
+            "and that its folder is writable"
+        ) from None
     return engine
 
 

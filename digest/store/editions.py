@@ -27,18 +27,25 @@ class StoredEdition:
 def previous_cutoff(conn: Connection, edition_id: str) -> datetime | None:
     """The cutoff of the latest weekly edition before ``edition_id``."""
     return conn.execute(
-        sa.select(sa.func.max(editions.c.cutoff))
-        .where(editions.c.id < edition_id, editions.c.id.like(WEEKLY_ID))
+        sa.select(sa.func.max(editions.c.cutoff)).where(
+            editions.c.id < edition_id, editions.c.id.like(WEEKLY_ID)
+        )
     ).scalar()
 
 
-def save_edition(conn: Connection, edition: Edition, email: RenderedEmail, built_at: datetime) -> None:
+def save_edition(
+    conn: Connection, edition: Edition, email: RenderedEmail, built_at: datetime
+) -> None:
     """Store (or replace) an edition with its rendered email."""
     values = {
-        "subject": email.subject, "since": edition.since, "cutoff": edition.cutoff,
-        "built_at": built_at, "item_count": edition.item_count,
+        "subject": email.subject,
+        "since": edition.since,
+        "cutoff": edition.cutoff,
+        "built_at": built_at,
+        "item_count": edition.item_count,
         "edition_json": json.dumps(edition.to_json(), ensure_ascii=False),
-        "html": email.html, "text": email.text,
+        "html": email.html,
+        "text": email.text,
     }
     updated = conn.execute(sa.update(editions).where(editions.c.id == edition.id).values(**values))
     if updated.rowcount == 0:
@@ -56,5 +63,10 @@ def get_edition(conn: Connection, edition_id: str | None) -> StoredEdition | Non
     if row is None:
         return None
     m = row._mapping
-    return StoredEdition(m["id"], m["subject"], m["built_at"], m["item_count"],
-                         RenderedEmail(m["subject"], m["html"], m["text"]))
+    return StoredEdition(
+        m["id"],
+        m["subject"],
+        m["built_at"],
+        m["item_count"],
+        RenderedEmail(m["subject"], m["html"], m["text"]),
+    )

@@ -102,6 +102,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("deliveries", "memberships", "lists", "subscribers", "editions",
-                 "fetch_state", "events", "items"):
+    for name in (
+        "deliveries",
+        "memberships",
+        "lists",
+        "subscribers",
+        "editions",
+        "fetch_state",
+        "events",
+        "items",
+    ):
         op.drop_table(name)
