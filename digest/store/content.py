@@ -147,19 +147,23 @@ def items_for_edition(
 ) -> list[Item]:
     """Items of the window up to ``cutoff`` that the previous edition did not carry.
 
-    An item counts as new when it was published, or first seen, after the previous
-    edition's cutoff, so a story collected late still makes the next edition.
+    New means published after the previous edition's cutoff (and inside the window),
+    or published before it but only first seen after it, so a story a feed showed
+    late still makes the next edition.
     """
-    query = sa.select(items).where(
-        items.c.published > window_start,
-        items.c.published <= cutoff,
-        items.c.first_seen <= cutoff,
-    )
+    fresh_after = max(window_start, previous_cutoff) if previous_cutoff else window_start
+    fresh = items.c.published > fresh_after
     if previous_cutoff is not None:
-        query = query.where(
-            sa.or_(items.c.published > previous_cutoff, items.c.first_seen > previous_cutoff)
+        late = sa.and_(
+            items.c.first_seen > previous_cutoff,
+            items.c.published > previous_cutoff - (cutoff - window_start),
         )
-    query = query.order_by(items.c.published.desc(), items.c.key)
+        fresh = sa.or_(fresh, late)
+    query = (
+        sa.select(items)
+        .where(fresh, items.c.published <= cutoff)
+        .order_by(items.c.published.desc(), items.c.key)
+    )
     return [_item(row) for row in conn.execute(query)]
 
 

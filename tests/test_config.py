@@ -1,0 +1,99 @@
+"""config.toml loading: precedence, unknown keys, bad values, one clear line each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from digest.cli import app
+from digest.config import load_settings
+from digest.errors import ConfigError
+from tests.conftest import ROOT
+
+
+def test_the_sample_config_loads_and_names_every_documented_table() -> None:
+    settings = load_settings(ROOT / "config.toml")
+    assert settings.organisation.timezone == "America/New_York"
+    assert [s.name for s in settings.sources.feeds] == ["news", "stories"]
+    assert {x.slug for x in settings.lists} >= {"weekly", "alerts", "inside"}
+    assert settings.print.profiles[0].emessage_chars == 13000
+    assert settings.schedule.send == "0 7 * * thu"
+
+
+def test_environment_beats_the_file_and_flags_beat_both(
+    make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = make_project("[edition]\nwindow_days = 3\n")
+    assert project.settings().edition.window_days == 3
+    monkeypatch.setenv("DIGEST_EDITION__WINDOW_DAYS", "5")
+    assert project.settings().edition.window_days == 5
+    monkeypatch.setenv("DIGEST_DATABASE_URL", "sqlite:///from-env.db")
+    assert project.settings(database_url="sqlite:///flag.db").database_url == "sqlite:///flag.db"
+
+
+def test_a_misspelt_key_is_named_with_its_file(make_project) -> None:
+    project = make_project("[edition]\nwindow_dayz = 3\n")
+    with pytest.raises(ConfigError) as caught:
+        project.settings()
+    assert "edition.window_dayz" in str(caught.value)
+    assert str(project.config) in str(caught.value)
+
+
+def test_a_misspelt_environment_variable_is_named(make_project, monkeypatch) -> None:
+    project = make_project()
+    monkeypatch.setenv("DIGEST_EDITION__WINDOWDAYS", "3")
+    with pytest.raises(ConfigError, match="DIGEST_EDITION__WINDOWDAYS"):
+        project.settings()
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('[organisation]\ntimezone = "Mars/Olympus"\n', "unknown timezone"),
+        ('[edition]\nwindow_days = "seven"\n', "edition.window_days"),
+        ('[[sources.feeds]]\nname = "a"\n', "sources.feeds[0].url is required"),
+        ("[edition\n", "not valid TOML"),
+    ],
+)
+def test_bad_values_give_one_line_naming_the_key(tmp_path: Path, extra: str, expected: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(extra, encoding="utf-8")
+    with pytest.raises(ConfigError, match=expected.replace("[", r"\[").replace("]", r"\]")):
+        load_settings(path)
+
+
+def test_duplicate_source_names_are_refused(make_project) -> None:
+    project = make_project(
+        '[[sources.feeds]]\nname = "a"\nurl = "a.xml"\n'
+        '[[sources.feeds]]\nname = "a"\nurl = "b.xml"\n'
+    )
+    with pytest.raises(ConfigError, match="used twice"):
+        project.settings()
+
+
+def test_cli_reports_config_errors_in_one_line_with_exit_1(make_project) -> None:
+    project = make_project("[edition]\nsectons = []\n")
+    result = CliRunner().invoke(app, ["build", "--config", str(project.config)])
+    assert result.exit_code == 1
+    assert "edition.sectons" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file_says_how_to_point_at_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["collect", "--config", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 1
+    assert "--config" in result.output and "Traceback" not in result.output
+
+
+def test_digest_config_environment_variable_picks_the_file(make_project, monkeypatch) -> None:
+    project = make_project('[edition]\nsubject = "From env config"\n')
+    monkeypatch.setenv("DIGEST_CONFIG", str(project.config))
+    assert load_settings().edition.subject == "From env config"
+
+
+def test_relative_paths_resolve_against_the_config_folder(make_project) -> None:
+    project = make_project()
+    settings = project.settings()
+    assert settings.resolve("var/outbox") == project.folder / "var" / "outbox"

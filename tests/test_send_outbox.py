@@ -1,0 +1,144 @@
+"""Delivering an edition to the outbox: one correct .eml per recipient, never twice."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from digest.audience.tokens import check_token
+from digest.cli import app
+from tests.conftest import EXAMPLES, NOW
+
+SOURCES = f"""
+[[sources.feeds]]
+name = "news"
+url = "{EXAMPLES / "feeds" / "news.xml"}"
+
+[[lists]]
+slug = "other"
+name = "Other"
+kind = "digest"
+"""
+KEY = "test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture
+def ready(make_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A project with items collected, the W48 edition built and three subscribers."""
+    import time_machine
+
+    project = make_project(SOURCES)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", KEY)
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "email,name,format\n"
+        "ana@example.org,Ana <Admin> & Co,html\n"
+        "bo@example.org,Bo,text\n"
+        "cy@example.org,Cy,html\n"
+    )
+    other = tmp_path / "other.csv"
+    other.write_text("email\nana@example.org\n")
+    runner = CliRunner()
+    cfg = ["--config", str(project.config)]
+    with time_machine.travel(NOW, tick=False):
+        for args in (
+            ["subscribers", "import", str(people), "--list", "weekly"],
+            ["subscribers", "import", str(other), "--list", "other"],
+            ["collect"],
+            ["build"],
+        ):
+            result = runner.invoke(app, [*args, *cfg])
+            assert result.exit_code == 0, result.output
+    return project, runner, cfg
+
+
+def _messages(project) -> dict[str, email.message.EmailMessage]:
+    folder = project.folder / "var" / "outbox" / "2026-W48"
+    out = {}
+    for path in sorted(folder.glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        out[msg["To"].addresses[0].addr_spec] = msg
+    return out
+
+
+def test_one_message_per_recipient_even_on_two_lists(ready) -> None:
+    project, runner, cfg = ready
+    result = runner.invoke(app, ["send", "--yes", *cfg])
+    assert result.exit_code == 0, result.output
+    assert "3 to send" in result.output
+    assert sorted(_messages(project)) == ["ana@example.org", "bo@example.org", "cy@example.org"]
+
+
+def test_html_messages_are_multipart_text_first_and_text_members_get_text(ready) -> None:
+    project, runner, cfg = ready
+    runner.invoke(app, ["send", "--yes", *cfg])
+    messages = _messages(project)
+    ana = messages["ana@example.org"]
+    assert ana.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in ana.iter_parts()] == ["text/plain", "text/html"]
+    assert messages["bo@example.org"].get_content_type() == "text/plain"
+    for msg in messages.values():
+        assert msg["Message-ID"] and msg["Date"]
+        assert msg["From"].addresses[0].addr_spec == "news@coalition.example.org"
+        assert msg["Reply-To"] == "news@coalition.example.org"
+
+
+def test_list_unsubscribe_is_plain_signed_and_personal(ready) -> None:
+    project, runner, cfg = ready
+    runner.invoke(app, ["send", "--yes", *cfg])
+    folder = project.folder / "var" / "outbox" / "2026-W48"
+    raw = next(folder.glob("*ana@example.org.eml")).read_bytes()
+    assert b"=?utf-8?" not in raw.split(b"\r\n\r\n", 1)[0]
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    header = str(msg["List-Unsubscribe"])
+    assert header.startswith("<https://digest.coalition.example.org/u/")
+    assert ">, <mailto:news@coalition.example.org?subject=unsubscribe" in header
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = header.split("/u/", 1)[1].split(">", 1)[0]
+    claims = check_token(KEY.encode(), token, "unsubscribe")
+    assert claims is not None and claims.list_slug == "other"
+    html = msg.get_body(("html",)).get_content()
+    text = msg.get_body(("plain",)).get_content()
+    for body in (html, text):
+        assert "-unsubscribe_url-" not in body and "-preferences_url-" not in body
+        assert f"/u/{token}" in body
+    other = _messages(project)["cy@example.org"]
+    assert token not in str(other["List-Unsubscribe"])
+
+
+def test_running_send_again_sends_nobody_twice(ready) -> None:
+    project, runner, cfg = ready
+    runner.invoke(app, ["send", "--yes", *cfg])
+    folder = project.folder / "var" / "outbox" / "2026-W48"
+    before = {p.name: p.read_bytes() for p in folder.glob("*.eml")}
+    again = runner.invoke(app, ["send", "--yes", *cfg])
+    assert again.exit_code == 0
+    assert "0 to send" in again.output and "3 already sent" in again.output
+    assert {p.name: p.read_bytes() for p in folder.glob("*.eml")} == before
+
+
+def test_dry_run_and_single_list(ready) -> None:
+    project, runner, cfg = ready
+    dry = runner.invoke(app, ["send", "--dry-run", "--list", "other", *cfg])
+    assert dry.exit_code == 0 and "1 to send" in dry.output and "nothing sent" in dry.output
+    assert _messages(project) == {}
+
+
+def test_send_without_a_built_edition_says_what_to_do(make_project) -> None:
+    project = make_project()
+    result = CliRunner().invoke(app, ["send", "--yes", "--config", str(project.config)])
+    assert result.exit_code == 1
+    assert "digest build" in result.output and "Traceback" not in result.output
+
+
+def test_a_sendgrid_key_is_not_silently_ignored(ready, monkeypatch) -> None:
+    project, runner, cfg = ready
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.test")
+    result = runner.invoke(app, ["send", "--yes", *cfg])
+    assert result.exit_code == 1 and "SENDGRID_API_KEY" in result.output
+    assert "SG.test" not in result.output
+    assert _messages(project) == {}
