@@ -37,7 +37,7 @@ def parse_calendar(
     try:
         cal = icalendar.Calendar.from_ical(body)
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        raise SourceError(f"{source} is not a valid iCalendar file ({_short(exc)})") from None
+        raise SourceError(f"not a valid iCalendar file ({_short(exc)})") from None
     try:
         occurrences = list(recurring_ical_events.of(cal).between(start, end))
         skipped = 0
@@ -52,7 +52,7 @@ def parse_calendar(
             continue
         if event is not None:
             events.append(event)
-    warning = f"{source}: skipped {skipped} broken event(s)" if skipped else None
+    warning = f"skipped {skipped} broken event(s)" if skipped else None
     return ParsedCalendar(sorted(events, key=lambda e: (e.start, e.title)), warning)
 
 
@@ -108,7 +108,7 @@ def _local(value: date | datetime, zone: ZoneInfo) -> datetime:
 
 
 def _short(exc: Exception) -> str:
-    text = one_line(str(exc))
+    text = one_line(str(exc)).split(": b'", 1)[0]
     return text if len(text) <= 120 else text[:117] + "..."
 
 

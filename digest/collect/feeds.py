@@ -51,15 +51,15 @@ def parse_feed(
 ) -> ParsedFeed:
     """Parse a feed body into items; raise SourceError when nothing can be salvaged."""
     if body.lstrip()[:1] == b"{":
-        entries, warning = _json_feed_entries(body, source), None
+        entries, warning = _json_feed_entries(body), None
     else:
-        entries, warning = _xml_feed_entries(body, source, url, content_type)
+        entries, warning = _xml_feed_entries(body, url, content_type)
     items = [_to_item(e, source, section, now, summary_chars) for e in entries]
     return ParsedFeed(items, warning)
 
 
 def _xml_feed_entries(
-    body: bytes, source: str, url: str, content_type: str
+    body: bytes, url: str, content_type: str
 ) -> tuple[list[RawEntry], str | None]:
     # Without a content type feedparser assumes ISO-8859-1 and never asks chardet.
     headers = {"content-location": url, "content-type": content_type or "application/xml"}
@@ -68,13 +68,13 @@ def _xml_feed_entries(
     harmless = problem is not None and type(problem).__name__ in _HARMLESS_BOZO
     if not parsed.entries:
         if not parsed.get("version"):
-            raise SourceError(f"{source} is not a feed (no RSS, Atom or JSON Feed found)")
+            raise SourceError("not a feed (no RSS, Atom or JSON Feed found)")
         if problem is not None and not harmless:
-            raise SourceError(f"{source} is malformed beyond repair ({_describe(problem)})")
+            raise SourceError(f"malformed beyond repair ({_describe(problem)})")
         return [], None
     warning = None
     if problem is not None and not harmless:
-        warning = f"{source} is malformed ({_describe(problem)}); salvaged {len(parsed.entries)}"
+        warning = f"malformed ({_describe(problem)}); salvaged {len(parsed.entries)} entries"
     return [_from_feedparser(e) for e in parsed.entries], warning
 
 
@@ -107,13 +107,13 @@ def _from_struct(stamp: time.struct_time | None) -> datetime | None:
         return None
 
 
-def _json_feed_entries(body: bytes, source: str) -> list[RawEntry]:
+def _json_feed_entries(body: bytes) -> list[RawEntry]:
     try:
         doc = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{source} is not valid JSON ({exc})") from None
+        raise SourceError(f"not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or "jsonfeed.org/version" not in str(doc.get("version", "")):
-        raise SourceError(f"{source} is JSON but not a JSON Feed (no jsonfeed.org version)")
+        raise SourceError("JSON but not a JSON Feed (no jsonfeed.org version)")
     entries = []
     for raw in doc.get("items") or []:
         if not isinstance(raw, dict):

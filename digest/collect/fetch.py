@@ -90,13 +90,13 @@ async def _fetch_one(
     except httpx.TooManyRedirects:
         return _fail(request, f"redirected more than {limits.max_redirects} times")
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError):
-        return _fail(request, "has a URL that is not http(s), file:// or a path")
+        return _fail(request, "the URL is not http(s), file:// or a path")
     except httpx.HTTPError as exc:
-        return _fail(request, f"could not be reached ({type(exc).__name__}: {exc})")
+        return _fail(request, f"could not connect ({type(exc).__name__}: {exc})")
 
 
 def _fail(request: FetchRequest, what: str) -> SourceError:
-    return SourceError(f"{request.label} {what}: check {request.key}.url in config.toml")
+    return SourceError(f"{request.label}: {what}: check {request.key}.url in config.toml")
 
 
 def _read_local(request: FetchRequest, limits: FetchLimits, base_dir: Path) -> Fetched:
@@ -104,7 +104,7 @@ def _read_local(request: FetchRequest, limits: FetchLimits, base_dir: Path) -> F
     try:
         stat = path.stat()
         if stat.st_size > limits.max_bytes:
-            raise _fail(request, f"is larger than {limits.max_bytes} bytes (collect.max_bytes)")
+            raise _fail(request, f"larger than {limits.max_bytes} bytes (collect.max_bytes)")
         mtime = formatdate(stat.st_mtime, usegmt=True)
         if request.last_modified == mtime:
             return Fetched(request, None, last_modified=mtime)
@@ -130,12 +130,12 @@ async def _get(client: httpx.AsyncClient, request: FetchRequest, limits: FetchLi
             raise _fail(request, f"returned HTTP {response.status_code}")
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limits.max_bytes:
-            raise _fail(request, f"is larger than {limits.max_bytes} bytes (collect.max_bytes)")
+            raise _fail(request, f"larger than {limits.max_bytes} bytes (collect.max_bytes)")
         body = bytearray()
         async for chunk in response.aiter_bytes():
             body.extend(chunk)
             if len(body) > limits.max_bytes:
-                raise _fail(request, f"is larger than {limits.max_bytes} bytes (collect.max_bytes)")
+                raise _fail(request, f"larger than {limits.max_bytes} bytes (collect.max_bytes)")
         return Fetched(
             request,
             bytes(body),

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError
 
 from digest.errors import ConfigError, DigestError
 
@@ -53,9 +53,10 @@ def open_engine(database_url: str, base_dir: Path) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     try:
         migrate(engine)
-    except OperationalError as exc:
+    except DatabaseError as exc:
+        where = engine.url.render_as_string(hide_password=True)
         raise DigestError(
-            f"cannot open the database: {exc.orig}: check DIGEST_DATABASE_URL "
+            f"cannot open the database {where}: {exc.orig}: check DIGEST_DATABASE_URL "
             "and that its folder is writable"
         ) from None
     return engine
