@@ -51,6 +51,9 @@ _BLOCKS = {
     "article",
     "hr",
 }
+# C0 controls (but tab and newlines), DEL and the non-characters U+FFFE/U+FFFF: they
+# have no business in a newsletter and make the MJML compiler refuse the document.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*(\n\s*)+")
 
@@ -58,7 +61,7 @@ _BLANK_LINES = re.compile(r"\n\s*\n\s*(\n\s*)+")
 def clean_html(fragment: str) -> str:
     """Keep only harmless markup: no scripts, styles, event handlers, frames, forms or odd URLs."""
     return nh3.clean(
-        fragment,
+        _CONTROLS.sub("", fragment),
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_SCHEMES,
@@ -102,14 +105,19 @@ def html_to_text(fragment: str, on_link: Callable[[str], int] | None = None) -> 
     collector = _TextCollector(on_link)
     collector.feed(clean_html(fragment))
     collector.close()
-    text = html.unescape("".join(collector.parts))
+    text = _CONTROLS.sub("", html.unescape("".join(collector.parts)))
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
+def strip_controls(text: str) -> str:
+    """``text`` without control characters (tab and newlines stay)."""
+    return _CONTROLS.sub("", text)
+
+
 def one_line(text: str) -> str:
-    """Collapse all white space (for titles, locations)."""
-    return " ".join(text.split())
+    """Collapse all white space and drop control characters (for titles, locations)."""
+    return " ".join(_CONTROLS.sub("", text).split())
 
 
 def cut_at_word(text: str, limit: int) -> str:

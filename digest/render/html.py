@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import cache
 from typing import Any
 
 from mjml import mjml2html
 from premailer import Premailer
 
 from digest.errors import RenderError
-from digest.render.templates import html_env
+from digest.render.templates import html_env, templates_dir
 
 _DOCTYPE = re.compile(r"^\s*<!doctype html>", re.IGNORECASE)
 _COLOR_SCHEME_META = (
@@ -57,4 +58,13 @@ def inline_css(html: str) -> str:
     ).transform(pretty_print=False)
     if not inlined.lstrip().upper().startswith("<!DOCTYPE HTML>"):
         inlined = "<!DOCTYPE html>\n" + inlined
-    return inlined.replace("<head>", "<head>" + _COLOR_SCHEME_META, 1)
+    head = _COLOR_SCHEME_META + f"<style>{dark_mode_css()}</style>"
+    return inlined.replace("<head>", "<head>" + head, 1)
+
+
+@cache
+def dark_mode_css() -> str:
+    """templates/email/dark.css, comments and indentation removed."""
+    text = (templates_dir() / "email" / "dark.css").read_text(encoding="utf-8")
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
+    return " ".join(text.split())

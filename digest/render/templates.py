@@ -8,7 +8,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
+from markupsafe import Markup
 
+from digest.collect.sanitize import strip_controls
 from digest.models import Event
 from digest.paths import bundled
 
@@ -37,9 +39,19 @@ def _env(*, autoescape: bool) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_printable,
     )
     env.filters.update(longdate=longdate, shortdate=shortdate, eventtime=eventtime, host=host)
     return env
+
+
+def _printable(value: object) -> object:
+    """Every printed value loses control characters, which mail clients and MJML refuse."""
+    if isinstance(value, Markup):
+        return Markup(strip_controls(value))  # noqa: S704 - already safe markup, only shortened
+    if isinstance(value, str):
+        return strip_controls(value)
+    return value
 
 
 def longdate(moment: datetime) -> str:

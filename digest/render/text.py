@@ -38,6 +38,16 @@ class References:
         return out
 
 
+def _breakable(line: str) -> str:
+    """Cut words longer than a line into pieces, except URLs (which must stay whole)."""
+    words = []
+    for word in line.split(" "):
+        if len(word) > WIDTH and "://" not in word and not word.startswith("mailto:"):
+            word = " ".join(word[i : i + WIDTH] for i in range(0, len(word), WIDTH))
+        words.append(word)
+    return " ".join(words)
+
+
 def wrap(text: str, indent: str = "") -> str:
     """Each paragraph filled to 72 columns; long URLs are never broken."""
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
@@ -45,7 +55,7 @@ def wrap(text: str, indent: str = "") -> str:
     for para in paragraphs:
         lines = [
             textwrap.fill(
-                line,
+                _breakable(line),
                 WIDTH,
                 initial_indent=indent,
                 subsequent_indent=indent,
