@@ -139,37 +139,24 @@ def import_command(
     now: datetime,
 ) -> int:
     """Exit status 0 when the import ran; 1 with --strict when any row was rejected."""
-    probe = import_csv(
+    report = import_csv(
         settings,
         engine,
         path,
         list_slug=list_slug,
         default_format=fmt,
         pending=pending,
-        dry_run=True,
+        dry_run=dry_run,
         now=now,
+        strict=strict,
     )
-    for line, reason in probe.rejected:
+    for line, reason in report.rejected:
         typer.secho(f"{path}:{line}: rejected: {reason}", err=True)
-    if strict and probe.rejected:
+    if strict and report.rejected:
         raise AudienceError(
-            f"{len(probe.rejected)} row(s) rejected and --strict given: "
+            f"{len(report.rejected)} row(s) rejected and --strict given: "
             "nothing imported; fix the rows above"
         )
-    report = (
-        probe
-        if dry_run
-        else import_csv(
-            settings,
-            engine,
-            path,
-            list_slug=list_slug,
-            default_format=fmt,
-            pending=pending,
-            dry_run=False,
-            now=now,
-        )
-    )
     prefix = "dry run: would have " if dry_run else ""
     typer.echo(
         f"{prefix}added {report.added}, updated {report.updated}, unchanged "

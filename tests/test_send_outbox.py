@@ -135,6 +135,13 @@ def test_send_without_a_built_edition_says_what_to_do(make_project) -> None:
     assert "digest build" in result.output and "Traceback" not in result.output
 
 
+def test_send_names_an_edition_that_was_never_built(ready) -> None:
+    project, runner, cfg = ready
+    result = runner.invoke(app, ["send", "--yes", "--edition", "2026-W40", *cfg])
+    assert result.exit_code == 1
+    assert "'2026-W40' has not been built" in result.output
+
+
 def test_a_sendgrid_key_is_not_silently_ignored(ready, monkeypatch) -> None:
     project, runner, cfg = ready
     monkeypatch.setenv("SENDGRID_API_KEY", "SG.test")

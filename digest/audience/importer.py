@@ -30,6 +30,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    written: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +52,13 @@ def import_csv(
     pending: bool,
     dry_run: bool,
     now: datetime,
+    strict: bool = False,
 ) -> ImportReport:
-    """Add or update the file's subscribers on a list, all in one transaction."""
+    """Add or update the file's subscribers on a list, all in one transaction.
+
+    Nothing is written with ``dry_run``, nor with ``strict`` when any row was rejected;
+    the report is the same either way (``written`` says which).
+    """
     settings.list_named(list_slug)
     if default_format not in FORMATS:
         raise AudienceError(f"--format {default_format!r} is not one of: html, text")
@@ -62,8 +68,10 @@ def import_csv(
         store.sync_lists(conn, settings.lists)
         for row in rows:
             _apply(conn, row, list_slug, "pending" if pending else "active", path.name, now, report)
-        if dry_run:
+        if dry_run or (strict and report.rejected):
             conn.rollback()
+        else:
+            report.written = True
     return report
 
 

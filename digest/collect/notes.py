@@ -95,6 +95,8 @@ def split_front_matter(raw: str, path: Path) -> tuple[dict[str, Any], str]:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 2}" if mark is not None else ""
         raise SourceError(f"{path}:{line} front matter is not valid YAML: fix it") from None
+    except ValueError as exc:  # PyYAML's own date parsing, e.g. 2026-13-01
+        raise SourceError(f"{path}: front matter has an impossible value ({exc}): fix it") from None
     if not isinstance(meta, dict):
         raise SourceError(f"{path}: front matter must be 'key: value' lines")
     unknown = sorted(set(map(str, meta)) - FRONT_MATTER_KEYS)

@@ -61,8 +61,12 @@ def plan_send(
         audience.sync_lists(conn, settings.lists)
         edition = get_edition(conn, edition_id)
         if edition is None:
-            which = f"edition {edition_id!r} has" if edition_id else "no edition has"
-            raise DeliveryError(f"{which} been built: run 'digest build' first")
+            if edition_id:
+                raise DeliveryError(
+                    f"edition {edition_id!r} has not been built: run "
+                    f"'digest build --week {edition_id}' first"
+                )
+            raise DeliveryError("no edition has been built yet: run 'digest build' first")
         recipients = list(audience.recipients_for(conn, slugs))
         done = audience.delivered_ids(conn, edition.id)
     return SendPlan(edition, slugs, recipients, done)
