@@ -30,6 +30,8 @@ def _show_outcome(outcome: SourceOutcome) -> None:
     else:
         extra = f", {outcome.merged} merged as duplicates" if outcome.merged else ""
         extra += f", {outcome.updated} updated" if outcome.updated else ""
+        extra += f", {outcome.removed} removed" if outcome.removed else ""
+        extra += f" ({outcome.upcoming} upcoming)" if outcome.upcoming else ""
         typer.echo(f"{outcome.label}: {outcome.added} new{extra}")
     for warning in outcome.warnings:
         _warn(warning)

@@ -136,7 +136,7 @@ def test_send_without_a_built_edition_says_what_to_do(make_project) -> None:
 
 
 def test_send_names_an_edition_that_was_never_built(ready) -> None:
-    project, runner, cfg = ready
+    _, runner, cfg = ready
     result = runner.invoke(app, ["send", "--yes", "--edition", "2026-W40", *cfg])
     assert result.exit_code == 1
     assert "'2026-W40' has not been built" in result.output

@@ -31,6 +31,8 @@ class SourceOutcome:
     added: int = 0
     merged: int = 0
     updated: int = 0
+    removed: int = 0
+    upcoming: int = 0  # calendars: occurrences stored for the weeks ahead
     not_modified: bool = False
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
@@ -123,6 +125,10 @@ def _plan(settings: Settings, engine: Engine) -> list[_Planned]:
         ]
         for kind, i, name, url in configured:
             state = content.get_fetch_state(conn, f"{kind}:{name}", url)
+            if kind == "calendar":
+                # Fetched whole every time: its recurring events must be expanded again
+                # as the weeks move on, even when the file has not changed.
+                state = content.FetchState(None, None)
             request = FetchRequest(
                 f"sources.{kind}s[{i}]", f"{kind} {name!r}", url, state.etag, state.last_modified
             )
@@ -198,7 +204,7 @@ def _store_body(
             zone=settings.organisation.zone,
             description_chars=settings.collect.summary_chars,
         )
-        outcome.added = content.replace_events(
+        outcome.added, outcome.upcoming = content.replace_events(
             conn, source.name, parsed_cal.events, from_time=start, now=now
         )
         warning = parsed_cal.warning
@@ -223,9 +229,11 @@ def _collect_notes(settings: Settings, engine: Engine, now: datetime) -> SourceO
         outcome.error = str(exc)
         return outcome
     outcome.warnings.extend(parsed.problems)
+    due = [note for note in parsed.items if note.published <= now]
     with engine.begin() as conn:
         for note in parsed.items:
             if content.update_note(conn, note):
                 outcome.updated += 1
-        outcome.added, _ = content.store_items(conn, parsed.items)
+        outcome.added, _ = content.store_items(conn, due)
+        outcome.removed = content.remove_notes_except(conn, parsed.keys)
     return outcome

@@ -82,6 +82,8 @@ def _to_event(occ: Any, source: str, zone: ZoneInfo, description_chars: int) -> 
     all_day = not isinstance(begin, datetime)
     start = _local(begin, zone)
     finish = _local(occ["DTEND"].dt, zone) if occ.get("DTEND") else None
+    if finish is not None and finish <= start:
+        finish = None  # no end given (the library fills in DTEND = DTSTART)
     uid = str(occ.get("UID", ""))
     title = one_line(html_to_text(str(occ.get("SUMMARY", "")))) or "(untitled event)"
     basis = f"{source}\0{uid or title}\0{start.isoformat()}"
@@ -92,7 +94,7 @@ def _to_event(occ: Any, source: str, zone: ZoneInfo, description_chars: int) -> 
         start=start,
         end=finish,
         all_day=all_day,
-        location=one_line(str(occ.get("LOCATION", ""))),
+        location=one_line(html_to_text(str(occ.get("LOCATION", "")))),
         url=clean_url(str(occ["URL"])) if occ.get("URL") else None,
         description=cut_at_word(html_to_text(str(occ.get("DESCRIPTION", ""))), description_chars),
     )

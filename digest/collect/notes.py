@@ -22,20 +22,22 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typograp
 
 @dataclass(frozen=True, slots=True)
 class ParsedNotes:
-    items: list[Item]
+    items: list[Item]  # every readable note, due or not (a future date means not yet due)
     problems: list[str] = field(default_factory=list)
+    keys: frozenset[str] = frozenset()  # of every note file in the folder, readable or not
 
 
 def read_notes(
     folder: Path, *, default_section: str, zone: ZoneInfo, now: datetime, summary_chars: int
 ) -> ParsedNotes:
-    """Every due note in ``folder``; a broken file is reported and skipped, never fatal."""
+    """Every note in ``folder``; a broken file is reported and skipped, never fatal."""
     if not folder.is_dir():
         raise SourceError(
             f"notes folder {folder} does not exist: create it or fix sources.notes.dir"
         )
     items, problems = [], []
-    for path in sorted(folder.glob("*.md")):
+    paths = sorted(folder.glob("*.md"))
+    for path in paths:
         try:
             item = read_note(
                 path,
@@ -47,9 +49,13 @@ def read_notes(
         except SourceError as exc:
             problems.append(str(exc))
             continue
-        if item.published <= now:
-            items.append(item)
-    return ParsedNotes(items, problems)
+        items.append(item)
+    return ParsedNotes(items, problems, frozenset(note_key(p) for p in paths))
+
+
+def note_key(path: Path) -> str:
+    """A note's stable id: its file name (edits keep it, renames make a new note)."""
+    return "note-" + hashlib.sha256(path.name.encode()).hexdigest()[:32]
 
 
 def read_note(
@@ -65,7 +71,7 @@ def read_note(
     title = one_line(str(meta.get("title") or "")) or path.stem.replace("-", " ")
     published = _note_time(meta.get("date"), zone, path) or now
     return Item(
-        key="note-" + hashlib.sha256(path.name.encode()).hexdigest()[:32],
+        key=note_key(path),
         source="notes",
         section=str(meta.get("section") or default_section),
         title=title,

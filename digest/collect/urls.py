@@ -60,5 +60,7 @@ def similar_titles(a: str, b: str) -> bool:
         return False
     if a == b:
         return True
+    if re.findall(r"\d+", a) != re.findall(r"\d+", b):
+        return False  # "day 3" and "day 4" are different stories
     matcher = SequenceMatcher(None, a, b)
     return matcher.quick_ratio() >= SIMILAR_TITLE_RATIO and matcher.ratio() >= SIMILAR_TITLE_RATIO

@@ -117,6 +117,14 @@ def update_note(conn: Connection, note: Item) -> bool:
     return result.rowcount > 0
 
 
+def remove_notes_except(conn: Connection, keys: frozenset[str]) -> int:
+    """Forget stored notes whose file is gone. Returns how many."""
+    result = conn.execute(
+        sa.delete(items).where(items.c.source == "notes", items.c.key.not_in(keys))
+    )
+    return result.rowcount
+
+
 def _same_story_stored(conn: Connection, item: Item) -> bool:
     if (
         item.url
@@ -187,9 +195,14 @@ def _item(row: sa.Row[tuple[object, ...]]) -> Item:
 
 def replace_events(
     conn: Connection, source: str, found: Sequence[Event], *, from_time: datetime, now: datetime
-) -> int:
-    """The calendar is the truth: its stored occurrences from ``from_time`` on are replaced."""
-    conn.execute(sa.delete(events).where(events.c.source == source, events.c.start >= from_time))
+) -> tuple[int, int]:
+    """The calendar is the truth: its stored occurrences from ``from_time`` on are replaced.
+
+    Returns (occurrences not stored before, occurrences stored now).
+    """
+    mine = sa.and_(events.c.source == source, events.c.start >= from_time)
+    before = set(conn.execute(sa.select(events.c.key).where(mine)).scalars())
+    conn.execute(sa.delete(events).where(mine))
     fresh = {e.key: e for e in found if e.start >= from_time}
     for e in fresh.values():
         conn.execute(
@@ -206,7 +219,7 @@ def replace_events(
                 collected_at=now,
             )
         )
-    return len(fresh)
+    return len(fresh.keys() - before), len(fresh)
 
 
 def events_between(conn: Connection, start: datetime, end: datetime, zone: ZoneInfo) -> list[Event]:

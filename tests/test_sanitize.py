@@ -1,0 +1,114 @@
+"""Small rules that decide what readers see: URLs, titles, text, event times."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from digest.collect.calendars import parse_calendar
+from digest.collect.sanitize import clean_html, cut_at_word, html_to_text
+from digest.collect.urls import clean_url, similar_titles, title_key, url_key
+from digest.models import Event
+from digest.render.templates import eventtime
+
+NY = ZoneInfo("America/New_York")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://WWW.Example.org/story/?utm_source=rss&utm_medium=feed#comments",
+        "http://example.org/story",
+        "https://example.org:443/story/?fbclid=abc",
+    ],
+)
+def test_tracking_fragments_host_case_and_slashes_do_not_make_a_new_story(url: str) -> None:
+    cleaned = clean_url(url)
+    assert cleaned is not None and "utm_" not in cleaned and "#" not in cleaned
+    assert url_key(cleaned) == "example.org/story"
+
+
+def test_real_query_parameters_are_kept() -> None:
+    assert clean_url("https://example.org/a?id=3&utm_campaign=x") == "https://example.org/a?id=3"
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,x", "ftp://x.org/", "/rel"])
+def test_only_absolute_http_links_survive(url: str) -> None:
+    assert clean_url(url) is None
+
+
+def test_near_identical_titles_match_but_numbered_ones_do_not() -> None:
+    a = title_key("Council approves two overdose prevention sites")
+    assert similar_titles(a, title_key("Council approves two overdose-prevention sites!"))
+    assert not similar_titles(title_key("Court watch: day 3"), title_key("Court watch: day 4"))
+
+
+def test_sanitiser_removes_everything_active() -> None:
+    dirty = (
+        '<p onclick="x()">Hi<script>alert(1)</script><iframe src="//e.org"></iframe>'
+        '<a href="javascript:alert(2)">a</a><a href="data:text/html,x">b</a>'
+        '<form><input name="q"></form><img src=x onerror="alert(3)"><style>p{}</style></p>'
+    )
+    clean = clean_html(dirty)
+    for bad in (
+        "<script",
+        "onclick",
+        "onerror",
+        "<iframe",
+        "javascript:",
+        "data:",
+        "<form",
+        "<input",
+        "<style",
+        "<img",
+    ):
+        assert bad not in clean
+
+
+def test_text_keeps_paragraphs_and_lists_and_numbers_links() -> None:
+    links: list[str] = []
+
+    def number(url: str) -> int:
+        links.append(url)
+        return len(links)
+
+    text = html_to_text(
+        '<p>One &amp; <a href="https://e.org/x">two</a></p><ul><li>a</li><li>b</li></ul>', number
+    )
+    assert text == "One & two [1]\n\n- a\n- b"
+    assert links == ["https://e.org/x"]
+
+
+def test_summaries_are_cut_at_a_word_boundary() -> None:
+    cut = cut_at_word("alpha beta gamma delta epsilon", 20)
+    assert cut == "alpha beta gamma…" and len(cut) <= 20
+
+
+def test_an_event_without_an_end_shows_only_its_start() -> None:
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:a\r\n"
+        "DTSTAMP:20261101T000000Z\r\nDTSTART;TZID=America/New_York:20261203T130000\r\n"
+        "SUMMARY:Rally\r\nLOCATION:<b onclick=x>City Hall</b>\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    parsed = parse_calendar(
+        ics.encode(),
+        source="c",
+        start=datetime(2026, 12, 1, tzinfo=NY),
+        end=datetime(2026, 12, 9, tzinfo=NY),
+        zone=NY,
+        description_chars=200,
+    )
+    [event] = parsed.events
+    assert event.end is None
+    assert eventtime(event) == "Thursday 3 December, 1 pm"
+    assert event.location == "City Hall"
+
+
+def test_event_times_read_as_words() -> None:
+    start = datetime(2026, 12, 1, 18, 30, tzinfo=NY)
+    event = Event("k", "c", "T", start, start.replace(hour=20, minute=30), all_day=False)
+    assert eventtime(event) == "Tuesday 1 December, 6:30 pm to 8:30 pm"
+    all_day = Event("k", "c", "T", start.replace(hour=0, minute=0), None, all_day=True)
+    assert eventtime(all_day) == "Tuesday 1 December, all day"
