@@ -9,10 +9,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy.engine import Engine
 
 from digest.audience.importer import import_csv
 from digest.commands import build_command, collect_command, send_command
-from digest.config import Secrets, load_settings
+from digest.config import Secrets, Settings, load_settings
 from digest.paths import bundled
 from digest.store import open_engine
 
@@ -25,35 +26,18 @@ SAMPLE_LISTS = {"weekly": "sample-weekly.csv", "staff": "sample-staff.csv"}
 def run_demo(out: Path | None) -> Path:
     """Set up a demo folder, then collect, build and send. Returns the folder."""
     folder = out or Path(tempfile.mkdtemp(prefix="digest-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(bundled("config.toml"), folder / "config.toml")
-    shutil.copytree(bundled("examples"), folder / "examples", dirs_exist_ok=True)
-    shutil.copytree(bundled("subscribers"), folder / "subscribers", dirs_exist_ok=True)
-    database_url = f"sqlite:///{folder / 'var' / 'digest.db'}"
-    settings = load_settings(folder / "config.toml", database_url=database_url)
+    settings = _prepare(folder)
     engine = open_engine(settings.database_url, settings.base_dir)
     typer.echo(f"demo folder: {folder}")
     typer.echo(f"clock pinned to {DEMO_NOW:%A %d %B %Y %H:%M %Z}, the week of the examples\n")
-    for slug, name in SAMPLE_LISTS.items():
-        report = import_csv(
-            settings,
-            engine,
-            folder / "subscribers" / name,
-            list_slug=slug,
-            default_format="html",
-            pending=False,
-            dry_run=False,
-            now=DEMO_NOW,
-        )
-        typer.echo(f"imported {report.added} sample subscribers into {slug!r}")
+    _import_samples(settings, engine, folder / "subscribers")
     collect_command(settings, engine, DEMO_NOW)
     out_dir = folder / "edition"
     build_command(settings, engine, week=None, out=out_dir, force=False, now=DEMO_NOW)
-    secrets = Secrets(secret_key=None)
     send_command(
         settings,
         engine,
-        secrets,
+        Secrets(),
         list_slug=None,
         edition_id=None,
         dry_run=False,
@@ -62,6 +46,32 @@ def run_demo(out: Path | None) -> Path:
     )
     typer.echo(f"\nopen the email:  {out_dir / 'email.html'}")
     typer.echo(f"plain text:      {out_dir / 'email.txt'}")
-    typer.echo(f"messages (.eml): {settings.resolve(settings.delivery.outbox_dir)}")
+    typer.echo(f"messages (.eml): {settings.resolve(settings.delivery.outbox_dir) / '2026-W48'}")
     typer.echo(f"try more:        digest build --config {folder / 'config.toml'} --force")
     return folder
+
+
+def _prepare(folder: Path) -> Settings:
+    """Copy the bundled config, examples and sample lists; the database lives in the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(bundled("config.toml"), folder / "config.toml")
+    shutil.copytree(bundled("examples"), folder / "examples", dirs_exist_ok=True)
+    shutil.copytree(bundled("subscribers"), folder / "subscribers", dirs_exist_ok=True)
+    # A flag beats DIGEST_DATABASE_URL: the demo never touches a real database.
+    database_url = f"sqlite:///{folder / 'var' / 'digest.db'}"
+    return load_settings(folder / "config.toml", database_url=database_url)
+
+
+def _import_samples(settings: Settings, engine: Engine, samples: Path) -> None:
+    for slug, name in SAMPLE_LISTS.items():
+        report = import_csv(
+            settings,
+            engine,
+            samples / name,
+            list_slug=slug,
+            default_format="html",
+            pending=False,
+            dry_run=False,
+            now=DEMO_NOW,
+        )
+        typer.echo(f"imported {report.added} sample subscribers into {slug!r}")

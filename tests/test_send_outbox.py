@@ -149,3 +149,21 @@ def test_a_sendgrid_key_is_not_silently_ignored(ready, monkeypatch) -> None:
     assert result.exit_code == 1 and "SENDGRID_API_KEY" in result.output
     assert "SG.test" not in result.output
     assert _messages(project) == {}
+
+
+def test_sending_never_renders_again(ready, monkeypatch) -> None:
+    """The edition is rendered once, at build time, however many recipients there are."""
+    project, runner, cfg = ready
+
+    def no_render(*_args, **_kwargs):
+        raise AssertionError("rendered during send")
+
+    for target in (
+        "digest.render.render_email",
+        "digest.render.html.compile_mjml",
+        "digest.render.text.render_text",
+    ):
+        monkeypatch.setattr(target, no_render)
+    result = runner.invoke(app, ["send", "--yes", *cfg])
+    assert result.exit_code == 0, result.output
+    assert len(_messages(project)) == 3
