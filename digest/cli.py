@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, NoReturn
 
 import typer
+from sqlalchemy.engine import Engine
 
 from digest import clock
 from digest.config import Secrets, Settings, load_settings
@@ -36,7 +36,6 @@ ConfigOpt = Annotated[
     ),
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
-T = TypeVar("T")
 
 
 def main() -> None:
@@ -74,18 +73,11 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def warn(message: str) -> None:
-    typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
-
-
-def settings_from(config: Path | None) -> Settings:
-    return load_settings(config)
-
-
-def run(config: Path | None, debug: bool, job: Callable[[Settings], T]) -> T:
+def run(config: Path | None, debug: bool, job: Callable[[Settings, Engine], None]) -> None:
+    """Load the settings, open the database and run one job, errors turned into exit statuses."""
     with errors_as_exit(debug):
-        return job(settings_from(config))
-    raise AssertionError("unreachable")  # pragma: no cover
+        settings = load_settings(config)
+        job(settings, open_engine(settings.database_url, settings.base_dir))
 
 
 @app.command()
@@ -93,12 +85,11 @@ def collect(config: ConfigOpt = None, debug: DebugOpt = False) -> None:
     """Fetch every source once and store new items (safe to run daily or hourly)."""
     from digest.commands import collect_command
 
-    code = run(
+    run(
         config,
         debug,
-        lambda s: collect_command(s, open_engine(s.database_url, s.base_dir), clock.now()),
+        lambda s, e: collect_command(s, e, clock.now()),
     )
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -122,9 +113,9 @@ def build(
     run(
         config,
         debug,
-        lambda s: build_command(
+        lambda s, e: build_command(
             s,
-            open_engine(s.database_url, s.base_dir),
+            e,
             week=week,
             out=out,
             force=force,
@@ -157,9 +148,9 @@ def send(
     run(
         config,
         debug,
-        lambda s: send_command(
+        lambda s, e: send_command(
             s,
-            open_engine(s.database_url, s.base_dir),
+            e,
             Secrets.from_env(),
             list_slug=list_,
             edition_id=edition,
@@ -188,12 +179,12 @@ def subscribers_import(
     """Import subscribers from a CSV file into a list; every bad row is reported by line."""
     from digest.commands import import_command
 
-    code = run(
+    run(
         config,
         debug,
-        lambda s: import_command(
+        lambda s, e: import_command(
             s,
-            open_engine(s.database_url, s.base_dir),
+            e,
             file,
             list_slug=list_,
             fmt=format_,
@@ -203,7 +194,6 @@ def subscribers_import(
             now=clock.now(),
         ),
     )
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -222,4 +212,3 @@ def demo(
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-    sys.exit(0)

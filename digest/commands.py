@@ -37,8 +37,8 @@ def _show_outcome(outcome: SourceOutcome) -> None:
         _warn(warning)
 
 
-def collect_command(settings: Settings, engine: Engine, now: datetime) -> int:
-    """Exit status: 0 when something was collected (even with some failures), 1 when all failed."""
+def collect_command(settings: Settings, engine: Engine, now: datetime) -> None:
+    """Succeeds when some source worked (failures are warnings); fails when all failed."""
     report = collect(settings, engine, now, on_outcome=_show_outcome)
     failed = len(report.failed)
     total = len(report.outcomes)
@@ -51,7 +51,6 @@ def collect_command(settings: Settings, engine: Engine, now: datetime) -> int:
         )
     else:
         typer.echo(f"collected {total} sources: {report.added} new")
-    return 0
 
 
 def build_command(
@@ -139,8 +138,8 @@ def import_command(
     strict: bool,
     dry_run: bool,
     now: datetime,
-) -> int:
-    """Exit status 0 when the import ran; 1 with --strict when any row was rejected."""
+) -> None:
+    """Fails (exit 1) only when the file cannot be read, or with --strict and a rejected row."""
     report = import_csv(
         settings,
         engine,
@@ -164,4 +163,3 @@ def import_command(
         f"{prefix}added {report.added}, updated {report.updated}, unchanged "
         f"{report.unchanged}, rejected {len(report.rejected)} (list {list_slug})"
     )
-    return 0

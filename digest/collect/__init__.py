@@ -179,37 +179,58 @@ def _store_body(
 ) -> None:
     assert fetched.body is not None
     if source.kind == "feed":
-        feed = settings.sources.feeds[source.index]
-        parsed = parse_feed(
-            fetched.body,
-            source=feed.name,
-            section=feed.section,
-            url=source.request.url,
-            now=now,
-            summary_chars=settings.collect.summary_chars,
-            content_type=fetched.content_type,
-        )
-        outcome.added, outcome.merged = content.store_items(conn, parsed.items)
-        warning = parsed.warning
+        warning = _store_feed(settings, conn, source, fetched, now, outcome)
     else:
-        start = now - CALENDAR_LOOKBACK
-        horizon = now + timedelta(
-            days=settings.edition.events_ahead_days + settings.edition.window_days
-        )
-        parsed_cal = parse_calendar(
-            fetched.body,
-            source=source.name,
-            start=start,
-            end=horizon,
-            zone=settings.organisation.zone,
-            description_chars=settings.collect.summary_chars,
-        )
-        outcome.added, outcome.upcoming = content.replace_events(
-            conn, source.name, parsed_cal.events, from_time=start, now=now
-        )
-        warning = parsed_cal.warning
+        warning = _store_calendar(settings, conn, source, fetched.body, now, outcome)
     if warning:
         outcome.warnings.append(f"{source.request.label}: {warning}")
+
+
+def _store_feed(
+    settings: Settings,
+    conn: Connection,
+    source: _Planned,
+    fetched: Fetched,
+    now: datetime,
+    outcome: SourceOutcome,
+) -> str | None:
+    feed = settings.sources.feeds[source.index]
+    parsed = parse_feed(
+        fetched.body or b"",
+        source=feed.name,
+        section=feed.section,
+        url=source.request.url,
+        now=now,
+        summary_chars=settings.collect.summary_chars,
+        content_type=fetched.content_type,
+    )
+    outcome.added, outcome.merged = content.store_items(conn, parsed.items)
+    return parsed.warning
+
+
+def _store_calendar(
+    settings: Settings,
+    conn: Connection,
+    source: _Planned,
+    body: bytes,
+    now: datetime,
+    outcome: SourceOutcome,
+) -> str | None:
+    """Occurrences from yesterday to beyond the next edition's events window."""
+    start = now - CALENDAR_LOOKBACK
+    ahead = settings.edition.events_ahead_days + settings.edition.window_days
+    parsed = parse_calendar(
+        body,
+        source=source.name,
+        start=start,
+        end=now + timedelta(days=ahead),
+        zone=settings.organisation.zone,
+        description_chars=settings.collect.summary_chars,
+    )
+    outcome.added, outcome.upcoming = content.replace_events(
+        conn, source.name, parsed.events, from_time=start, now=now
+    )
+    return parsed.warning
 
 
 def _collect_notes(settings: Settings, engine: Engine, now: datetime) -> SourceOutcome:
