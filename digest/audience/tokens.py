@@ -79,5 +79,9 @@ def signing_key(secret_key: str | None, var_dir: Path, *, may_create: bool) -> b
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(_secrets.token_urlsafe(48))
-    log.warning("DIGEST_SECRET_KEY is not set: created a signing key in %s for local use", path)
+    log.warning(
+        "DIGEST_SECRET_KEY is not set: links are signed with a new key kept in %s "
+        "(fine for the outbox; set DIGEST_SECRET_KEY before sending real mail)",
+        path,
+    )
     return path.read_text(encoding="ascii").strip().encode()
