@@ -112,3 +112,21 @@ def test_event_times_read_as_words() -> None:
     assert eventtime(event) == "Tuesday 1 December, 6:30 pm to 8:30 pm"
     all_day = Event("k", "c", "T", start.replace(hour=0, minute=0), None, all_day=True)
     assert eventtime(all_day) == "Tuesday 1 December, all day"
+
+
+def test_a_json_feed_with_a_byte_order_mark_is_still_a_json_feed() -> None:
+    from digest.collect.feeds import parse_feed
+
+    body = (
+        b'\xef\xbb\xbf{"version": "https://jsonfeed.org/version/1.1", "items": ['
+        b'{"id": "1", "url": "https://e.org/a", "title": "A", "content_text": "Hi"}]}'
+    )
+    parsed = parse_feed(
+        body,
+        source="j",
+        section="news",
+        url="https://e.org/feed.json",
+        now=datetime(2026, 11, 26, tzinfo=NY),
+        summary_chars=100,
+    )
+    assert [i.title for i in parsed.items] == ["A"]

@@ -50,7 +50,7 @@ def parse_feed(
     content_type: str = "",
 ) -> ParsedFeed:
     """Parse a feed body into items; raise SourceError when nothing can be salvaged."""
-    if body.lstrip()[:1] == b"{":
+    if body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
         entries, warning = _json_feed_entries(body), None
     else:
         entries, warning = _xml_feed_entries(body, url, content_type)
