@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from digest.config import Settings
 from digest.edition import EditionPlan, assemble, plan_edition
+from digest.errors import DigestError
 from digest.models import Edition, RenderedEmail
 from digest.render import render_email
 from digest.store import editions
@@ -55,13 +56,18 @@ def build(
 
 def write_files(folder: Path, edition: Edition, email: RenderedEmail) -> None:
     """email.html, email.txt and edition.json, each replaced atomically."""
-    folder.mkdir(parents=True, exist_ok=True)
     files = {
         "email.html": email.html,
         "email.txt": email.text,
         "edition.json": json.dumps(edition.to_json(), indent=2, ensure_ascii=False) + "\n",
     }
-    for name, text in files.items():
-        tmp = folder / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, folder / name)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            tmp = folder / f".{name}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, folder / name)
+    except OSError as exc:
+        raise DigestError(
+            f"cannot write the edition to {folder} ({exc.strerror}): pick another --out folder"
+        ) from None

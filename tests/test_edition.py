@@ -180,3 +180,17 @@ def test_cli_build_with_nothing_new_says_so_and_exits_0(make_project, tmp_path: 
     assert result.exit_code == 0, result.output
     assert "no new items" in result.output
     assert not out.exists()
+
+
+def test_an_unwritable_out_folder_is_one_clear_error(collected, tmp_path: Path) -> None:
+    project, _, _ = collected()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    import time_machine
+
+    with time_machine.travel(NOW, tick=False):
+        result = CliRunner().invoke(
+            app, ["build", "--config", str(project.config), "--out", str(blocker)]
+        )
+    assert result.exit_code == 1
+    assert "cannot write the edition" in result.output and "Traceback" not in result.output

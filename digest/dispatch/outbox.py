@@ -7,6 +7,8 @@ import re
 from email.message import EmailMessage
 from pathlib import Path
 
+from digest.errors import DeliveryError
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
 
@@ -16,9 +18,14 @@ def outbox_folder(root: Path, edition_id: str) -> Path:
 
 def write_eml(folder: Path, subscriber_id: int, email: str, message: EmailMessage) -> Path:
     """Write one message atomically (a reader never sees half a file)."""
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{subscriber_id:07d}-{_UNSAFE.sub('_', email)[:80]}.eml"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(message.as_bytes())
-    os.replace(tmp, path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(message.as_bytes())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DeliveryError(
+            f"cannot write to the outbox {folder} ({exc.strerror}): check delivery.outbox_dir"
+        ) from None
     return path
