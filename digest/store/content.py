@@ -65,56 +65,52 @@ def store_items(conn: Connection, new: Iterable[Item]) -> tuple[int, int]:
         if _same_story_stored(conn, item):
             merged += 1
             continue
-        conn.execute(
-            sa.insert(items).values(
-                key=item.key,
-                source=item.source,
-                section=item.section,
-                kind=item.kind.value,
-                title=item.title,
-                title_key=title_key(item.title),
-                url=item.url,
-                url_key=url_key(item.url) if item.url else None,
-                summary=item.summary,
-                body_html=item.body_html,
-                author=item.author,
-                pinned=item.pinned,
-                published=item.published,
-                first_seen=item.first_seen,
-            )
-        )
+        conn.execute(sa.insert(items).values(**_row(item)))
         added += 1
     return added, merged
 
 
+# What staff may change in a note after it was first collected.
+_NOTE_FIELDS = (
+    "title",
+    "title_key",
+    "summary",
+    "body_html",
+    "section",
+    "pinned",
+    "kind",
+    "published",
+    "author",
+)
+
+
 def update_note(conn: Connection, note: Item) -> bool:
     """Staff edit notes in place: keep the stored copy in step. True when something changed."""
+    values = {name: value for name, value in _row(note).items() if name in _NOTE_FIELDS}
+    changed = sa.or_(*(items.c[name] != value for name, value in values.items()))
     result = conn.execute(
-        sa.update(items)
-        .where(items.c.key == note.key)
-        .where(
-            sa.or_(
-                items.c.title != note.title,
-                items.c.body_html != note.body_html,
-                items.c.section != note.section,
-                items.c.pinned != note.pinned,
-                items.c.kind != note.kind.value,
-                items.c.published != note.published,
-            )
-        )
-        .values(
-            title=note.title,
-            title_key=title_key(note.title),
-            summary=note.summary,
-            body_html=note.body_html,
-            section=note.section,
-            pinned=note.pinned,
-            kind=note.kind.value,
-            published=note.published,
-            author=note.author,
-        )
+        sa.update(items).where(items.c.key == note.key).where(changed).values(**values)
     )
     return result.rowcount > 0
+
+
+def _row(item: Item) -> dict[str, object]:
+    return {
+        "key": item.key,
+        "source": item.source,
+        "section": item.section,
+        "kind": item.kind.value,
+        "title": item.title,
+        "title_key": title_key(item.title),
+        "url": item.url,
+        "url_key": url_key(item.url) if item.url else None,
+        "summary": item.summary,
+        "body_html": item.body_html,
+        "author": item.author,
+        "pinned": item.pinned,
+        "published": item.published,
+        "first_seen": item.first_seen,
+    }
 
 
 def remove_notes_except(conn: Connection, keys: frozenset[str]) -> int:
