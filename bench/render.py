@@ -17,10 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import tempfile
+
+from digest.build import build
+from digest.config import Settings
 from digest.models import Edition, Event, Item, ItemKind, Section
 from digest.render import MAX_HTML_BYTES, digest_context, render_email
 from digest.render.html import compile_mjml, inline_css, render_mjml
 from digest.render.text import render_text
+from digest.store import open_engine
+from digest.store.content import replace_events, store_items
 from tests.golden_edition import CUTOFF, ZONE, golden_settings
 
 TARGET_MS = 300.0
@@ -98,6 +104,40 @@ def bench_edition() -> Edition:
     )
 
 
+def whole_build(edition: Edition, settings: Settings, folder: Path) -> Callable[[], object]:
+    """``digest build`` as the command runs it: query, assemble, render, store, write files."""
+    settings = settings.model_copy(
+        update={
+            "database_url": f"sqlite:///{folder / 'bench.db'}",
+            "edition": settings.edition.model_copy(
+                update={
+                    "sections": [s.key for s in edition.sections],
+                    "max_items_per_section": 10,
+                    "events_ahead_days": 30,
+                }
+            ),
+        }
+    )
+    engine = open_engine(settings.database_url, folder)
+    found = [i for s in edition.sections for i in s.items]
+    if edition.editor_note:
+        found.append(edition.editor_note)
+    events = [e for s in edition.sections for e in s.events]
+    with engine.begin() as conn:
+        store_items(conn, found)
+        replace_events(conn, "events", events, from_time=CUTOFF, now=CUTOFF)
+
+    def run() -> object:
+        result = build(
+            settings, engine, week="2026-W48", out=folder / "out", force=True, now=CUTOFF
+        )
+        built = result.edition.item_count if result.edition else 0
+        assert built == edition.item_count, f"built {built} of {edition.item_count} items"
+        return result
+
+    return run
+
+
 def timed(fn: Callable[[], object], runs: int, warmups: int) -> list[float]:
     """Milliseconds for each of ``runs`` calls, after ``warmups`` untimed calls."""
     for _ in range(warmups):
@@ -134,7 +174,11 @@ def main() -> None:
         ("MJML → HTML (mjml-python)", lambda: compile_mjml(mjml)),
         ("CSS inlining (premailer)", lambda: inline_css(compiled)),
         ("text part", lambda: render_text(edition, settings)),
-        ("**whole `render_email`**", lambda: render_email(edition, settings)),
+        ("whole `render_email`", lambda: render_email(edition, settings)),
+        (
+            "**whole `digest build`** (query, assemble, render, store, write)",
+            whole_build(edition, settings, Path(tempfile.mkdtemp(prefix="digest-bench-"))),
+        ),
     ]
 
     items = sum(len(s.items) for s in edition.sections)
