@@ -30,7 +30,7 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy digest
 
 unit: $(VENV)/.dev chromium
-	$(BIN)/pytest -n 2 -q
+	scripts/with-postgres $(BIN)/pytest -n 2 -q
 
 ## chromium: Debian's Chromium for the browser test (never a downloaded browser)
 chromium:

@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 subscribers_app = typer.Typer(
-    help="The audience: import subscribers into a list.", no_args_is_help=True
+    help="The audience: import, export, add, remove and show subscribers.", no_args_is_help=True
 )
 app.add_typer(subscribers_app, name="subscribers")
 
@@ -168,8 +168,13 @@ def subscribers_import(
     ],
     list_: Annotated[str, typer.Option("--list", help="List to add them to.")],
     format_: Annotated[
-        str, typer.Option("--format", help="html or text, for rows that do not say.")
-    ] = "html",
+        str | None,
+        typer.Option(
+            "--format",
+            help="html, text or print, for rows that do not say "
+            "(default: print on a print list, else html).",
+        ),
+    ] = None,
     pending: Annotated[bool, typer.Option(help="Make them confirm first.")] = False,
     strict: Annotated[bool, typer.Option(help="Write nothing if any row is rejected.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; write nothing.")] = False,
@@ -194,6 +199,112 @@ def subscribers_import(
             now=clock.now(),
         ),
     )
+
+
+@subscribers_app.command("export")
+def subscribers_export(
+    list_: Annotated[str | None, typer.Option("--list", help="Only members of this list.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only this status: pending, active, unsubscribed, bounced, complained."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file (default: standard output).")
+    ] = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write subscribers as CSV (email,name,status,lists,format,created), spreadsheet-safe."""
+    from digest.commands import export_command
+
+    run(config, debug, lambda s, e: export_command(s, e, list_slug=list_, status=status, out=out))
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    email: Annotated[str, typer.Argument(help="The address to add.")],
+    list_: Annotated[str, typer.Option("--list", help="List to add them to.")],
+    name: Annotated[str, typer.Option(help="Their name.")] = "",
+    format_: Annotated[str | None, typer.Option("--format", help="html, text or print.")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="Print facility profile (for print members).")
+    ] = None,
+    pending: Annotated[bool, typer.Option(help="Make them confirm first.")] = False,
+    resubscribe: Annotated[
+        bool, typer.Option(help="Lift their suppression (only if they asked in writing).")
+    ] = False,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Put one person on a list (suppressed addresses are refused unless --resubscribe)."""
+    from digest.audience.members import add
+
+    run(
+        config,
+        debug,
+        lambda s, e: typer.echo(
+            add(
+                s,
+                e,
+                email,
+                list_slug=list_,
+                name=name,
+                fmt=format_,
+                profile=profile,
+                pending=pending,
+                resubscribe=resubscribe,
+                now=clock.now(),
+            )
+        ),
+    )
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(
+    email: Annotated[str, typer.Argument(help="The address to remove.")],
+    list_: Annotated[
+        str | None,
+        typer.Option(
+            "--list",
+            help="Only from this list (default: from every list, and suppress the address).",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Take someone off a list, or off everything (then they are never mailed again)."""
+    from digest.audience.members import remove
+
+    run(
+        config,
+        debug,
+        lambda s, e: typer.echo(remove(s, e, email, list_slug=list_, now=clock.now())),
+    )
+
+
+@subscribers_app.command("show")
+def subscribers_show(
+    email: Annotated[str, typer.Argument(help="The address to look up.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Everything stored about one subscriber, as key: value lines (or --json)."""
+    from digest.commands import show_command
+
+    run(config, debug, lambda s, e: show_command(e, email, as_json=as_json))
+
+
+@app.command("lists")
+def lists_command(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """The lists from config.toml with their members counted by status."""
+    from digest.commands import lists_command as show_lists
+
+    run(config, debug, lambda s, e: show_lists(s, e, as_json=as_json))
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import typer
 from sqlalchemy.engine import Engine
 
+from digest.audience.export import export_csv
 from digest.audience.importer import import_csv
+from digest.audience.members import details, list_summary
 from digest.build import build
 from digest.collect import SourceOutcome, collect
 from digest.config import Secrets, Settings
@@ -97,6 +100,8 @@ def _show_plan(plan: SendPlan) -> None:
         f"  recipients: {len(plan.to_send)} to send ({formats}); "
         f"{len(plan.already_sent)} already sent"
     )
+    if plan.print_members:
+        _warn(f"{plan.print_members} print member(s) skipped: the print edition is not built yet")
 
 
 def send_command(
@@ -133,7 +138,7 @@ def import_command(
     path: Path,
     *,
     list_slug: str,
-    fmt: str,
+    fmt: str | None,
     pending: bool,
     strict: bool,
     dry_run: bool,
@@ -151,15 +156,81 @@ def import_command(
         now=now,
         strict=strict,
     )
-    for line, reason in report.rejected:
-        typer.secho(f"{path}:{line}: rejected: {reason}", err=True)
+    for what, lines in (
+        ("rejected", report.rejected),
+        ("kept out", report.suppressed),
+        ("duplicate", report.merged),
+    ):
+        for line, reason in lines:
+            typer.secho(f"{path}:{line}: {what}: {reason}", err=True)
     if strict and report.rejected:
         raise AudienceError(
             f"{len(report.rejected)} row(s) rejected and --strict given: "
             "nothing imported; fix the rows above"
         )
-    prefix = "dry run: would have " if dry_run else ""
+    prefix = "dry run, nothing written: " if dry_run else ""
     typer.echo(
         f"{prefix}added {report.added}, updated {report.updated}, unchanged "
-        f"{report.unchanged}, rejected {len(report.rejected)} (list {list_slug})"
+        f"{report.unchanged}, rejected {len(report.rejected)}, suppressed "
+        f"{len(report.suppressed)} (list {list_slug})"
     )
+
+
+def export_command(
+    settings: Settings,
+    engine: Engine,
+    *,
+    list_slug: str | None,
+    status: str | None,
+    out: Path | None,
+) -> None:
+    if out is None:
+        count = export_csv(settings, engine, sys.stdout, list_slug=list_slug, status=status)
+    else:
+        try:
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                count = export_csv(settings, engine, fh, list_slug=list_slug, status=status)
+        except OSError as exc:
+            raise AudienceError(f"cannot write {out} ({exc.strerror})") from None
+    typer.secho(f"exported {count} subscriber(s)", err=True)
+
+
+def show_command(engine: Engine, address: str, *, as_json: bool) -> None:
+    info = details(engine, address).as_dict()
+    if as_json:
+        typer.echo(json.dumps(info, ensure_ascii=False))
+        return
+    for key, value in info.items():
+        if key == "lists":
+            value = (
+                ", ".join(
+                    f"{m['list']} ({m['status']}, {m['format']}"
+                    + (f", {m['profile']})" if m["profile"] else ")")
+                    for m in value
+                )
+                or "none"
+            )
+        elif key == "suppressed":
+            value = (
+                "no"
+                if value is None
+                else f"{value['reason']} since {value['since']} ({value['origin']})"
+            )
+        typer.echo(f"{key}: {'' if value is None else value}")
+
+
+def lists_command(settings: Settings, engine: Engine, *, as_json: bool) -> None:
+    summary = list_summary(settings, engine)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    slug: {"kind": kind, "name": name, "counts": counts}
+                    for slug, kind, name, counts in summary
+                }
+            )
+        )
+        return
+    for slug, kind, name, counts in summary:
+        shown = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no members"
+        typer.echo(f"{slug} ({kind}, {name}): {shown}")

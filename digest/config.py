@@ -242,6 +242,7 @@ class Secrets:
 
     sendgrid_api_key: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
+    previous_secret_key: str | None = field(default=None, repr=False)
     webhook_public_key: str | None = field(default=None, repr=False)
     sendgrid_host: str | None = None
 
@@ -251,6 +252,7 @@ class Secrets:
         return cls(
             sendgrid_api_key=e.get("SENDGRID_API_KEY") or None,
             secret_key=e.get("DIGEST_SECRET_KEY") or None,
+            previous_secret_key=e.get("DIGEST_SECRET_KEY_PREVIOUS") or None,
             webhook_public_key=e.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
             sendgrid_host=e.get("DIGEST_SENDGRID_HOST") or None,
         )

@@ -12,6 +12,7 @@ import typer
 from sqlalchemy.engine import Engine
 
 from digest.audience.importer import import_csv
+from digest.audience.tokens import keyring
 from digest.commands import build_command, collect_command, send_command
 from digest.config import Secrets, Settings, load_settings
 from digest.paths import bundled
@@ -31,6 +32,7 @@ def run_demo(out: Path | None) -> Path:
     typer.echo(f"demo folder: {folder}")
     typer.echo(f"clock pinned to {DEMO_NOW:%A %d %B %Y %H:%M %Z}, the week of the examples\n")
     _import_samples(settings, engine, folder / "subscribers")
+    keyring(None, None, settings.var_dir, may_create=True)  # the demo signs with var/secret.key
     collect_command(settings, engine, DEMO_NOW)
     out_dir = folder / "edition"
     build_command(settings, engine, week=None, out=out_dir, force=False, now=DEMO_NOW)
@@ -69,7 +71,7 @@ def _import_samples(settings: Settings, engine: Engine, samples: Path) -> None:
             engine,
             samples / name,
             list_slug=slug,
-            default_format="html",
+            default_format=None,
             pending=False,
             dry_run=False,
             now=DEMO_NOW,

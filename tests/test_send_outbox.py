@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from digest.audience.tokens import check_token
+from digest.audience.tokens import Keyring
 from digest.cli import app
 from tests.conftest import EXAMPLES, NOW
 
@@ -99,7 +99,7 @@ def test_list_unsubscribe_is_plain_signed_and_personal(ready) -> None:
     assert ">, <mailto:news@coalition.example.org?subject=unsubscribe" in header
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     token = header.split("/u/", 1)[1].split(">", 1)[0]
-    claims = check_token(KEY.encode(), token, "unsubscribe")
+    claims = Keyring(KEY.encode()).check(token, "unsubscribe", now=NOW)
     assert claims is not None and claims.list_slug == "other"
     html = msg.get_body(("html",)).get_content()
     text = msg.get_body(("plain",)).get_content()
@@ -167,3 +167,26 @@ def test_sending_never_renders_again(ready, monkeypatch) -> None:
     result = runner.invoke(app, ["send", "--yes", *cfg])
     assert result.exit_code == 0, result.output
     assert len(_messages(project)) == 3
+
+
+def test_without_a_secret_key_nothing_is_sent(ready, monkeypatch) -> None:
+    project, runner, cfg = ready
+    monkeypatch.delenv("DIGEST_SECRET_KEY")
+    result = runner.invoke(app, ["send", "--yes", *cfg])
+    assert result.exit_code == 1 and "DIGEST_SECRET_KEY is not set" in result.output
+    assert _messages(project) == {}
+
+
+def test_suppressed_and_print_members_get_no_email(ready, tmp_path) -> None:
+    project, runner, cfg = ready
+    from digest.store import audience as store
+
+    with project.engine().begin() as conn:
+        store.suppress(
+            conn, "cy@example.org", "cy@example.org", reason="bounce", origin="test", now=NOW
+        )
+        store.update_membership(conn, 2, "weekly", format="print")
+    result = runner.invoke(app, ["send", "--yes", *cfg])
+    assert result.exit_code == 0, result.output
+    assert "print member(s) skipped" in result.output
+    assert sorted(_messages(project)) == ["ana@example.org"]

@@ -8,10 +8,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import Connection, Engine
 
+from digest.audience.cells import unescape_cell
 from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store
@@ -21,7 +23,8 @@ NAME_HEADERS = {"name", "full name", "fullname"}
 FIRST_HEADERS = {"first name", "firstname", "first", "given name"}
 LAST_HEADERS = {"last name", "lastname", "last", "surname", "family name"}
 FORMAT_HEADERS = {"format"}
-FORMATS = {"html", "text"}
+PROFILE_HEADERS = {"profile", "facility", "facility profile"}
+FORMATS = ("html", "text", "print")
 
 
 @dataclass(slots=True)
@@ -30,16 +33,36 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    suppressed: list[tuple[int, str]] = field(default_factory=list)
+    merged: list[tuple[int, str]] = field(default_factory=list)
     written: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class _Row:
+class Row:
+    """One valid line of the file."""
+
     line: int
     email: str
     key: str
     name: str
     format: str
+    profile: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportTarget:
+    list_slug: str
+    status: str  # for new members: active, or pending with --pending
+    source: str
+    now: datetime
+
+
+def email_key(address: str) -> tuple[str, str]:
+    """(address as given, matching key) or EmailNotValidError. The key ignores case."""
+    given = address.strip()
+    normalized = validate_email(given, check_deliverability=False).normalized
+    return given, normalized.casefold()
 
 
 def import_csv(
@@ -48,7 +71,7 @@ def import_csv(
     path: Path,
     *,
     list_slug: str,
-    default_format: str,
+    default_format: str | None,
     pending: bool,
     dry_run: bool,
     now: datetime,
@@ -56,18 +79,23 @@ def import_csv(
 ) -> ImportReport:
     """Add or update the file's subscribers on a list, all in one transaction.
 
-    Nothing is written with ``dry_run``, nor with ``strict`` when any row was rejected;
-    the report is the same either way (``written`` says which).
+    Suppressed and unsubscribed addresses are never resubscribed (the report lists
+    them). Nothing is written with ``dry_run``, nor with ``strict`` when any row was
+    rejected; the report is the same either way (``written`` says which).
     """
-    settings.list_named(list_slug)
-    if default_format not in FORMATS:
-        raise AudienceError(f"--format {default_format!r} is not one of: html, text")
+    listed = settings.list_named(list_slug)
+    fmt = default_format or ("print" if listed.kind == "print" else "html")
+    if fmt not in FORMATS:
+        raise AudienceError(f"--format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    profiles = {p.name for p in settings.print.profiles}
     report = ImportReport()
-    rows = list(_valid_rows(read_table(path), default_format, report))
+    rows = list(_valid_rows(read_table(path), fmt, profiles, report))
+    target = ImportTarget(
+        list_slug, store.PENDING if pending else store.ACTIVE, f"import {path.name}", now
+    )
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
-        for row in rows:
-            _apply(conn, row, list_slug, "pending" if pending else "active", path.name, now, report)
+        apply_rows(conn, rows, target, report)
         if dry_run or (strict and report.rejected):
             conn.rollback()
         else:
@@ -75,42 +103,95 @@ def import_csv(
     return report
 
 
-def _apply(
-    conn: Connection,
-    row: _Row,
-    list_slug: str,
-    status: str,
-    source: str,
-    now: datetime,
-    report: ImportReport,
+def apply_rows(
+    conn: Connection, rows: list[Row], target: ImportTarget, report: ImportReport
 ) -> None:
-    existing = store.find_subscriber(conn, row.key)
-    if existing is None:
-        sid = store.add_subscriber(
-            conn,
-            email=row.email,
-            email_key=row.key,
-            name=row.name,
-            status=status,
-            fmt=row.format,
-            source=f"import {source}",
-            now=now,
+    """Add new subscribers, update known ones, skip the suppressed; in bulk."""
+    keys = [r.key for r in rows]
+    known = store.subscribers_by_key(conn, keys)
+    blocked = store.suppressions_by_key(conn, keys)
+    members = store.list_memberships(conn, target.list_slug, [s.id for s in known.values()])
+    fresh: list[Row] = []
+    joining: list[tuple[int, Row]] = []
+    for row in rows:
+        sub = known.get(row.key)
+        member = members.get(sub.id) if sub is not None else None
+        why = _why_not(blocked.get(row.key), sub, member)
+        if why:
+            report.suppressed.append((row.line, f"{row.email}: {why}"))
+        elif sub is None:
+            fresh.append(row)
+        elif _update_known(conn, sub, member, row, target, joining):
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    store.add_subscribers(conn, [_new_subscriber(r, target) for r in fresh])
+    ids = store.subscribers_by_key(conn, [r.key for r in fresh])
+    joining += [(ids[r.key].id, r) for r in fresh]
+    store.add_memberships(conn, [_new_membership(sid, r, target) for sid, r in joining])
+    report.added += len(fresh)
+
+
+def _why_not(suppression: Any, sub: Any, member: Any) -> str | None:
+    if suppression is not None:
+        return (
+            f"suppressed ({suppression.reason}, {suppression.created:%Y-%m-%d}): not resubscribed"
         )
-        store.ensure_membership(conn, sid, list_slug, status, now)
-        report.added += 1
-        return
-    changed = {}
-    if row.name and row.name != existing.name:
-        changed["name"] = row.name
-    if row.format != existing.format:
-        changed["format"] = row.format
-    if changed:
-        store.update_subscriber(conn, existing.id, **changed)
-    joined = store.ensure_membership(conn, existing.id, list_slug, status, now)
-    if changed or joined:
-        report.updated += 1
-    else:
-        report.unchanged += 1
+    if sub is not None and sub.status in store.GONE:
+        return f"{sub.status}: not resubscribed"
+    if member is not None and member.status == store.UNSUBSCRIBED:
+        return "unsubscribed from this list: not resubscribed"
+    return None
+
+
+def _update_known(
+    conn: Connection,
+    sub: Any,
+    member: Any,
+    row: Row,
+    target: ImportTarget,
+    joining: list[tuple[int, Row]],
+) -> bool:
+    changes: dict[str, Any] = {}
+    if row.name and row.name != sub.name:
+        changes["name"] = row.name
+    if sub.status == store.PENDING and target.status == store.ACTIVE:
+        changes |= {"status": store.ACTIVE, "confirmed": target.now}
+    if changes:
+        store.update_subscriber(conn, sub.id, **changes)
+    if member is None:
+        joining.append((sub.id, row))
+        return True
+    wanted = {"format": row.format, "profile": row.profile or member.profile}
+    if member.status == store.PENDING and target.status == store.ACTIVE:
+        wanted["status"] = store.ACTIVE
+    if any(getattr(member, k) != v for k, v in wanted.items()):
+        store.update_membership(conn, sub.id, target.list_slug, changed=target.now, **wanted)
+        return True
+    return bool(changes)
+
+
+def _new_subscriber(row: Row, target: ImportTarget) -> dict[str, Any]:
+    return {
+        "email": row.email,
+        "email_key": row.key,
+        "name": row.name,
+        "status": target.status,
+        "source": target.source,
+        "created": target.now,
+        "confirmed": target.now if target.status == store.ACTIVE else None,
+    }
+
+
+def _new_membership(subscriber_id: int, row: Row, target: ImportTarget) -> dict[str, Any]:
+    return {
+        "subscriber_id": subscriber_id,
+        "list_slug": target.list_slug,
+        "status": target.status,
+        "format": row.format,
+        "profile": row.profile,
+        "created": target.now,
+    }
 
 
 def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
@@ -127,18 +208,19 @@ def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = raw.decode("cp1252", errors="replace")
-    sample = text[:8192]
+    # Only the delimiter is sniffed: the sniffer takes the quote that escapes a formula
+    # cell ('=...) for a quote character, and that breaks every such row.
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=delimiter)
     header = [h.strip().lower() for h in next(reader, [])]
     if not EMAIL_HEADERS & set(header):
+        found = ", ".join(header)[:80] or "nothing"
         raise AudienceError(
-            f"{path}: line 1 has no email column (found: "
-            f"{', '.join(header)[:80] or 'nothing'}): add a header row "
-            "with 'email' (and optionally 'name', 'format')"
+            f"{path}: line 1 has no email column (found: {found}): add a header row with "
+            "'email' (and optionally 'name', 'format', 'profile')"
         )
     return header, ((reader.line_num, row) for row in reader)
 
@@ -146,43 +228,57 @@ def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
 def _valid_rows(
     table: tuple[list[str], Iterator[tuple[int, list[str]]]],
     default_format: str,
+    profiles: set[str],
     report: ImportReport,
-) -> Iterator[_Row]:
+) -> Iterator[Row]:
     header, rows = table
     col = {name: i for i, name in reversed(list(enumerate(header)))}
     email_at = next(col[h] for h in header if h in EMAIL_HEADERS)
-    seen: set[str] = set()
+    first_line: dict[str, int] = {}
     for line, cells in rows:
         if not any(c.strip() for c in cells):
             continue
         cell = _cells(cells, col)
-        address = cells[email_at].strip() if email_at < len(cells) else ""
+        address = unescape_cell(cells[email_at]) if email_at < len(cells) else ""
         try:
-            email = validate_email(address, check_deliverability=False).normalized
+            email, key = email_key(address)
         except EmailNotValidError as exc:
-            report.rejected.append((line, f"{address!r}: {exc}" if address else "no email"))
+            report.rejected.append(
+                (line, f"{address.strip()!r}: {exc}" if address.strip() else "no email address")
+            )
             continue
         fmt = (cell(FORMAT_HEADERS) or default_format).lower()
-        if fmt not in FORMATS:
-            report.rejected.append((line, f"format {fmt!r} is not html or text"))
+        profile = cell(PROFILE_HEADERS) or None
+        problem = _row_problem(fmt, profile, profiles)
+        if problem:
+            report.rejected.append((line, problem))
             continue
-        key = email.casefold()
-        if key in seen:
-            report.rejected.append((line, f"{email} appears earlier in the file"))
+        if key in first_line:
+            report.merged.append((line, f"{email} is on line {first_line[key]} too: merged"))
             continue
-        seen.add(key)
+        first_line[key] = line
         name = cell(NAME_HEADERS) or " ".join(
             p for p in (cell(FIRST_HEADERS), cell(LAST_HEADERS)) if p
         )
-        yield _Row(line, email, key, " ".join(name.split()), fmt)
+        yield Row(line, email, key, " ".join(name.split()), fmt, profile)
+
+
+def _row_problem(fmt: str, profile: str | None, profiles: set[str]) -> str | None:
+    if fmt not in FORMATS:
+        return f"format {fmt!r} is not one of: {', '.join(FORMATS)}"
+    if profile is not None and profile not in profiles:
+        return f"profile {profile!r} is not in [[print.profiles]] ({', '.join(sorted(profiles))})"
+    return None
 
 
 def _cells(cells: list[str], col: dict[str, int]) -> Callable[[set[str]], str]:
     def cell(names: set[str]) -> str:
         for name in names:
             i = col.get(name)
-            if i is not None and i < len(cells) and cells[i].strip():
-                return cells[i].strip()
+            if i is not None and i < len(cells):
+                value = unescape_cell(cells[i]).strip()
+                if value:
+                    return value
         return ""
 
     return cell

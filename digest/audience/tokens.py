@@ -1,4 +1,10 @@
-"""Signed tokens for the links in every email (unsubscribe, preferences) and their key."""
+"""Signed tokens for the links in every email (unsubscribe, preferences, confirm) and their keys.
+
+A token names its purpose, subscriber, list and the time it was made, signed with
+HMAC-SHA256. Unsubscribe and preferences tokens never expire (a years-old email must
+still unsubscribe); confirm tokens do. During a key rotation the previous key
+(DIGEST_SECRET_KEY_PREVIOUS) still verifies.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ import hmac
 import logging
 import os
 import secrets as _secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from digest.errors import ConfigError
@@ -16,7 +23,9 @@ from digest.errors import ConfigError
 log = logging.getLogger(__name__)
 
 PURPOSES = frozenset({"unsubscribe", "preferences", "confirm"})
+EXPIRING = {"confirm": timedelta(days=7)}
 KEY_FILE = "secret.key"
+MIN_KEY_LENGTH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,64 +33,88 @@ class TokenClaims:
     purpose: str
     subscriber_id: int
     list_slug: str
+    issued: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    """The key that signs, and the keys that still verify."""
+
+    current: bytes = field(repr=False)
+    previous: tuple[bytes, ...] = field(default=(), repr=False)
+
+    def make(self, purpose: str, subscriber_id: int, list_slug: str, *, now: datetime) -> str:
+        """A URL-safe token binding purpose, subscriber and list."""
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown token purpose {purpose!r}")
+        claims = f"{purpose}:{subscriber_id}:{list_slug}:{int(now.timestamp())}"
+        payload = _b64(claims.encode())
+        return f"{payload}.{_signature(self.current, payload)}"
+
+    def check(self, token: str, purpose: str, *, now: datetime) -> TokenClaims | None:
+        """The claims when the token is genuine, made for ``purpose`` and not expired."""
+        payload, _, signature = token.strip().partition(".")
+        if not payload or not signature:
+            return None
+        if not any(
+            hmac.compare_digest(signature, _signature(key, payload))
+            for key in (self.current, *self.previous)
+        ):
+            return None
+        claims = _claims(payload)
+        if claims is None or claims.purpose != purpose:
+            return None
+        max_age = EXPIRING.get(purpose)
+        if max_age is not None and not (claims.issued <= now <= claims.issued + max_age):
+            return None
+        return claims
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _signature(key: bytes, payload: str) -> str:
     return _b64(hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest()[:20])
 
 
-def make_token(key: bytes, purpose: str, subscriber_id: int, list_slug: str) -> str:
-    """A URL-safe token binding subscriber, list and purpose."""
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown token purpose {purpose!r}")
-    payload = _b64(f"{purpose}:{subscriber_id}:{list_slug}".encode())
-    return f"{payload}.{_signature(key, payload)}"
-
-
-def check_token(key: bytes, token: str, purpose: str) -> TokenClaims | None:
-    """The token's claims when it is genuine and made for ``purpose``; None otherwise."""
-    payload, _, signature = token.partition(".")
-    if not payload or not signature or not hmac.compare_digest(signature, _signature(key, payload)):
-        return None
+def _claims(payload: str) -> TokenClaims | None:
     try:
-        kind, sid, slug = _unb64(payload).decode().split(":", 2)
-        claims = TokenClaims(kind, int(sid), slug)
-    except (ValueError, UnicodeDecodeError):
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+        purpose, sid, slug, issued = raw.split(":", 3)
+        return TokenClaims(purpose, int(sid), slug, datetime.fromtimestamp(int(issued), UTC))
+    except (ValueError, UnicodeDecodeError, OverflowError, OSError):
         return None
-    return claims if claims.purpose == purpose else None
 
 
-def signing_key(secret_key: str | None, var_dir: Path, *, may_create: bool) -> bytes:
-    """DIGEST_SECRET_KEY; else a key kept in ``var/`` (created only where allowed).
+def keyring(
+    secret_key: str | None, previous_key: str | None, var_dir: Path, *, may_create: bool
+) -> Keyring:
+    """DIGEST_SECRET_KEY (and DIGEST_SECRET_KEY_PREVIOUS); else a key the demo kept in ``var/``.
 
-    Local outbox runs and the demo may create one; sending real mail needs the
-    environment variable, so links keep working when the machine is replaced.
+    Only the demo may create that file: real mail needs the environment variable, so
+    links keep working when the machine is replaced.
     """
+    previous = (previous_key.encode(),) if previous_key else ()
     if secret_key:
-        return secret_key.encode()
+        if len(secret_key) < MIN_KEY_LENGTH:
+            raise ConfigError(
+                f"DIGEST_SECRET_KEY is shorter than {MIN_KEY_LENGTH} characters: "
+                "use a long random string"
+            )
+        return Keyring(secret_key.encode(), previous)
     path = var_dir / KEY_FILE
     if path.exists():
-        return path.read_text(encoding="ascii").strip().encode()
+        return Keyring(path.read_text(encoding="ascii").strip().encode(), previous)
     if not may_create:
         raise ConfigError(
-            "DIGEST_SECRET_KEY is not set: set it in the environment to a long "
-            "random string (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            "DIGEST_SECRET_KEY is not set: set it in the environment to a long random string "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(48))'); it signs the "
+            "unsubscribe and preferences links"
         )
     var_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(_secrets.token_urlsafe(48))
-    log.warning(
-        "DIGEST_SECRET_KEY is not set: links are signed with a new key kept in %s "
-        "(fine for the outbox; set DIGEST_SECRET_KEY before sending real mail)",
-        path,
-    )
-    return path.read_text(encoding="ascii").strip().encode()
+    log.info("created a signing key for the demo in %s", path)
+    return Keyring(path.read_text(encoding="ascii").strip().encode(), previous)

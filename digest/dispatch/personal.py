@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote
 
-from digest.audience.tokens import make_token
+from digest.audience.tokens import Keyring
 from digest.config import Settings
 from digest.models import Recipient
 from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
@@ -28,11 +29,12 @@ class PersonalLinks:
 
 
 def personal_links(
-    settings: Settings, key: bytes, recipient: Recipient, list_slug: str
+    settings: Settings, keys: Keyring, recipient: Recipient, list_slug: str, *, now: datetime
 ) -> PersonalLinks:
+    """Signed unsubscribe and preferences links for one recipient of one list."""
     base = settings.delivery.base_url
-    unsub = make_token(key, "unsubscribe", recipient.id, list_slug)
-    prefs = make_token(key, "preferences", recipient.id, list_slug)
+    unsub = keys.make("unsubscribe", recipient.id, list_slug, now=now)
+    prefs = keys.make("preferences", recipient.id, list_slug, now=now)
     mailbox = (
         settings.delivery.unsubscribe_mailto
         or settings.organisation.reply_to

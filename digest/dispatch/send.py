@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from digest.audience.tokens import signing_key
+from digest.audience.tokens import keyring
 from digest.config import Secrets, Settings
 from digest.dispatch.message import build_message
 from digest.dispatch.outbox import outbox_folder, write_eml
@@ -19,6 +19,8 @@ from digest.errors import DeliveryError
 from digest.models import Recipient
 from digest.store import audience
 from digest.store.editions import StoredEdition, get_edition
+
+EMAIL_FORMATS = ("html", "text")
 
 
 @dataclass(slots=True)
@@ -30,7 +32,17 @@ class SendPlan:
 
     @property
     def to_send(self) -> list[Recipient]:
-        return [r for r in self.recipients if r.id not in self.already_sent]
+        """Recipients of the email variants not sent this edition yet."""
+        return [
+            r
+            for r in self.recipients
+            if r.id not in self.already_sent and r.format in EMAIL_FORMATS
+        ]
+
+    @property
+    def print_members(self) -> int:
+        """Members who asked for the print edition, which this transport does not make yet."""
+        return sum(1 for r in self.recipients if r.format not in EMAIL_FORMATS)
 
     @property
     def by_format(self) -> Counter[str]:
@@ -87,12 +99,14 @@ def deliver(
             "SENDGRID_API_KEY is set, but this version delivers only to the "
             "outbox: unset it to write .eml files under delivery.outbox_dir"
         )
-    key = signing_key(secrets.secret_key, settings.var_dir, may_create=True)
+    keys = keyring(
+        secrets.secret_key, secrets.previous_secret_key, settings.var_dir, may_create=False
+    )
     folder = outbox_folder(settings.resolve(settings.delivery.outbox_dir), plan.edition.id)
     report = SendReport(plan, folder)
     for recipient in plan.to_send:
         slug = recipient.lists[0] if recipient.lists else plan.lists[0]
-        links = personal_links(settings, key, recipient, slug)
+        links = personal_links(settings, keys, recipient, slug, now=now)
         message = build_message(
             settings, plan.edition.email, recipient, links, list_slug=slug, now=now
         )

@@ -1,18 +1,23 @@
-"""Named queries for subscribers, lists and memberships."""
+"""Named queries for subscribers, lists, memberships and suppressions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from digest.config import ListSettings
 from digest.models import Recipient
-from digest.store.tables import deliveries, lists, memberships, subscribers
+from digest.store.tables import deliveries, lists, memberships, subscribers, suppressions
 
 ACTIVE = "active"
+PENDING = "pending"
+UNSUBSCRIBED = "unsubscribed"
+GONE = frozenset({"unsubscribed", "bounced", "complained"})  # never mailed again
+CHUNK = 500  # keys per IN (...) query
 
 
 def sync_lists(conn: Connection, configured: Iterable[ListSettings]) -> None:
@@ -24,81 +29,187 @@ def sync_lists(conn: Connection, configured: Iterable[ListSettings]) -> None:
             conn.execute(sa.insert(lists).values(slug=item.slug, **values))
 
 
-def find_subscriber(conn: Connection, email_key: str) -> sa.Row[tuple[object, ...]] | None:
+def find_subscriber(conn: Connection, email_key: str) -> Row[Any] | None:
     return conn.execute(sa.select(subscribers).where(subscribers.c.email_key == email_key)).first()
 
 
-def add_subscriber(
-    conn: Connection,
-    *,
-    email: str,
-    email_key: str,
-    name: str,
-    status: str,
-    fmt: str,
-    source: str,
-    now: datetime,
-) -> int:
-    result = conn.execute(
-        sa.insert(subscribers).values(
-            email=email,
-            email_key=email_key,
-            name=name,
-            status=status,
-            format=fmt,
-            source=source,
-            created=now,
-        )
-    )
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
+def subscriber_by_id(conn: Connection, subscriber_id: int) -> Row[Any] | None:
+    return conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
 
 
-def update_subscriber(conn: Connection, subscriber_id: int, **values: object) -> None:
+def subscribers_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, Row[Any]]:
+    """Stored subscribers for many email keys at once."""
+    found: dict[str, Row[Any]] = {}
+    for i in range(0, len(keys), CHUNK):
+        query = sa.select(subscribers).where(subscribers.c.email_key.in_(keys[i : i + CHUNK]))
+        found.update((row.email_key, row) for row in conn.execute(query))
+    return found
+
+
+def add_subscribers(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many subscribers (dicts of column values) in one statement."""
+    if rows:
+        conn.execute(sa.insert(subscribers), list(rows))
+
+
+def update_subscriber(conn: Connection, subscriber_id: int, **values: Any) -> None:
     conn.execute(sa.update(subscribers).where(subscribers.c.id == subscriber_id).values(**values))
 
 
-def ensure_membership(
-    conn: Connection, subscriber_id: int, list_slug: str, status: str, now: datetime
-) -> bool:
-    """Put a subscriber on a list. True when they were not on it before."""
-    exists = conn.execute(
-        sa.select(memberships.c.status).where(
-            memberships.c.subscriber_id == subscriber_id, memberships.c.list_slug == list_slug
+def memberships_of(conn: Connection, subscriber_id: int) -> list[Row[Any]]:
+    query = (
+        sa.select(memberships)
+        .where(memberships.c.subscriber_id == subscriber_id)
+        .order_by(memberships.c.list_slug)
+    )
+    return list(conn.execute(query))
+
+
+def list_memberships(conn: Connection, list_slug: str, ids: Sequence[int]) -> dict[int, Row[Any]]:
+    """The memberships of one list for many subscribers at once."""
+    found: dict[int, Row[Any]] = {}
+    for i in range(0, len(ids), CHUNK):
+        query = sa.select(memberships).where(
+            memberships.c.list_slug == list_slug,
+            memberships.c.subscriber_id.in_(ids[i : i + CHUNK]),
         )
+        found.update((row.subscriber_id, row) for row in conn.execute(query))
+    return found
+
+
+def add_memberships(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(sa.insert(memberships), list(rows))
+
+
+def update_membership(conn: Connection, subscriber_id: int, list_slug: str, **values: Any) -> bool:
+    result = conn.execute(
+        sa.update(memberships)
+        .where(memberships.c.subscriber_id == subscriber_id, memberships.c.list_slug == list_slug)
+        .values(**values)
+    )
+    return result.rowcount > 0
+
+
+def suppression_of(conn: Connection, email_key: str) -> Row[Any] | None:
+    return conn.execute(
+        sa.select(suppressions).where(suppressions.c.email_key == email_key)
     ).first()
-    if exists:
+
+
+def suppressions_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, Row[Any]]:
+    found: dict[str, Row[Any]] = {}
+    for i in range(0, len(keys), CHUNK):
+        query = sa.select(suppressions).where(suppressions.c.email_key.in_(keys[i : i + CHUNK]))
+        found.update((row.email_key, row) for row in conn.execute(query))
+    return found
+
+
+def suppress(
+    conn: Connection, email: str, email_key: str, *, reason: str, origin: str, now: datetime
+) -> bool:
+    """Never mail this address again. True when it was not suppressed before."""
+    if suppression_of(conn, email_key) is not None:
         return False
     conn.execute(
-        sa.insert(memberships).values(
-            subscriber_id=subscriber_id, list_slug=list_slug, status=status, created=now
+        sa.insert(suppressions).values(
+            email_key=email_key, email=email, reason=reason, origin=origin, created=now
         )
     )
     return True
 
 
+def lift_suppression(conn: Connection, email_key: str) -> bool:
+    return (
+        conn.execute(sa.delete(suppressions).where(suppressions.c.email_key == email_key)).rowcount
+        > 0
+    )
+
+
 def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipient]:
-    """Active subscribers with an active membership of any of the lists, each once, by id."""
+    """Active members of any of the lists, never suppressed, each once (their first list)."""
     query = (
         sa.select(
             subscribers.c.id,
             subscribers.c.email,
             subscribers.c.name,
-            subscribers.c.format,
-            sa.func.min(memberships.c.list_slug).label("list_slug"),
+            memberships.c.format,
+            memberships.c.list_slug,
         )
         .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
+        .outerjoin(suppressions, suppressions.c.email_key == subscribers.c.email_key)
         .where(
             memberships.c.list_slug.in_(list_slugs),
             memberships.c.status == ACTIVE,
             subscribers.c.status == ACTIVE,
+            suppressions.c.email_key.is_(None),
         )
-        .group_by(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.format)
-        .order_by(subscribers.c.id)
+        .order_by(subscribers.c.id, memberships.c.list_slug)
     )
-    for row in conn.execute(query):
-        yield Recipient(row.id, row.email, row.name, row.format, (row.list_slug,))
+    last = None
+    for row in conn.execution_options(yield_per=1000).execute(query):
+        if row.id != last:
+            last = row.id
+            yield Recipient(row.id, row.email, row.name, row.format, (row.list_slug,))
+
+
+def list_counts(conn: Connection) -> dict[str, dict[str, int]]:
+    """Members per list and membership status (suppressed and gone subscribers apart)."""
+    effective = sa.case(
+        (suppressions.c.email_key.is_not(None), "suppressed"),
+        (subscribers.c.status.in_(GONE), subscribers.c.status),
+        else_=memberships.c.status,
+    )
+    query = (
+        sa.select(memberships.c.list_slug, effective.label("state"), sa.func.count())
+        .join(subscribers, subscribers.c.id == memberships.c.subscriber_id)
+        .outerjoin(suppressions, suppressions.c.email_key == subscribers.c.email_key)
+        .group_by(memberships.c.list_slug, effective)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for slug, state, n in conn.execute(query):
+        counts.setdefault(slug, {})[state] = n
+    return counts
+
+
+def export_rows(conn: Connection, list_slug: str | None, status: str | None) -> Iterator[Row[Any]]:
+    """Subscribers (of one list, of one status) with a format column, in id order, streamed."""
+    format_of = (
+        sa.select(memberships.c.format)
+        .where(memberships.c.subscriber_id == subscribers.c.id)
+        .order_by(memberships.c.list_slug)
+        .limit(1)
+    )
+    query = sa.select(subscribers).order_by(subscribers.c.id)
+    if list_slug is not None:
+        format_of = format_of.where(memberships.c.list_slug == list_slug)
+        query = query.where(
+            sa.exists().where(
+                memberships.c.subscriber_id == subscribers.c.id,
+                memberships.c.list_slug == list_slug,
+            )
+        )
+    if status is not None:
+        query = query.where(subscribers.c.status == status)
+    query = query.add_columns(format_of.scalar_subquery().label("format"))
+    yield from conn.execution_options(yield_per=1000).execute(query)
+
+
+def lists_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
+    """Lists each subscriber is on (not unsubscribed from)."""
+    found: dict[int, list[str]] = {}
+    for i in range(0, len(ids), CHUNK):
+        query = (
+            sa.select(memberships.c.subscriber_id, memberships.c.list_slug)
+            .where(
+                memberships.c.subscriber_id.in_(ids[i : i + CHUNK]),
+                memberships.c.status != UNSUBSCRIBED,
+            )
+            .order_by(memberships.c.list_slug)
+        )
+        for sid, slug in conn.execute(query):
+            found.setdefault(sid, []).append(slug)
+    return found
 
 
 def delivered_ids(conn: Connection, edition_id: str) -> set[int]:

@@ -66,6 +66,21 @@ def migrate(engine: Engine) -> None:
     """Upgrade the schema to the newest migration (a no-op when it is current)."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by copying it: foreign keys must be off meanwhile
+            # (a PRAGMA outside any transaction), and are checked once it is done.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        with conn.begin():
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                raise DigestError(
+                    "the database has rows that point at missing rows after "
+                    "the upgrade: restore a backup and report this"
+                )
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()

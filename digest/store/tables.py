@@ -98,9 +98,10 @@ subscribers = sa.Table(
     sa.Column("email_key", sa.String(320), nullable=False, unique=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
-    sa.Column("format", sa.String(10), nullable=False),
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("confirmed", UTCDateTime, nullable=True),
+    sa.Column("unsubscribed", UTCDateTime, nullable=True),
 )
 
 lists = sa.Table(
@@ -118,6 +119,19 @@ memberships = sa.Table(
     sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), primary_key=True),
     sa.Column("list_slug", sa.String(100), sa.ForeignKey("lists.slug"), primary_key=True),
     sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("format", sa.String(10), nullable=False),
+    sa.Column("profile", sa.String(100), nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("changed", UTCDateTime, nullable=True),
+)
+
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("email_key", sa.String(320), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("reason", sa.String(20), nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
     sa.Column("created", UTCDateTime, nullable=False),
 )
 

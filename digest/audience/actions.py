@@ -1,0 +1,153 @@
+"""What a subscriber can do from a link in any email, no password: the web app calls these.
+
+Each is idempotent: the same link used twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from digest.audience.importer import FORMATS
+from digest.audience.members import leave_everything
+from digest.audience.tokens import Keyring, TokenClaims
+from digest.config import Settings
+from digest.errors import AudienceError
+from digest.store import audience as store
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    email: str
+    list_slug: str
+    changed: bool
+
+
+def _verified(
+    conn: Connection, keys: Keyring, token: str, purpose: str, now: datetime
+) -> tuple[TokenClaims, Any]:
+    claims = keys.check(token, purpose, now=now)
+    if claims is None:
+        raise AudienceError(
+            f"this {purpose} link is not valid (it may be incomplete, "
+            "or too old): use the link in a newer email"
+        )
+    sub = store.subscriber_by_id(conn, claims.subscriber_id)
+    if sub is None:
+        raise AudienceError(f"this {purpose} link belongs to an address we no longer hold")
+    return claims, sub
+
+
+def unsubscribe(
+    engine: Engine, keys: Keyring, token: str, *, now: datetime, origin: str = "unsubscribe link"
+) -> ActionResult:
+    """Leave the token's list. When no list is left, the address is suppressed."""
+    with engine.begin() as conn:
+        claims, sub = _verified(conn, keys, token, "unsubscribe", now)
+        member = store.list_memberships(conn, claims.list_slug, [sub.id]).get(sub.id)
+        changed = member is not None and member.status != store.UNSUBSCRIBED
+        if changed:
+            store.update_membership(
+                conn, sub.id, claims.list_slug, status=store.UNSUBSCRIBED, changed=now
+            )
+        still_on = [m for m in store.memberships_of(conn, sub.id) if m.status != store.UNSUBSCRIBED]
+        if not still_on and sub.status not in store.GONE:
+            leave_everything(conn, sub, reason="unsubscribed", origin=origin, now=now)
+            changed = True
+    return ActionResult(sub.email, claims.list_slug, changed)
+
+
+def confirm(engine: Engine, keys: Keyring, token: str, *, now: datetime) -> ActionResult:
+    """Double opt-in: a pending subscriber (and their pending membership) becomes active."""
+    with engine.begin() as conn:
+        claims, sub = _verified(conn, keys, token, "confirm", now)
+        if sub.status in store.GONE or store.suppression_of(conn, sub.email_key) is not None:
+            raise AudienceError("this address has unsubscribed since: subscribe again")
+        changed = False
+        if sub.status == store.PENDING:
+            store.update_subscriber(conn, sub.id, status=store.ACTIVE, confirmed=now)
+            changed = True
+        member = store.list_memberships(conn, claims.list_slug, [sub.id]).get(sub.id)
+        if member is not None and member.status == store.PENDING:
+            store.update_membership(
+                conn, sub.id, claims.list_slug, status=store.ACTIVE, changed=now
+            )
+            changed = True
+    return ActionResult(sub.email, claims.list_slug, changed)
+
+
+def set_preferences(
+    settings: Settings,
+    engine: Engine,
+    keys: Keyring,
+    token: str,
+    *,
+    lists: Mapping[str, bool] | None = None,
+    fmt: str | None = None,
+    profile: str | None = None,
+    leave_all: bool = False,
+    now: datetime,
+) -> ActionResult:
+    """Join or leave lists, change format or print profile, or leave everything."""
+    _check_choices(settings, lists or {}, fmt, profile)
+    with engine.begin() as conn:
+        store.sync_lists(conn, settings.lists)
+        claims, sub = _verified(conn, keys, token, "preferences", now)
+        if leave_all:
+            changed = sub.status not in store.GONE
+            leave_everything(conn, sub, reason="unsubscribed", origin="preferences", now=now)
+            return ActionResult(sub.email, claims.list_slug, changed)
+        changed = False
+        for slug, wanted in (lists or {}).items():
+            changed |= _set_member(conn, sub, slug, wanted, fmt, now)
+        updates = {k: v for k, v in (("format", fmt), ("profile", profile)) if v is not None}
+        for member in store.memberships_of(conn, sub.id):
+            if any(getattr(member, k) != v for k, v in updates.items()):
+                store.update_membership(conn, sub.id, member.list_slug, changed=now, **updates)
+                changed = True
+    return ActionResult(sub.email, claims.list_slug, changed)
+
+
+def _check_choices(
+    settings: Settings, lists: Mapping[str, bool], fmt: str | None, profile: str | None
+) -> None:
+    for slug in lists:
+        settings.list_named(slug)
+    if fmt is not None and fmt not in FORMATS:
+        raise AudienceError(f"format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    if profile is not None and profile not in {p.name for p in settings.print.profiles}:
+        raise AudienceError(f"profile {profile!r} is not a print profile")
+
+
+def _set_member(
+    conn: Connection, sub: Any, slug: str, wanted: bool, fmt: str | None, now: datetime
+) -> bool:
+    member = store.list_memberships(conn, slug, [sub.id]).get(sub.id)
+    if not wanted:
+        if member is None or member.status == store.UNSUBSCRIBED:
+            return False
+        return store.update_membership(conn, sub.id, slug, status=store.UNSUBSCRIBED, changed=now)
+    if sub.status in store.GONE or store.suppression_of(conn, sub.email_key) is not None:
+        raise AudienceError("this address has left every list: subscribe again to join one")
+    if member is None:
+        store.add_memberships(
+            conn,
+            [
+                {
+                    "subscriber_id": sub.id,
+                    "list_slug": slug,
+                    "status": store.ACTIVE,
+                    "format": fmt or "html",
+                    "profile": None,
+                    "created": now,
+                }
+            ],
+        )
+        return True
+    if member.status != store.ACTIVE:
+        return store.update_membership(conn, sub.id, slug, status=store.ACTIVE, changed=now)
+    return False

@@ -1,0 +1,56 @@
+"""Subscribers out to CSV: safe to open in a spreadsheet, and importable unchanged."""
+
+from __future__ import annotations
+
+import csv
+from typing import Any, TextIO
+
+from sqlalchemy.engine import Connection, Engine, Row
+
+from digest.audience.cells import escape_cell
+from digest.config import Settings
+from digest.errors import AudienceError
+from digest.store import audience as store
+
+COLUMNS = ("email", "name", "status", "lists", "format", "created")
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+BATCH = 1000
+
+
+def export_csv(
+    settings: Settings, engine: Engine, out: TextIO, *, list_slug: str | None, status: str | None
+) -> int:
+    """Write subscribers as CSV (columns: email,name,status,lists,format,created); the count."""
+    if list_slug is not None:
+        settings.list_named(list_slug)
+    if status is not None and status not in STATUSES:
+        raise AudienceError(f"--status {status!r} is not one of: {', '.join(STATUSES)}")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    written = 0
+    with engine.connect() as conn:
+        batch: list[Row[Any]] = []
+        for row in store.export_rows(conn, list_slug, status):
+            batch.append(row)
+            if len(batch) == BATCH:
+                written += _write(conn, writer, batch)
+                batch = []
+        written += _write(conn, writer, batch)
+    return written
+
+
+def _write(conn: Connection, writer: Any, rows: list[Row[Any]]) -> int:
+    if not rows:
+        return 0
+    lists = store.lists_of(conn, [r.id for r in rows])
+    for r in rows:
+        cells = (
+            r.email,
+            r.name,
+            r.status,
+            " ".join(lists.get(r.id, [])),
+            r.format or "",
+            r.created.isoformat(),
+        )
+        writer.writerow([escape_cell(c) for c in cells])
+    return len(rows)

@@ -1,0 +1,235 @@
+"""Staff actions on one subscriber, and the lists at a glance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from email_validator import EmailNotValidError
+from sqlalchemy.engine import Connection, Engine
+
+from digest.audience.importer import FORMATS, email_key
+from digest.config import Settings
+from digest.errors import AudienceError
+from digest.store import audience as store
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    list_slug: str
+    status: str
+    format: str
+    profile: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberDetails:
+    id: int
+    email: str
+    name: str
+    status: str
+    source: str
+    created: datetime
+    confirmed: datetime | None
+    unsubscribed: datetime | None
+    memberships: list[Membership] = field(default_factory=list)
+    suppression: dict[str, str] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "status": self.status,
+            "source": self.source,
+            "created": self.created.isoformat(),
+            "confirmed": self.confirmed.isoformat() if self.confirmed else None,
+            "unsubscribed": self.unsubscribed.isoformat() if self.unsubscribed else None,
+            "lists": [
+                {"list": m.list_slug, "status": m.status, "format": m.format, "profile": m.profile}
+                for m in self.memberships
+            ],
+            "suppressed": self.suppression,
+        }
+
+
+def _key(address: str) -> tuple[str, str]:
+    try:
+        return email_key(address)
+    except EmailNotValidError as exc:
+        raise AudienceError(f"{address!r} is not an email address: {exc}") from None
+
+
+def _require(conn: Connection, address: str) -> Any:
+    _, key = _key(address)
+    sub = store.find_subscriber(conn, key)
+    if sub is None:
+        raise AudienceError(f"no subscriber {address!r}: check the spelling, or add them first")
+    return sub
+
+
+def details(engine: Engine, address: str) -> SubscriberDetails:
+    """Everything stored about one subscriber."""
+    with engine.connect() as conn:
+        sub = _require(conn, address)
+        rows = store.memberships_of(conn, sub.id)
+        sup = store.suppression_of(conn, sub.email_key)
+    return SubscriberDetails(
+        sub.id,
+        sub.email,
+        sub.name,
+        sub.status,
+        sub.source,
+        sub.created,
+        sub.confirmed,
+        sub.unsubscribed,
+        [Membership(m.list_slug, m.status, m.format, m.profile) for m in rows],
+        None
+        if sup is None
+        else {"reason": sup.reason, "origin": sup.origin, "since": sup.created.isoformat()},
+    )
+
+
+def add(
+    settings: Settings,
+    engine: Engine,
+    address: str,
+    *,
+    list_slug: str,
+    name: str,
+    fmt: str | None,
+    profile: str | None,
+    pending: bool,
+    resubscribe: bool,
+    now: datetime,
+) -> str:
+    """Staff put one person on a list. Returns what happened, in words."""
+    listed = settings.list_named(list_slug)
+    fmt = fmt or ("print" if listed.kind == "print" else "html")
+    if fmt not in FORMATS:
+        raise AudienceError(f"--format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    if profile is not None and profile not in {p.name for p in settings.print.profiles}:
+        raise AudienceError(f"--profile {profile!r} is not in [[print.profiles]]")
+    email, key = _key(address)
+    status = store.PENDING if pending else store.ACTIVE
+    with engine.begin() as conn:
+        store.sync_lists(conn, settings.lists)
+        sub = store.find_subscriber(conn, key)
+        _check_not_gone(conn, key, sub, resubscribe)
+        if sub is None:
+            store.add_subscribers(
+                conn,
+                [
+                    {
+                        "email": email,
+                        "email_key": key,
+                        "name": " ".join(name.split()),
+                        "status": status,
+                        "source": "staff",
+                        "created": now,
+                        "confirmed": now if status == store.ACTIVE else None,
+                    }
+                ],
+            )
+            sub = store.find_subscriber(conn, key)
+            assert sub is not None
+        elif resubscribe or (sub.status == store.PENDING and not pending):
+            store.update_subscriber(
+                conn,
+                sub.id,
+                status=status,
+                unsubscribed=None,
+                confirmed=now if status == store.ACTIVE else sub.confirmed,
+            )
+        return _join(conn, sub, list_slug, status, fmt, profile, now)
+
+
+def _check_not_gone(conn: Connection, key: str, sub: Any, resubscribe: bool) -> None:
+    sup = store.suppression_of(conn, key)
+    gone = sup is not None or (sub is not None and sub.status in store.GONE)
+    if gone and not resubscribe:
+        why = sup.reason if sup is not None else sub.status
+        raise AudienceError(
+            f"this address is suppressed ({why}): they should subscribe again themselves; "
+            "pass --resubscribe only if they asked you to in writing"
+        )
+    if gone:
+        store.lift_suppression(conn, key)
+
+
+def _join(
+    conn: Connection,
+    sub: Any,
+    list_slug: str,
+    status: str,
+    fmt: str,
+    profile: str | None,
+    now: datetime,
+) -> str:
+    member = store.list_memberships(conn, list_slug, [sub.id]).get(sub.id)
+    if member is None:
+        store.add_memberships(
+            conn,
+            [
+                {
+                    "subscriber_id": sub.id,
+                    "list_slug": list_slug,
+                    "status": status,
+                    "format": fmt,
+                    "profile": profile,
+                    "created": now,
+                }
+            ],
+        )
+        return f"added {sub.email} to {list_slug} ({status}, {fmt})"
+    store.update_membership(
+        conn,
+        sub.id,
+        list_slug,
+        status=status,
+        format=fmt,
+        profile=profile or member.profile,
+        changed=now,
+    )
+    return f"updated {sub.email} on {list_slug} ({status}, {fmt})"
+
+
+def remove(
+    settings: Settings, engine: Engine, address: str, *, list_slug: str | None, now: datetime
+) -> str:
+    """Take someone off one list, or off everything (then suppressed, reason staff)."""
+    if list_slug is not None:
+        settings.list_named(list_slug)
+    with engine.begin() as conn:
+        sub = _require(conn, address)
+        if list_slug is not None:
+            if not store.update_membership(
+                conn, sub.id, list_slug, status=store.UNSUBSCRIBED, changed=now
+            ):
+                raise AudienceError(f"{sub.email} is not on {list_slug}")
+            return f"removed {sub.email} from {list_slug}"
+        leave_everything(conn, sub, reason="staff", origin="digest subscribers remove", now=now)
+        return f"removed {sub.email} from every list; the address is suppressed (staff)"
+
+
+def leave_everything(
+    conn: Connection, sub: Any, *, reason: str, origin: str, now: datetime
+) -> None:
+    """Every membership unsubscribed, the subscriber unsubscribed and suppressed."""
+    for member in store.memberships_of(conn, sub.id):
+        if member.status != store.UNSUBSCRIBED:
+            store.update_membership(
+                conn, sub.id, member.list_slug, status=store.UNSUBSCRIBED, changed=now
+            )
+    if sub.status not in store.GONE:
+        store.update_subscriber(conn, sub.id, status=store.UNSUBSCRIBED, unsubscribed=now)
+    store.suppress(conn, sub.email, sub.email_key, reason=reason, origin=origin, now=now)
+
+
+def list_summary(settings: Settings, engine: Engine) -> list[tuple[str, str, str, dict[str, int]]]:
+    """(slug, kind, name, counts per state) for every configured list."""
+    with engine.begin() as conn:
+        store.sync_lists(conn, settings.lists)
+        counts = store.list_counts(conn)
+    return [(x.slug, x.kind, x.name, counts.get(x.slug, {})) for x in settings.lists]
