@@ -50,6 +50,7 @@ golden: $(VENV)/.dev
 ## bench: render timings per stage
 bench: $(VENV)/.dev
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/import.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

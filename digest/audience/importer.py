@@ -25,6 +25,7 @@ LAST_HEADERS = {"last name", "lastname", "last", "surname", "family name"}
 FORMAT_HEADERS = {"format"}
 PROFILE_HEADERS = {"profile", "facility", "facility profile"}
 FORMATS = ("html", "text", "print")
+CHUNK_ROWS = 5000
 
 
 @dataclass(slots=True)
@@ -89,18 +90,35 @@ def import_csv(
         raise AudienceError(f"--format {fmt!r} is not one of: {', '.join(FORMATS)}")
     profiles = {p.name for p in settings.print.profiles}
     report = ImportReport()
-    rows = list(_valid_rows(read_table(path), fmt, profiles, report))
+    rows = _valid_rows(read_table(path), fmt, profiles, report)
     target = ImportTarget(
         list_slug, store.PENDING if pending else store.ACTIVE, f"import {path.name}", now
     )
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
-        apply_rows(conn, rows, target, report)
+        refreshed = False
+        for chunk in _chunks(rows):
+            apply_rows(conn, chunk, target, report)
+            if not refreshed and report.added >= CHUNK_ROWS // 2:
+                store.refresh_statistics(conn)  # once the tables have clearly grown
+                refreshed = True
         if dry_run or (strict and report.rejected):
             conn.rollback()
         else:
             report.written = True
     return report
+
+
+def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
+    """Rows a few thousand at a time, so memory stays flat however long the file."""
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def apply_rows(
@@ -125,9 +143,8 @@ def apply_rows(
             report.updated += 1
         else:
             report.unchanged += 1
-    store.add_subscribers(conn, [_new_subscriber(r, target) for r in fresh])
-    ids = store.subscribers_by_key(conn, [r.key for r in fresh])
-    joining += [(ids[r.key].id, r) for r in fresh]
+    ids = store.add_subscribers(conn, [_new_subscriber(r, target) for r in fresh])
+    joining += [(ids[r.key], r) for r in fresh]
     store.add_memberships(conn, [_new_membership(sid, r, target) for sid, r in joining])
     report.added += len(fresh)
 

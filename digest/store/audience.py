@@ -46,10 +46,22 @@ def subscribers_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, Row[A
     return found
 
 
-def add_subscribers(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many subscribers (dicts of column values) in one statement."""
-    if rows:
-        conn.execute(sa.insert(subscribers), list(rows))
+def add_subscribers(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert many subscribers (dicts of column values) at once; their ids by email key."""
+    if not rows:
+        return {}
+    query = sa.insert(subscribers).returning(subscribers.c.id, subscribers.c.email_key)
+    return {key: sid for sid, key in conn.execute(query, list(rows))}
+
+
+def refresh_statistics(conn: Connection) -> None:
+    """After a bulk load, tell PostgreSQL's planner the tables grew.
+
+    Otherwise, inside the loading transaction it still believes them nearly empty and
+    scans them whole for every look-up (an import of 100,000 rows took minutes).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE subscribers, memberships")
 
 
 def update_subscriber(conn: Connection, subscriber_id: int, **values: Any) -> None:
