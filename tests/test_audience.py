@@ -307,3 +307,27 @@ def test_cli_export_writes_to_a_file_or_stdout(make_project, tmp_path) -> None:
     assert out.read_text().splitlines()[1].startswith("a@example.org,")
     stdout = runner.invoke(app, ["subscribers", "export", "--config", str(project.config)])
     assert "a@example.org" in stdout.stdout
+
+
+def test_staff_cannot_quietly_put_back_someone_who_left_a_list(make_project, tmp_path) -> None:
+    project = make_project()
+    runner = CliRunner()
+    cfg = ["--config", str(project.config)]
+    _import(project, _write(tmp_path, "a.csv", "email\nfay@example.org\n"))
+    assert (
+        runner.invoke(
+            app, ["subscribers", "remove", "fay@example.org", "--list", "weekly", *cfg]
+        ).exit_code
+        == 0
+    )
+    refused = runner.invoke(
+        app, ["subscribers", "add", "fay@example.org", "--list", "weekly", *cfg]
+    )
+    assert refused.exit_code == 1 and "unsubscribed from weekly" in refused.output
+    assert (
+        runner.invoke(
+            app,
+            ["subscribers", "add", "fay@example.org", "--list", "weekly", "--resubscribe", *cfg],
+        ).exit_code
+        == 0
+    )

@@ -142,7 +142,7 @@ def add(
                 unsubscribed=None,
                 confirmed=now if status == store.ACTIVE else sub.confirmed,
             )
-        return _join(conn, sub, list_slug, status, fmt, profile, now)
+        return _join(conn, sub, list_slug, status, fmt, profile, now, resubscribe=resubscribe)
 
 
 def _check_not_gone(conn: Connection, key: str, sub: Any, resubscribe: bool) -> None:
@@ -166,8 +166,15 @@ def _join(
     fmt: str,
     profile: str | None,
     now: datetime,
+    *,
+    resubscribe: bool,
 ) -> str:
     member = store.list_memberships(conn, list_slug, [sub.id]).get(sub.id)
+    if member is not None and member.status == store.UNSUBSCRIBED and not resubscribe:
+        raise AudienceError(
+            f"{sub.email} unsubscribed from {list_slug}: they should subscribe again "
+            "themselves; pass --resubscribe only if they asked you to in writing"
+        )
     if member is None:
         store.add_memberships(
             conn,
