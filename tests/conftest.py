@@ -25,6 +25,26 @@ ZONE = ZoneInfo("America/New_York")
 # The week the bundled examples were written for (a Thursday morning).
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=ZONE)
 
+# The bundled example sources, as config.toml lines.
+EXAMPLE_SOURCES = f"""
+[[sources.feeds]]
+name = "news"
+url = "{EXAMPLES / "feeds" / "news.xml"}"
+section = "news"
+
+[[sources.feeds]]
+name = "stories"
+url = "{EXAMPLES / "feeds" / "blog.atom"}"
+section = "stories"
+
+[[sources.calendars]]
+name = "events"
+url = "{EXAMPLES / "calendar.ics"}"
+
+[sources.notes]
+dir = "{EXAMPLES / "notes"}"
+"""
+
 BASE_CONFIG = """
 [organisation]
 name = "Test Coalition"

@@ -15,26 +15,8 @@ from digest.cli import app
 from digest.collect import collect
 from digest.errors import ConfigError, DigestError
 from digest.store.tables import items
+from tests.conftest import EXAMPLE_SOURCES as SOURCES
 from tests.conftest import EXAMPLES, NOW
-
-SOURCES = f"""
-[[sources.feeds]]
-name = "news"
-url = "{EXAMPLES / "feeds" / "news.xml"}"
-section = "news"
-
-[[sources.feeds]]
-name = "stories"
-url = "{EXAMPLES / "feeds" / "blog.atom"}"
-section = "stories"
-
-[[sources.calendars]]
-name = "events"
-url = "{EXAMPLES / "calendar.ics"}"
-
-[sources.notes]
-dir = "{EXAMPLES / "notes"}"
-"""
 
 
 @pytest.fixture

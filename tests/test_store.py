@@ -19,22 +19,8 @@ from digest.collect import collect
 from digest.store import open_engine
 from digest.store.db import MIGRATIONS, sqlite_url_for
 from digest.store.tables import items, memberships, subscribers
-from tests.conftest import EXAMPLES, NOW
-
-SOURCES = f"""
-[[sources.feeds]]
-name = "news"
-url = "{EXAMPLES / "feeds" / "news.xml"}"
-[[sources.feeds]]
-name = "stories"
-url = "{EXAMPLES / "feeds" / "blog.atom"}"
-section = "stories"
-[[sources.calendars]]
-name = "events"
-url = "{EXAMPLES / "calendar.ics"}"
-[sources.notes]
-dir = "{EXAMPLES / "notes"}"
-"""
+from tests.conftest import EXAMPLE_SOURCES as SOURCES
+from tests.conftest import NOW
 
 
 def _alembic(url: str, base: Path, revision: str) -> None:

@@ -37,13 +37,18 @@ def subscriber_by_id(conn: Connection, subscriber_id: int) -> Row[Any] | None:
     return conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
 
 
-def subscribers_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, Row[Any]]:
-    """Stored subscribers for many email keys at once."""
+def _by_email_key(conn: Connection, table: sa.Table, keys: Sequence[str]) -> dict[str, Row[Any]]:
+    """Rows of ``table`` for many email keys, a few hundred keys per query."""
     found: dict[str, Row[Any]] = {}
     for i in range(0, len(keys), CHUNK):
-        query = sa.select(subscribers).where(subscribers.c.email_key.in_(keys[i : i + CHUNK]))
+        query = sa.select(table).where(table.c.email_key.in_(keys[i : i + CHUNK]))
         found.update((row.email_key, row) for row in conn.execute(query))
     return found
+
+
+def subscribers_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, Row[Any]]:
+    """Stored subscribers for many email keys at once."""
+    return _by_email_key(conn, subscribers, keys)
 
 
 def add_subscribers(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -110,11 +115,8 @@ def suppression_of(conn: Connection, email_key: str) -> Row[Any] | None:
 
 
 def suppressions_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, Row[Any]]:
-    found: dict[str, Row[Any]] = {}
-    for i in range(0, len(keys), CHUNK):
-        query = sa.select(suppressions).where(suppressions.c.email_key.in_(keys[i : i + CHUNK]))
-        found.update((row.email_key, row) for row in conn.execute(query))
-    return found
+    """Suppressions for many email keys at once."""
+    return _by_email_key(conn, suppressions, keys)
 
 
 def suppress(
