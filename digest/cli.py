@@ -139,6 +139,12 @@ def send(
         bool, typer.Option("--dry-run", help="Print the plan; send nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    resend_uncertain: Annotated[
+        bool,
+        typer.Option(
+            "--resend-uncertain", help="Send uncertain batches again (some may then get it twice)."
+        ),
+    ] = False,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -156,9 +162,25 @@ def send(
             edition_id=edition,
             dry_run=dry_run,
             yes=yes,
+            resend_uncertain=resend_uncertain,
             now=clock.now(),
         ),
     )
+
+
+@app.command()
+def status(
+    edition: Annotated[
+        str | None, typer.Argument(help="Edition id (default: the latest one sent).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """The send ledger of an edition: batches and recipients by state, failures, next steps."""
+    from digest.commands import status_command
+
+    run(config, debug, lambda s, e: status_command(e, edition, as_json=as_json))
 
 
 @subscribers_app.command("import")

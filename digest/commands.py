@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.progress import Progress
 from sqlalchemy.engine import Engine
 
+from digest import clock
 from digest.audience.export import export_csv
 from digest.audience.importer import import_csv
 from digest.audience.members import details, list_summary
 from digest.build import build
 from digest.collect import SourceOutcome, collect
 from digest.config import Secrets, Settings
-from digest.dispatch.send import SendPlan, deliver, plan_send
-from digest.errors import AudienceError, DigestError
+from digest.dispatch.batch import Outcome, Transport
+from digest.dispatch.outbox import OutboxTransport
+from digest.dispatch.plan import SendPlan, plan_send
+from digest.dispatch.run import RunReport
+from digest.dispatch.send import choose_transport, deliver
+from digest.dispatch.sendgrid import SendGridTransport
+from digest.dispatch.suppressions import pull_suppressions
+from digest.errors import AudienceError, DeliveryError, DigestError
+from digest.store import ledger
 
 
 def _warn(message: str) -> None:
@@ -92,14 +106,28 @@ def build_command(
         typer.echo(f"  wrote {result.folder / name if result.folder else name}")
 
 
-def _show_plan(plan: SendPlan) -> None:
-    formats = ", ".join(f"{n} {fmt}" for fmt, n in sorted(plan.by_format.items())) or "none"
-    typer.echo(f"edition {plan.edition.id}: {plan.edition.subject}")
-    typer.echo(f"  lists: {', '.join(plan.lists)}")
-    typer.echo(
-        f"  recipients: {len(plan.to_send)} to send ({formats}); "
-        f"{len(plan.already_sent)} already sent"
+def _show_plan(plan: SendPlan, engine: Engine, transport: str) -> None:
+    formats = ", ".join(f"{n} {fmt}" for fmt, n in sorted(plan.new_recipients.items()))
+    with engine.connect() as conn:
+        state = ledger.summary(conn, plan.edition.id)
+    waiting = state["recipients"]["pending"] + (
+        0 if plan.written else sum(plan.new_recipients.values())
     )
+    typer.echo(f"edition {plan.edition.id}: {plan.edition.subject}")
+    typer.echo(f"  lists: {', '.join(plan.lists)}; transport: {transport}")
+    typer.echo(
+        f"  new recipients: {sum(plan.new_recipients.values())} ({formats or 'none'}) "
+        f"in {plan.new_batches} new batch(es)"
+    )
+    typer.echo(
+        f"  to send now: {waiting} recipient(s); already accepted: "
+        f"{state['recipients']['accepted']}"
+    )
+    if state["recipients"]["uncertain"]:
+        _warn(
+            f"{state['recipients']['uncertain']} recipient(s) in uncertain batches are not "
+            "sent again unless you pass --resend-uncertain (see digest status)"
+        )
     if plan.print_members:
         _warn(f"{plan.print_members} print member(s) skipped: the print edition is not built yet")
 
@@ -113,23 +141,164 @@ def send_command(
     edition_id: str | None,
     dry_run: bool,
     yes: bool,
+    resend_uncertain: bool = False,
     now: datetime,
 ) -> None:
-    plan = plan_send(settings, engine, edition_id=edition_id, list_slug=list_slug)
-    _show_plan(plan)
-    if dry_run or not plan.to_send:
-        typer.echo("dry run: nothing sent" if dry_run else "nothing to send")
+    transport = choose_transport(settings, secrets, now)
+    if isinstance(transport, SendGridTransport) and not dry_run:
+        _pull_suppressions(transport, engine, now)
+    ask = not (yes or dry_run) and sys.stdin.isatty()
+
+    def plan(rehearse: bool) -> SendPlan:
+        return plan_send(
+            settings,
+            engine,
+            edition_id=edition_id,
+            list_slug=list_slug,
+            transport=transport.name,
+            now=now,
+            dry_run=rehearse,
+        )
+
+    planned = plan(dry_run or ask)
+    _show_plan(planned, engine, transport.name)
+    if dry_run:
+        typer.echo("dry run: nothing sent")
         return
-    if not yes and sys.stdin.isatty():
-        typer.confirm(f"Send to {len(plan.to_send)} recipients?", abort=True)
-    if sys.stderr.isatty():
-        with typer.progressbar(length=len(plan.to_send), label="sending", file=sys.stderr) as bar:
-            report = deliver(
-                settings, engine, secrets, plan, now=now, on_sent=lambda _r: bar.update(1)
+    if ask:
+        typer.confirm(f"Send {planned.edition.id} now?", abort=True)
+        planned = plan(False)
+    with _stop_on_signals() as stop:
+        report = _deliver_with_progress(
+            settings, engine, secrets, planned, transport, stop, resend_uncertain
+        )
+    _finish_send(engine, planned, transport, report)
+
+
+def _pull_suppressions(transport: SendGridTransport, engine: Engine, now: datetime) -> None:
+    try:
+        added = pull_suppressions(transport, engine, now)
+    except ValueError as exc:
+        _warn(f"{exc}: sending anyway, with the suppressions already stored")
+        return
+    if added:
+        typer.echo(f"  {added} address(es) newly suppressed from SendGrid's lists")
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM: finish the batches in flight, record them, stop claiming new ones."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        _warn(f"{signal.Signals(signum).name}: finishing the batches in flight, then stopping")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _deliver_with_progress(
+    settings: Settings,
+    engine: Engine,
+    secrets: Secrets,
+    plan: SendPlan,
+    transport: Transport,
+    stop: threading.Event,
+    resend_uncertain: bool,
+) -> RunReport:
+    """A progress bar on a terminal, a log line per batch otherwise."""
+
+    def run(on_batch: Callable[[int, Outcome, int], None]) -> RunReport:
+        return deliver(
+            settings,
+            engine,
+            secrets,
+            plan,
+            transport,
+            clock=clock.now,
+            stop=stop,
+            resend_uncertain=resend_uncertain,
+            on_batch=on_batch,
+        )
+
+    if not sys.stderr.isatty():
+
+        def log_batch(seq: int, outcome: Outcome, size: int) -> None:
+            detail = f": {outcome.reason}" if outcome.reason else ""
+            typer.echo(
+                f"edition {plan.edition.id} batch {seq} ({size} recipients): "
+                f"{outcome.kind}{detail}",
+                err=True,
             )
-    else:
-        report = deliver(settings, engine, secrets, plan, now=now)
-    typer.echo(f"sent {len(report.written)} to the outbox: {report.folder}")
+
+        return run(log_batch)
+    with engine.connect() as conn:
+        total = ledger.summary(conn, plan.edition.id)["recipients"]["pending"]
+    with Progress(console=Console(stderr=True)) as progress:
+        task = progress.add_task(f"sending {plan.edition.id}", total=total)
+        return run(lambda _seq, _outcome, size: progress.advance(task, size))
+
+
+def _finish_send(engine: Engine, plan: SendPlan, transport: Transport, report: RunReport) -> None:
+    with engine.connect() as conn:
+        state = ledger.summary(conn, plan.edition.id)
+    people = state["recipients"]
+    typer.echo(
+        f"edition {plan.edition.id}: {people['accepted']} accepted, {people['pending']} "
+        f"pending, {people['failed']} failed, {people['uncertain']} uncertain"
+    )
+    if isinstance(transport, OutboxTransport):
+        typer.echo(f"outbox: {transport.folder(plan.edition.id)}")
+    if report.stopped_by:
+        raise DeliveryError(report.stopped_by)
+    if report.interrupted:
+        raise DeliveryError(
+            "interrupted: the batches in flight were recorded; run "
+            "'digest send' again to send the rest"
+        )
+    if people["failed"] or people["uncertain"] or people["pending"]:
+        raise DeliveryError(
+            f"not every recipient was accepted: see 'digest status "
+            f"{plan.edition.id}' for the reasons, then run 'digest send' again"
+        )
+
+
+def status_command(engine: Engine, edition_id: str | None, *, as_json: bool) -> None:
+    with engine.connect() as conn:
+        if edition_id is None:
+            sent = ledger.editions_with_sends(conn)
+            if not sent:
+                raise DeliveryError("nothing has been sent yet: run 'digest send'")
+            edition_id = sent[0]
+        state = ledger.summary(conn, edition_id)
+    if as_json:
+        typer.echo(json.dumps(state))
+        return
+    people, batches = state["recipients"], state["batches"]
+    typer.echo(f"edition {edition_id}")
+    for label, counts in (("recipients", people), ("batches", batches)):
+        typer.echo(
+            f"  {label}: " + ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in ledger.STATES)
+        )
+    for failure in state["failures"]:
+        typer.echo(f"  batch {failure['batch']}: {failure['reason']}")
+    if not sum(batches.values()):
+        typer.echo("  nothing planned for this edition: run 'digest send'")
+    elif batches["pending"] or batches["failed"]:
+        typer.echo("  next: run 'digest send' again to send the pending and failed batches")
+    if batches["uncertain"]:
+        typer.echo(
+            "  uncertain batches may have been accepted; to send them again anyway, "
+            "run 'digest send --resend-uncertain'"
+        )
 
 
 def import_command(

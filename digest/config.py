@@ -139,6 +139,9 @@ class DeliverySettings(_Strict):
     tracking: bool = False
     asm_group_id: int | None = None
     sandbox: bool = False
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_seconds: float = Field(default=1.0, ge=0)
 
     @field_validator("base_url")
     @classmethod

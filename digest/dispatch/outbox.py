@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 
+from digest.config import Settings
+from digest.dispatch.batch import Outcome, OutgoingBatch
+from digest.dispatch.message import build_message
 from digest.errors import DeliveryError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
@@ -29,3 +33,31 @@ def write_eml(folder: Path, subscriber_id: int, email: str, message: EmailMessag
             f"cannot write to the outbox {folder} ({exc.strerror}): check delivery.outbox_dir"
         ) from None
     return path
+
+
+class OutboxTransport:
+    """Writes each message of a batch to ``delivery.outbox_dir/<edition>/``."""
+
+    name = "outbox"
+
+    def __init__(self, settings: Settings, now: datetime) -> None:
+        self.settings = settings
+        self.root = settings.resolve(settings.delivery.outbox_dir)
+        self.now = now
+
+    def folder(self, edition_id: str) -> Path:
+        return outbox_folder(self.root, edition_id)
+
+    def send(self, batch: OutgoingBatch) -> Outcome:
+        folder = self.folder(batch.edition_id)
+        for person in batch.addressees:
+            message = build_message(
+                self.settings,
+                batch.email,
+                person.recipient,
+                person.links,
+                list_slug=person.list_slug,
+                now=self.now,
+            )
+            write_eml(folder, person.recipient.id, person.recipient.email, message)
+        return Outcome("accepted", message_id=f"outbox:{batch.edition_id}:{batch.seq}")

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Row
 
 from digest.config import ListSettings
 from digest.models import Recipient
-from digest.store.tables import deliveries, lists, memberships, subscribers, suppressions
+from digest.store.tables import lists, memberships, subscribers, suppressions
 
 ACTIVE = "active"
 PENDING = "pending"
@@ -224,31 +224,3 @@ def lists_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
         for sid, slug in conn.execute(query):
             found.setdefault(sid, []).append(slug)
     return found
-
-
-def delivered_ids(conn: Connection, edition_id: str) -> set[int]:
-    return set(
-        conn.execute(
-            sa.select(deliveries.c.subscriber_id).where(deliveries.c.edition_id == edition_id)
-        ).scalars()
-    )
-
-
-def record_delivery(
-    conn: Connection,
-    edition_id: str,
-    subscriber_id: int,
-    *,
-    transport: str,
-    message_id: str,
-    now: datetime,
-) -> None:
-    conn.execute(
-        sa.insert(deliveries).values(
-            edition_id=edition_id,
-            subscriber_id=subscriber_id,
-            transport=transport,
-            message_id=message_id,
-            delivered_at=now,
-        )
-    )

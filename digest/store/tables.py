@@ -135,12 +135,36 @@ suppressions = sa.Table(
     sa.Column("created", UTCDateTime, nullable=False),
 )
 
-deliveries = sa.Table(
-    "deliveries",
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("edition_id", sa.String(40), sa.ForeignKey("editions.id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("variant", sa.String(10), nullable=False),
+    sa.Column("transport", sa.String(20), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("not_before", UTCDateTime, nullable=True),
+    sa.Column("claimed_by", sa.Text, nullable=True),
+    sa.Column("claimed_at", UTCDateTime, nullable=True),
+    sa.Column("message_id", sa.Text, nullable=True),
+    sa.Column("accepted_at", UTCDateTime, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("edition_id", "seq", name="uq_batches_edition_seq"),
+    sa.Index("ix_batches_edition_state", "edition_id", "state"),
+)
+
+send_recipients = sa.Table(
+    "send_recipients",
     metadata,
     sa.Column("edition_id", sa.String(40), sa.ForeignKey("editions.id"), primary_key=True),
     sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), primary_key=True),
-    sa.Column("transport", sa.String(20), nullable=False),
-    sa.Column("message_id", sa.Text, nullable=False),
-    sa.Column("delivered_at", UTCDateTime, nullable=False),
+    sa.Column("batch_id", sa.Integer, sa.ForeignKey("batches.id"), nullable=False, index=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("format", sa.String(10), nullable=False),
+    sa.Column("list_slug", sa.String(100), nullable=False),
 )

@@ -1,0 +1,51 @@
+"""What a transport is given (one batch, personalised) and what it answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from digest.dispatch.personal import PersonalLinks
+from digest.models import Recipient, RenderedEmail
+
+OutcomeKind = Literal["accepted", "retry", "failed", "uncertain", "split", "stop"]
+
+
+@dataclass(frozen=True, slots=True)
+class Addressee:
+    recipient: Recipient
+    list_slug: str
+    links: PersonalLinks
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingBatch:
+    edition_id: str
+    seq: int
+    variant: str  # "html" (text and HTML parts) or "text" (text only)
+    email: RenderedEmail
+    addressees: list[Addressee]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a transport's attempt ended.
+
+    accepted: the provider took it (message_id). retry: certainly not taken (429,
+    5xx, no connection); ``wait`` seconds if the provider said when. failed: refused
+    for good (reason). uncertain: the request went out and no answer came back.
+    split: too large, cut it in two. stop: nothing can be sent (bad key).
+    """
+
+    kind: OutcomeKind
+    message_id: str | None = None
+    reason: str = ""
+    wait: float | None = None
+
+
+class Transport(Protocol):
+    name: str
+
+    def send(self, batch: OutgoingBatch) -> Outcome:
+        """Deliver one batch (never raises for a provider's answer: it returns an Outcome)."""
+        ...

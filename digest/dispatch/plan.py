@@ -1,0 +1,140 @@
+"""Planning a send: the recipients snapshotted into the ledger, cut into batches by variant."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from digest.config import Settings
+from digest.errors import DeliveryError
+from digest.models import Recipient
+from digest.store import audience, ledger
+from digest.store.editions import StoredEdition, get_edition
+
+EMAIL_FORMATS = ("html", "text")  # the print edition is a later transport
+CHUNK = 5000
+
+
+@dataclass(slots=True)
+class SendPlan:
+    edition: StoredEdition
+    lists: list[str]
+    transport: str
+    new_recipients: Counter[str] = field(default_factory=Counter)
+    new_batches: int = 0
+    print_members: int = 0
+    written: bool = False
+
+
+def list_slugs(settings: Settings, list_slug: str | None) -> list[str]:
+    """The named list, or every list of kind digest."""
+    if list_slug is not None:
+        return [settings.list_named(list_slug).slug]
+    slugs = [x.slug for x in settings.lists if x.kind == "digest"]
+    if not slugs:
+        raise DeliveryError(
+            "no list of kind 'digest' in config.toml: add one under [[lists]] or pass --list NAME"
+        )
+    return slugs
+
+
+def find_edition(conn: Connection, edition_id: str | None) -> StoredEdition:
+    edition = get_edition(conn, edition_id)
+    if edition is not None:
+        return edition
+    if edition_id:
+        raise DeliveryError(
+            f"edition {edition_id!r} has not been built: run "
+            f"'digest build --week {edition_id}' first"
+        )
+    raise DeliveryError("no edition has been built yet: run 'digest build' first")
+
+
+def plan_send(
+    settings: Settings,
+    engine: Engine,
+    *,
+    edition_id: str | None,
+    list_slug: str | None,
+    transport: str,
+    now: datetime,
+    dry_run: bool,
+) -> SendPlan:
+    """Snapshot who is new to this edition's ledger and cut their batches (nothing on dry run).
+
+    Recipients stream from the database a few thousand at a time, so memory stays
+    flat however long the list.
+    """
+    slugs = list_slugs(settings, list_slug)
+    with engine.begin() as conn:
+        audience.sync_lists(conn, settings.lists)
+        edition = find_edition(conn, edition_id)
+        plan = SendPlan(edition, slugs, transport)
+        cutter = _BatchCutter(conn, edition.id, transport, settings.delivery.batch_size, now)
+        for chunk in _chunks(audience.recipients_for(conn, slugs)):
+            known = ledger.known_recipients(conn, edition.id, [r.id for r in chunk])
+            rows = []
+            for person in chunk:
+                if person.id in known:
+                    continue
+                if person.format not in EMAIL_FORMATS:
+                    plan.print_members += 1
+                    continue
+                rows.append(cutter.place(person))
+                plan.new_recipients[person.format] += 1
+            ledger.add_recipients(conn, rows)
+        plan.new_batches = cutter.batches
+        if dry_run:
+            conn.rollback()
+        else:
+            plan.written = True
+    return plan
+
+
+class _BatchCutter:
+    """Hands out batch ids: a new batch per variant every ``size`` recipients."""
+
+    def __init__(
+        self, conn: Connection, edition_id: str, transport: str, size: int, now: datetime
+    ) -> None:
+        self.conn, self.edition_id, self.transport = conn, edition_id, transport
+        self.size, self.now = size, now
+        self.seq = ledger.next_seq(conn, edition_id)
+        self.open: dict[str, tuple[int, int]] = {}  # variant -> (batch id, recipients in it)
+        self.batches = 0
+
+    def place(self, person: Recipient) -> dict[str, Any]:
+        batch_id, filled = self.open.get(person.format, (0, self.size))
+        if filled >= self.size:
+            batch_id = ledger.add_batch(
+                self.conn, self.edition_id, self.seq, person.format, self.transport, self.now
+            )
+            self.seq += 1
+            self.batches += 1
+            filled = 0
+        self.open[person.format] = (batch_id, filled + 1)
+        return {
+            "edition_id": self.edition_id,
+            "subscriber_id": person.id,
+            "batch_id": batch_id,
+            "email": person.email,
+            "name": person.name,
+            "format": person.format,
+            "list_slug": person.lists[0] if person.lists else "",
+        }
+
+
+def _chunks(people: Iterator[Recipient]) -> Iterator[list[Recipient]]:
+    chunk: list[Recipient] = []
+    for person in people:
+        chunk.append(person)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,243 @@
+"""Delivering a planned edition: workers claim batches from the ledger and record each outcome.
+
+A concurrency-limited pool shares one rate gate. 429s wait for SendGrid's reset time;
+5xx and refused connections are retried with backoff; a request that went out and got
+no answer is uncertain and never retried automatically; a bad key stops everything.
+Each state change is committed before the next step, so any crash can be resumed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Connection, Engine
+
+from digest.audience.tokens import Keyring
+from digest.config import Settings
+from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
+from digest.dispatch.personal import personal_links
+from digest.models import Recipient, RenderedEmail
+from digest.store import ledger
+
+MAX_BACKOFF = 60.0
+STALE_AFTER = timedelta(minutes=15)  # an in-flight claim older than this has lost its process
+IDLE_POLL = 0.2
+
+
+@dataclass(slots=True)
+class RunReport:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    stopped_by: str | None = None  # the reason everything stopped (bad key), if it did
+    interrupted: bool = False
+
+
+@dataclass(slots=True)
+class SendRun:
+    settings: Settings
+    engine: Engine
+    edition_id: str
+    email: RenderedEmail
+    keys: Keyring
+    transport: Transport
+    clock: Callable[[], datetime]
+    stop: threading.Event
+    on_batch: Callable[[int, Outcome, int], None] | None
+    worker: str = ""
+    report: RunReport = field(default_factory=RunReport)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    active: int = 0
+    resume_at: float = 0.0  # monotonic time before which nobody posts (a 429's reset)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def mark_abandoned(engine: Engine, edition_id: str, now: datetime) -> int:
+    """In-flight batches whose process is gone become uncertain. Returns how many."""
+    host = socket.gethostname()
+    marked = 0
+    with engine.begin() as conn:
+        for row in ledger.in_flight(conn, edition_id):
+            owner_host, _, rest = (row.claimed_by or "").partition(":")
+            pid = rest.partition(":")[0]
+            gone = owner_host == host and pid.isdigit() and not _alive(int(pid))
+            stale = row.claimed_at is not None and row.claimed_at < now - STALE_AFTER
+            if gone or stale:
+                ledger.mark_uncertain(
+                    conn,
+                    row.id,
+                    "the sending process stopped while this "
+                    "batch was in flight: SendGrid may have accepted it",
+                    now,
+                )
+                marked += 1
+    return marked
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def deliver_all(run: SendRun) -> RunReport:
+    """Run the worker pool until no batch is left pending, or until told to stop."""
+    run.worker = worker_name()
+    count = max(1, run.settings.delivery.concurrency)
+    threads = [
+        threading.Thread(target=_work, args=(run,), name=f"digest-send-{i}", daemon=True)
+        for i in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=0.2)
+    run.report.interrupted = run.stop.is_set() and run.report.stopped_by is None
+    return run.report
+
+
+def _work(run: SendRun) -> None:
+    while not run.stop.is_set():
+        _wait_for_gate(run)
+        with run.engine.begin() as conn:
+            claimed = ledger.claim(conn, run.edition_id, run.worker, run.clock())
+        if claimed is None:
+            if _finished(run):
+                return
+            run.stop.wait(IDLE_POLL)
+            continue
+        with run.lock:
+            run.active += 1
+        try:
+            outcome = _attempt(run, claimed)
+            _record(run, claimed, outcome)
+        finally:
+            with run.lock:
+                run.active -= 1
+
+
+def _finished(run: SendRun) -> bool:
+    with run.engine.connect() as conn:
+        pending, _ = ledger.pending(conn, run.edition_id)
+    with run.lock:
+        return pending == 0 and run.active == 0
+
+
+def _wait_for_gate(run: SendRun) -> None:
+    while not run.stop.is_set():
+        with run.lock:
+            delay = run.resume_at - time.monotonic()
+        if delay <= 0:
+            return
+        run.stop.wait(min(delay, 0.5))
+
+
+def _attempt(run: SendRun, claimed: ledger.Claimed) -> Outcome:
+    with run.engine.connect() as conn:
+        rows = ledger.batch_recipients(conn, claimed.id)
+    now = run.clock()
+    addressees = []
+    for row in rows:
+        person = Recipient(row.subscriber_id, row.email, row.name, row.format, (row.list_slug,))
+        links = personal_links(run.settings, run.keys, person, row.list_slug, now=now)
+        addressees.append(Addressee(person, row.list_slug, links))
+    batch = OutgoingBatch(run.edition_id, claimed.seq, claimed.variant, run.email, addressees)
+    try:
+        return run.transport.send(batch)
+    except Exception as exc:
+        return Outcome("uncertain", reason=f"the transport failed: {type(exc).__name__}: {exc}")
+
+
+def _record(run: SendRun, claimed: ledger.Claimed, outcome: Outcome) -> None:
+    now = run.clock()
+    kind: str = outcome.kind
+    with run.engine.begin() as conn:
+        if kind == "accepted":
+            ledger.finish(
+                conn,
+                claimed.id,
+                ledger.ACCEPTED,
+                now,
+                message_id=outcome.message_id,
+                accepted_at=now,
+                reason=None,
+            )
+        elif kind == "retry" and claimed.attempts < run.settings.delivery.max_attempts:
+            delay = _delay(run, claimed.attempts, outcome.wait)
+            ledger.finish(
+                conn,
+                claimed.id,
+                ledger.PENDING,
+                now,
+                reason=outcome.reason,
+                not_before=now + timedelta(seconds=delay),
+            )
+        elif kind == "retry":
+            kind = "failed"
+            ledger.finish(
+                conn,
+                claimed.id,
+                ledger.FAILED,
+                now,
+                reason=(f"gave up after {claimed.attempts} attempts: {outcome.reason}"),
+            )
+        elif kind == "split":
+            kind = _split(run, conn, claimed, outcome, now)
+        elif kind == "stop":
+            ledger.finish(conn, claimed.id, ledger.PENDING, now, reason=outcome.reason)
+        else:
+            state = ledger.UNCERTAIN if kind == "uncertain" else ledger.FAILED
+            ledger.finish(conn, claimed.id, state, now, reason=outcome.reason)
+    if kind == "stop":
+        run.report.stopped_by = outcome.reason
+        run.stop.set()
+    with run.lock:
+        run.report.outcomes[kind] += 1
+    if run.on_batch is not None:
+        with run.engine.connect() as conn:
+            size = len(ledger.batch_recipients(conn, claimed.id)) if kind != "split" else 0
+        run.on_batch(claimed.seq, outcome, size)
+
+
+def _split(
+    run: SendRun, conn: Connection, claimed: ledger.Claimed, outcome: Outcome, now: datetime
+) -> str:
+    if len(ledger.batch_recipients(conn, claimed.id)) < 2:
+        ledger.finish(
+            conn,
+            claimed.id,
+            ledger.FAILED,
+            now,
+            reason=f"too large even for one recipient: {outcome.reason}",
+        )
+        return "failed"
+    ledger.split(conn, claimed.id, run.edition_id, claimed.variant, run.transport.name, now)
+    return "split"
+
+
+def _delay(run: SendRun, attempts: int, wait: float | None) -> float:
+    """Seconds before a retry: the provider's reset time, else exponential with jitter."""
+    if wait is not None:
+        delay = wait + random.uniform(0, 0.25)
+        with run.lock:
+            run.resume_at = max(run.resume_at, time.monotonic() + delay)
+        return delay
+    base = run.settings.delivery.retry_base_seconds * 2.0 ** (attempts - 1)
+    return float(min(MAX_BACKOFF, base) * random.uniform(0.5, 1.5))

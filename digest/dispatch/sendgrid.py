@@ -1,0 +1,177 @@
+"""The SendGrid transport: a batch as one v3 mail/send request, the answer as an Outcome.
+
+Payloads are plain dicts (three times faster than the helper classes, and those
+prepend personalizations); the official client only posts them. Its timeout is
+always set: by default it waits forever.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import urllib.error
+from email.utils import parseaddr
+from typing import Any
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from digest.config import Settings
+from digest.dispatch.batch import Outcome, OutgoingBatch
+from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
+
+DEFAULT_HOST = "https://api.sendgrid.com"
+_NAME_UNSAFE = str.maketrans("", "", "<>&\"'")
+
+
+def build_payload(settings: Settings, batch: OutgoingBatch) -> dict[str, Any]:
+    """The request body for one batch: content once, one personalization per recipient."""
+    email = batch.email
+    content = [{"type": "text/plain", "value": email.text}]
+    if batch.variant == "html":
+        content.append({"type": "text/html", "value": email.html})
+    uses_name = NAME in email.text or NAME in email.html or NAME in email.subject
+    body: dict[str, Any] = {
+        "personalizations": [_personalization(a, uses_name) for a in batch.addressees],
+        "from": _address(
+            settings.delivery.from_email, settings.delivery.from_name or settings.organisation.name
+        ),
+        "subject": email.subject,
+        "content": content,
+        "custom_args": {"digest_edition": batch.edition_id, "digest_batch": str(batch.seq)},
+        "categories": ["digest", batch.edition_id],
+        "tracking_settings": _tracking(settings.delivery.tracking),
+    }
+    if settings.organisation.reply_to:
+        body["reply_to"] = _address(settings.organisation.reply_to, "")
+    if settings.delivery.asm_group_id is not None:
+        body["asm"] = {"group_id": settings.delivery.asm_group_id}
+    if settings.delivery.sandbox:
+        body["mail_settings"] = {"sandbox_mode": {"enable": True}}
+    return body
+
+
+def _personalization(addressee: Any, uses_name: bool) -> dict[str, Any]:
+    person = addressee.recipient
+    to = {"email": person.email}
+    if person.name:
+        to["name"] = person.name
+    substitutions = {
+        UNSUBSCRIBE: addressee.links.unsubscribe_url,
+        PREFERENCES: addressee.links.preferences_url,
+    }
+    if uses_name:
+        # SendGrid puts the same value in the text and the HTML part, unescaped.
+        substitutions[NAME] = person.name.translate(_NAME_UNSAFE)
+    return {
+        "to": [to],
+        "substitutions": substitutions,
+        "headers": {
+            "List-Unsubscribe": addressee.links.list_unsubscribe,
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    }
+
+
+def _address(value: str, name: str) -> dict[str, str]:
+    display, address = parseaddr(value)
+    out = {"email": address or value}
+    if name or display:
+        out["name"] = name or display
+    return out
+
+
+def _tracking(enabled: bool) -> dict[str, Any]:
+    return {
+        "click_tracking": {"enable": enabled, "enable_text": enabled},
+        "open_tracking": {"enable": enabled},
+        "subscription_tracking": {"enable": False},
+    }
+
+
+class SendGridTransport:
+    """Posts batches with the official client; one client per thread."""
+
+    name = "sendgrid"
+
+    def __init__(self, settings: Settings, api_key: str, host: str | None) -> None:
+        self.settings = settings
+        self._api_key = api_key
+        self.host = (host or DEFAULT_HOST).rstrip("/")
+        self._local = threading.local()
+
+    def client(self) -> SendGridAPIClient:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = SendGridAPIClient(api_key=self._api_key, host=self.host)
+            client.client.timeout = self.settings.delivery.timeout_seconds
+            self._local.client = client
+        return client
+
+    def send(self, batch: OutgoingBatch) -> Outcome:
+        body = build_payload(self.settings, batch)
+        try:
+            response = self.client().client.mail.send.post(request_body=body)
+        except HTTPError as exc:
+            return classify(exc)
+        except urllib.error.URLError as exc:
+            # Raised while connecting or writing the request: SendGrid never had it whole.
+            return Outcome("retry", reason=f"could not reach SendGrid ({exc.reason})")
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
+            # Raised while waiting for the answer: the request went out and may be accepted.
+            return Outcome("uncertain", reason=f"no answer after sending ({type(exc).__name__})")
+        message_id = response.headers.get("X-Message-Id") if response.headers else None
+        return Outcome("accepted", message_id=message_id or "")
+
+
+def classify(exc: HTTPError) -> Outcome:
+    """An HTTP error from SendGrid as an Outcome, keeping SendGrid's own words."""
+    status = int(getattr(exc, "status_code", 0) or 0)
+    text = _error_text(exc)
+    if status == 429:
+        return Outcome("retry", reason=f"429 rate limited: {text}", wait=_wait_from(exc))
+    if status in (401, 403):
+        return Outcome(
+            "stop",
+            reason=(
+                f"SendGrid refused the API key ({status}: {text}): check SENDGRID_API_KEY "
+                "(it needs the Mail Send permission)"
+            ),
+        )
+    if status == 413:
+        return Outcome("split", reason=f"413 payload too large: {text}")
+    if status >= 500:
+        return Outcome("retry", reason=f"{status} from SendGrid: {text}")
+    return Outcome("failed", reason=f"{status} from SendGrid: {text}")
+
+
+def _error_text(exc: HTTPError) -> str:
+    raw = getattr(exc, "body", b"") or b""
+    try:
+        errors = json.loads(raw).get("errors") or []
+        parts = [
+            e.get("message", "") + (f" (field {e['field']})" if e.get("field") else "")
+            for e in errors
+            if isinstance(e, dict)
+        ]
+        if parts:
+            return "; ".join(parts)
+    except (ValueError, AttributeError):
+        pass
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return text.strip()[:300] or str(getattr(exc, "reason", "")) or "no details"
+
+
+def _wait_from(exc: HTTPError) -> float | None:
+    headers = getattr(exc, "headers", None)
+    if headers is None:
+        return None
+    reset = headers.get("X-RateLimit-Reset")
+    if reset and str(reset).isdigit():
+        return max(0.0, int(reset) - time.time())
+    after = headers.get("Retry-After")
+    if after and str(after).isdigit():
+        return float(after)
+    return None

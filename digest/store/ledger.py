@@ -1,0 +1,234 @@
+"""The send ledger: who an edition goes to, in which batch, and what became of each batch.
+
+Every state change is its own committed statement, so a crash at any line leaves a
+state the next run can read: pending -> in_flight -> accepted | failed | uncertain
+(and split, when SendGrid said a batch was too large and it became two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from digest.store.tables import batches, send_recipients
+
+PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN, SPLIT = (
+    "pending",
+    "in_flight",
+    "accepted",
+    "failed",
+    "uncertain",
+    "split",
+)
+STATES = (PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN)
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    seq: int
+    variant: str
+    attempts: int
+
+
+def known_recipients(conn: Connection, edition_id: str, ids: Sequence[int]) -> set[int]:
+    """Which of these subscribers the edition's ledger already holds."""
+    found: set[int] = set()
+    for i in range(0, len(ids), CHUNK):
+        query = sa.select(send_recipients.c.subscriber_id).where(
+            send_recipients.c.edition_id == edition_id,
+            send_recipients.c.subscriber_id.in_(ids[i : i + CHUNK]),
+        )
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+def next_seq(conn: Connection, edition_id: str) -> int:
+    last = conn.execute(
+        sa.select(sa.func.max(batches.c.seq)).where(batches.c.edition_id == edition_id)
+    ).scalar()
+    return int(last or 0) + 1
+
+
+def add_batch(
+    conn: Connection, edition_id: str, seq: int, variant: str, transport: str, now: datetime
+) -> int:
+    result = conn.execute(
+        sa.insert(batches)
+        .values(
+            edition_id=edition_id,
+            seq=seq,
+            variant=variant,
+            transport=transport,
+            state=PENDING,
+            attempts=0,
+            created=now,
+            updated=now,
+        )
+        .returning(batches.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def add_recipients(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(sa.insert(send_recipients), list(rows))
+
+
+def claim(conn: Connection, edition_id: str, worker: str, now: datetime) -> Claimed | None:
+    """Take the next pending batch that is due, atomically: two workers never get one batch."""
+    due = (
+        sa.select(batches.c.id)
+        .where(
+            batches.c.edition_id == edition_id,
+            batches.c.state == PENDING,
+            sa.or_(batches.c.not_before.is_(None), batches.c.not_before <= now),
+        )
+        .order_by(batches.c.seq)
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    row = conn.execute(
+        sa.update(batches)
+        .where(batches.c.id == due.scalar_subquery(), batches.c.state == PENDING)
+        .values(
+            state=IN_FLIGHT,
+            claimed_by=worker,
+            claimed_at=now,
+            updated=now,
+            attempts=batches.c.attempts + 1,
+        )
+        .returning(batches.c.id, batches.c.seq, batches.c.variant, batches.c.attempts)
+    ).first()
+    return None if row is None else Claimed(row.id, row.seq, row.variant, row.attempts)
+
+
+def pending(conn: Connection, edition_id: str) -> tuple[int, datetime | None]:
+    """How many batches are pending, and the earliest moment one of them waits for."""
+    count, earliest = conn.execute(
+        sa.select(sa.func.count(), sa.func.min(batches.c.not_before)).where(
+            batches.c.edition_id == edition_id, batches.c.state == PENDING
+        )
+    ).one()
+    return int(count), earliest
+
+
+def batch_recipients(conn: Connection, batch_id: int) -> list[Row[Any]]:
+    query = (
+        sa.select(send_recipients)
+        .where(send_recipients.c.batch_id == batch_id)
+        .order_by(send_recipients.c.subscriber_id)
+    )
+    return list(conn.execute(query))
+
+
+def finish(conn: Connection, batch_id: int, state: str, now: datetime, **values: Any) -> None:
+    """Record a batch's outcome (only a batch this worker holds in flight changes)."""
+    conn.execute(
+        sa.update(batches)
+        .where(batches.c.id == batch_id, batches.c.state == IN_FLIGHT)
+        .values(state=state, updated=now, **values)
+    )
+
+
+def split(
+    conn: Connection, batch_id: int, edition_id: str, variant: str, transport: str, now: datetime
+) -> tuple[int, int]:
+    """Replace a batch by two halves (after a 413)."""
+    ids = [r.subscriber_id for r in batch_recipients(conn, batch_id)]
+    half = len(ids) // 2
+    seq = next_seq(conn, edition_id)
+    first = add_batch(conn, edition_id, seq, variant, transport, now)
+    second = add_batch(conn, edition_id, seq + 1, variant, transport, now)
+    for new_id, part in ((first, ids[:half]), (second, ids[half:])):
+        for i in range(0, len(part), CHUNK):
+            conn.execute(
+                sa.update(send_recipients)
+                .where(
+                    send_recipients.c.edition_id == edition_id,
+                    send_recipients.c.subscriber_id.in_(part[i : i + CHUNK]),
+                )
+                .values(batch_id=new_id)
+            )
+    finish(conn, batch_id, SPLIT, now, reason=f"too large: split into #{seq} and #{seq + 1}")
+    return first, second
+
+
+def in_flight(conn: Connection, edition_id: str) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            sa.select(
+                batches.c.id, batches.c.seq, batches.c.claimed_by, batches.c.claimed_at
+            ).where(batches.c.edition_id == edition_id, batches.c.state == IN_FLIGHT)
+        )
+    )
+
+
+def mark_uncertain(conn: Connection, batch_id: int, reason: str, now: datetime) -> None:
+    conn.execute(
+        sa.update(batches)
+        .where(batches.c.id == batch_id, batches.c.state == IN_FLIGHT)
+        .values(state=UNCERTAIN, reason=reason, updated=now)
+    )
+
+
+def requeue(conn: Connection, edition_id: str, state: str, now: datetime) -> int:
+    """Put every batch in ``state`` (failed, or uncertain when staff say so) back to pending."""
+    result = conn.execute(
+        sa.update(batches)
+        .where(batches.c.edition_id == edition_id, batches.c.state == state)
+        .values(state=PENDING, not_before=None, reason=None, updated=now)
+    )
+    return result.rowcount
+
+
+def summary(conn: Connection, edition_id: str) -> dict[str, Any]:
+    """Batches and recipients by state, and the reasons of failed and uncertain batches."""
+    by_batch: dict[str, int] = dict(
+        conn.execute(
+            sa.select(batches.c.state, sa.func.count())
+            .where(batches.c.edition_id == edition_id)
+            .group_by(batches.c.state)
+        ).all()
+    )
+    by_recipient: dict[str, int] = dict(
+        conn.execute(
+            sa.select(batches.c.state, sa.func.count())
+            .select_from(send_recipients.join(batches, batches.c.id == send_recipients.c.batch_id))
+            .where(send_recipients.c.edition_id == edition_id)
+            .group_by(batches.c.state)
+        ).all()
+    )
+    failures = [
+        {
+            "batch": str(row.seq),
+            "reason": (f"uncertain: {row.reason}" if row.state == UNCERTAIN else row.reason or ""),
+        }
+        for row in conn.execute(
+            sa.select(batches.c.seq, batches.c.state, batches.c.reason)
+            .where(batches.c.edition_id == edition_id, batches.c.state.in_([FAILED, UNCERTAIN]))
+            .order_by(batches.c.seq)
+        )
+    ]
+    return {
+        "edition": edition_id,
+        "recipients": {s: int(by_recipient.get(s, 0)) for s in STATES},
+        "batches": {s: int(by_batch.get(s, 0)) for s in STATES},
+        "failures": failures,
+    }
+
+
+def editions_with_sends(conn: Connection) -> list[str]:
+    query = (
+        sa.select(batches.c.edition_id)
+        .group_by(batches.c.edition_id)
+        .order_by(sa.func.max(batches.c.created).desc())
+    )
+    return list(conn.execute(query).scalars())
