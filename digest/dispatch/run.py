@@ -126,8 +126,8 @@ def _work(run: SendRun) -> None:
         with run.lock:
             run.active += 1
         try:
-            outcome = _attempt(run, claimed)
-            _record(run, claimed, outcome)
+            outcome, size = _attempt(run, claimed)
+            _record(run, claimed, outcome, size)
         finally:
             with run.lock:
                 run.active -= 1
@@ -149,7 +149,8 @@ def _wait_for_gate(run: SendRun) -> None:
         run.stop.wait(min(delay, 0.5))
 
 
-def _attempt(run: SendRun, claimed: ledger.Claimed) -> Outcome:
+def _attempt(run: SendRun, claimed: ledger.Claimed) -> tuple[Outcome, int]:
+    """One try at one batch: its recipients personalised and handed to the transport."""
     with run.engine.connect() as conn:
         rows = ledger.batch_recipients(conn, claimed.id)
     now = run.clock()
@@ -160,12 +161,13 @@ def _attempt(run: SendRun, claimed: ledger.Claimed) -> Outcome:
         addressees.append(Addressee(person, row.list_slug, links))
     batch = OutgoingBatch(run.edition_id, claimed.seq, claimed.variant, run.email, addressees)
     try:
-        return run.transport.send(batch)
-    except Exception as exc:
-        return Outcome("uncertain", reason=f"the transport failed: {type(exc).__name__}: {exc}")
+        return run.transport.send(batch), len(rows)
+    except Exception as exc:  # a transport bug must not leave the batch in flight for ever
+        reason = f"the transport failed: {type(exc).__name__}: {exc}"
+        return Outcome("uncertain", reason=reason), len(rows)
 
 
-def _record(run: SendRun, claimed: ledger.Claimed, outcome: Outcome) -> None:
+def _record(run: SendRun, claimed: ledger.Claimed, outcome: Outcome, size: int) -> None:
     now = run.clock()
     kind: str = outcome.kind
     with run.engine.begin() as conn:
@@ -211,9 +213,7 @@ def _record(run: SendRun, claimed: ledger.Claimed, outcome: Outcome) -> None:
     with run.lock:
         run.report.outcomes[kind] += 1
     if run.on_batch is not None:
-        with run.engine.connect() as conn:
-            size = len(ledger.batch_recipients(conn, claimed.id)) if kind != "split" else 0
-        run.on_batch(claimed.seq, outcome, size)
+        run.on_batch(claimed.seq, outcome, 0 if kind == "split" else size)
 
 
 def _split(
