@@ -126,3 +126,63 @@ def test_collect_and_build_store_the_same_on_both(database_url, make_project, tm
     result = build(settings, engine, week=None, out=tmp_path / "out", force=False, now=NOW)
     assert result.edition is not None
     assert [s.count for s in result.edition.sections] == [7, 3, 5]
+
+
+def test_the_ledger_sends_everyone_once_on_both(database_url, make_project, tmp_path) -> None:
+    from digest.config import Secrets
+    from digest.dispatch.outbox import OutboxTransport
+    from digest.dispatch.plan import plan_send
+    from digest.dispatch.send import deliver
+    from digest.store import ledger
+
+    project = make_project(SOURCES)
+    settings = project.settings(database_url=database_url)
+    settings.delivery.batch_size = 7
+    engine = open_engine(settings.database_url, settings.base_dir)
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "email,format\n"
+        + "".join(f"p{i}@example.org,{'text' if i % 4 == 0 else 'html'}\n" for i in range(60))
+    )
+    import_csv(
+        settings,
+        engine,
+        people,
+        list_slug="weekly",
+        default_format=None,
+        pending=False,
+        dry_run=False,
+        now=NOW,
+    )
+    collect(settings, engine, NOW)
+    build(settings, engine, week=None, out=tmp_path / "out", force=False, now=NOW)
+    plan = plan_send(
+        settings,
+        engine,
+        edition_id=None,
+        list_slug=None,
+        transport="outbox",
+        now=NOW,
+        dry_run=False,
+    )
+    assert sum(plan.new_recipients.values()) == 60 and plan.new_batches == 3 + 7
+    secrets = Secrets(secret_key="a-long-enough-secret-key")
+    report = deliver(
+        settings, engine, secrets, plan, OutboxTransport(settings, NOW), clock=lambda: NOW
+    )
+    assert report.outcomes["accepted"] == 10
+    with engine.connect() as conn:
+        state = ledger.summary(conn, plan.edition.id)
+    assert state["recipients"]["accepted"] == 60 and state["batches"]["accepted"] == 10
+    emls = list((tmp_path / "var" / "outbox" / plan.edition.id).glob("*.eml"))
+    assert len(emls) == 60
+    again = plan_send(
+        settings,
+        engine,
+        edition_id=None,
+        list_slug=None,
+        transport="outbox",
+        now=NOW,
+        dry_run=False,
+    )
+    assert sum(again.new_recipients.values()) == 0 and again.new_batches == 0

@@ -161,7 +161,7 @@ def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipien
         .order_by(subscribers.c.id, memberships.c.list_slug)
     )
     last = None
-    for row in conn.execution_options(yield_per=1000).execute(query):
+    for row in conn.execute(query.execution_options(yield_per=1000)):
         if row.id != last:
             last = row.id
             yield Recipient(row.id, row.email, row.name, row.format, (row.list_slug,))
@@ -206,7 +206,7 @@ def export_rows(conn: Connection, list_slug: str | None, status: str | None) -> 
     if status is not None:
         query = query.where(subscribers.c.status == status)
     query = query.add_columns(format_of.scalar_subquery().label("format"))
-    yield from conn.execution_options(yield_per=1000).execute(query)
+    yield from conn.execute(query.execution_options(yield_per=1000))
 
 
 def lists_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
