@@ -26,7 +26,7 @@ from digest.config import Secrets, Settings
 from digest.dispatch.batch import Outcome, Transport
 from digest.dispatch.outbox import OutboxTransport
 from digest.dispatch.plan import SendPlan, plan_send
-from digest.dispatch.run import RunReport
+from digest.dispatch.run import RunReport, mark_abandoned
 from digest.dispatch.send import choose_transport, deliver
 from digest.dispatch.sendgrid import SendGridTransport
 from digest.dispatch.suppressions import pull_suppressions
@@ -161,6 +161,8 @@ def send_command(
         )
 
     planned = plan(dry_run or ask)
+    if not dry_run:
+        mark_abandoned(engine, planned.edition.id, now)
     _show_plan(planned, engine, transport.name)
     if dry_run:
         typer.echo("dry run: nothing sent")
@@ -253,8 +255,14 @@ def _finish_send(engine: Engine, plan: SendPlan, transport: Transport, report: R
     people = state["recipients"]
     typer.echo(
         f"edition {plan.edition.id}: {people['accepted']} accepted, {people['pending']} "
-        f"pending, {people['failed']} failed, {people['uncertain']} uncertain"
+        f"pending, {people['in_flight']} in flight, {people['failed']} failed, "
+        f"{people['uncertain']} uncertain"
     )
+    if people["in_flight"]:
+        typer.echo(
+            f"  {people['in_flight']} recipient(s) are being sent by another "
+            "'digest send' right now"
+        )
     if isinstance(transport, OutboxTransport):
         typer.echo(f"outbox: {transport.folder(plan.edition.id)}")
     if report.stopped_by:
@@ -264,7 +272,13 @@ def _finish_send(engine: Engine, plan: SendPlan, transport: Transport, report: R
             "interrupted: the batches in flight were recorded; run "
             "'digest send' again to send the rest"
         )
-    if people["failed"] or people["uncertain"] or people["pending"]:
+    if people["uncertain"]:
+        raise DeliveryError(
+            f"{people['uncertain']} recipient(s) are in uncertain batches (SendGrid may have "
+            f"taken them): see 'digest status {plan.edition.id}'; send them again only with "
+            "'digest send --resend-uncertain'"
+        )
+    if people["failed"] or people["pending"]:
         raise DeliveryError(
             f"not every recipient was accepted: see 'digest status "
             f"{plan.edition.id}' for the reasons, then run 'digest send' again"
@@ -294,6 +308,11 @@ def status_command(engine: Engine, edition_id: str | None, *, as_json: bool) -> 
         typer.echo("  nothing planned for this edition: run 'digest send'")
     elif batches["pending"] or batches["failed"]:
         typer.echo("  next: run 'digest send' again to send the pending and failed batches")
+    if batches["in_flight"]:
+        typer.echo(
+            "  batches in flight: a 'digest send' is running, or was cut off (the next "
+            "'digest send' marks those uncertain)"
+        )
     if batches["uncertain"]:
         typer.echo(
             "  uncertain batches may have been accepted; to send them again anyway, "

@@ -109,6 +109,8 @@ def deliver_all(run: SendRun) -> RunReport:
     for thread in threads:
         while thread.is_alive():
             thread.join(timeout=0.2)
+    # Another sender may have died while this one ran: its batches are uncertain now.
+    mark_abandoned(run.engine, run.edition_id, run.clock())
     run.report.interrupted = run.stop.is_set() and run.report.stopped_by is None
     return run.report
 

@@ -1,0 +1,379 @@
+"""`digest send` as a real process: killed mid-send, run twice at once, cut off by SendGrid.
+
+Each test builds the edition in-process, then drives the `digest` command in subprocesses
+against a FakeSendGrid served from this process. Every wait has a deadline, so a hang fails
+the test instead of blocking CI.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+from typer.testing import CliRunner
+
+from digest.cli import app
+from digest.store.tables import batches, send_recipients
+from tests.conftest import EXAMPLE_SOURCES, NOW, Project
+from tests.fake_sendgrid import FakeSendGrid, Faults
+
+KEY = "send-crash-test-secret-key-0123456789"
+API_KEY = "SG.test-key"
+RUN_TIMEOUT = 60.0  # seconds any one `digest` process may take before the test fails
+POLL = 0.002
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSendGrid]:
+    with FakeSendGrid(api_key=API_KEY, faults=Faults(reset_in=0)) as server:
+        yield server
+
+
+@dataclass
+class Sender:
+    """A built project and how to run `digest` on it in a subprocess."""
+
+    project: Project
+    folder: Path
+    env: dict[str, str]
+    started: list[tuple[subprocess.Popen[bytes], list[IO[bytes]]]]
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "digest", *args, "--config", str(self.project.config)]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.argv(*args),
+            env=self.env,
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """A `digest` process in the background, its output going to NAME.out and NAME.err."""
+        out = (self.folder / f"{name}.out").open("wb")
+        err = (self.folder / f"{name}.err").open("wb")
+        proc = subprocess.Popen(
+            self.argv(*args), env=self.env, cwd=self.folder, stdout=out, stderr=err
+        )
+        self.started.append((proc, [out, err]))
+        return proc
+
+    def output(self, name: str) -> str:
+        return "".join(
+            (self.folder / f"{name}.{ext}").read_text(errors="replace") for ext in ("out", "err")
+        )
+
+    def status(self) -> dict[str, Any]:
+        result = self.run("status", "--json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return dict(json.loads(result.stdout))
+
+    def ledger(self) -> dict[int, tuple[str, set[str]]]:
+        """Every batch of the edition: seq -> (state, the addresses in it), read from the DB."""
+        engine = self.project.engine()
+        try:
+            with engine.connect() as conn:
+                states = dict(conn.execute(sa.select(batches.c.seq, batches.c.state)).all())
+                rows = conn.execute(
+                    sa.select(batches.c.seq, send_recipients.c.email).select_from(
+                        send_recipients.join(batches, batches.c.id == send_recipients.c.batch_id)
+                    )
+                ).all()
+        finally:
+            engine.dispose()
+        emails: dict[int, set[str]] = collections.defaultdict(set)
+        for seq, email in rows:
+            emails[seq].add(email.lower())
+        return {seq: (state, emails[seq]) for seq, state in states.items()}
+
+
+@pytest.fixture
+def sender_factory(
+    make_project: Callable[[str], Project],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake: FakeSendGrid,
+) -> Iterator[Callable[..., Sender]]:
+    """sender_factory(people, batch=..., timeout=...): the edition built, ``people`` subscribed."""
+    started: list[tuple[subprocess.Popen[bytes], list[IO[bytes]]]] = []
+
+    def make(people: int, *, batch: int, timeout: float = 1.0, concurrency: int = 2) -> Sender:
+        project = make_project(EXAMPLE_SOURCES)
+        for name, value in {
+            "SENDGRID_API_KEY": API_KEY,
+            "DIGEST_SENDGRID_HOST": fake.url,
+            "DIGEST_SECRET_KEY": KEY,
+            "DIGEST_DELIVERY__BATCH_SIZE": str(batch),
+            "DIGEST_DELIVERY__CONCURRENCY": str(concurrency),
+            "DIGEST_DELIVERY__TIMEOUT_SECONDS": str(timeout),
+            "DIGEST_DELIVERY__RETRY_BASE_SECONDS": "0.01",
+            "DIGEST_DELIVERY__MAX_ATTEMPTS": "8",
+        }.items():
+            monkeypatch.setenv(name, value)
+        csv_file = tmp_path / "people.csv"
+        rows = "".join(
+            f"person{i}@example.org,Person {i},{'text' if i % 7 == 0 else 'html'}\n"
+            for i in range(people)
+        )
+        csv_file.write_text("email,name,format\n" + rows)
+        runner = CliRunner()
+        cfg = ["--config", str(project.config)]
+        with time_machine.travel(NOW, tick=False):
+            for args in (
+                ["subscribers", "import", str(csv_file), "--list", "weekly"],
+                ["collect"],
+                ["build"],
+            ):
+                result = runner.invoke(app, [*args, *cfg])
+                assert result.exit_code == 0, result.output
+        return Sender(project, tmp_path, dict(os.environ), started)
+
+    yield make
+    for proc, files in started:  # only the processes this test started, by handle
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        for fh in files:
+            fh.close()
+
+
+def _wait_for(what: str, ready: Callable[[], bool], proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while not ready():
+        if proc.poll() is not None:
+            pytest.fail(f"digest exited ({proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(POLL)
+
+
+def _accepted_seqs(fake: FakeSendGrid) -> collections.Counter[int]:
+    """How many requests of each batch seq the fake accepted (custom_args.digest_batch)."""
+    requests = {p["_request"] for p in list(fake.accepted)}
+    return collections.Counter(
+        int(fake.requests[n - 1]["custom_args"]["digest_batch"]) for n in requests
+    )
+
+
+def _seqs_of(bodies: list[dict[str, Any]]) -> set[int]:
+    return {int(b["custom_args"]["digest_batch"]) for b in bodies}
+
+
+def _in_state(ledger: dict[int, tuple[str, set[str]]], state: str) -> set[int]:
+    return {seq for seq, (s, _) in ledger.items() if s == state}
+
+
+def test_killed_mid_send_resumes_and_never_sends_a_batch_twice(sender_factory, fake) -> None:
+    people = 3000
+    sender = sender_factory(people, batch=100)
+    fake.faults.latency = 0.2
+    proc = sender.start("first", "send", "--yes")
+    # 2,571 html + 429 text, 100 a batch: 26 + 5 batches. Kill when the 11th request has
+    # just reached SendGrid: it, at least, is in flight, and SendGrid will accept it.
+    _wait_for("a third of the batches", lambda: len(fake.requests) >= 11, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    time.sleep(fake.faults.latency + 0.4)  # the fake finishes (accepts) what was in flight
+    sent_before = len(fake.requests)
+    accepted_before = len(fake.accepted)
+    assert 600 <= accepted_before <= 1300  # about a third
+
+    crashed = sender.status()
+    assert sum(crashed["batches"].values()) == 31
+    assert 1 <= crashed["batches"]["in_flight"] <= 2  # at most one per worker
+    assert crashed["batches"]["uncertain"] == 0
+
+    fake.faults.latency = 0.01
+    again = sender.run("send", "--yes")
+    assert again.returncode == 1, again.stdout + again.stderr  # uncertain batches are left
+    # (The plan it prints comes before the abandoned batches are marked, so it does not warn
+    # about them; its closing line counts them, and `digest status` says what to do.)
+    assert f"{crashed['recipients']['in_flight']} uncertain" in again.stdout
+    hint = sender.run("status")
+    assert "--resend-uncertain" in hint.stdout, hint.stdout + hint.stderr
+
+    state = sender.status()
+    ledger = sender.ledger()
+    uncertain = _in_state(ledger, "uncertain")
+    accepted = _in_state(ledger, "accepted")
+    assert state["batches"]["pending"] == state["batches"]["in_flight"] == 0
+    assert state["batches"]["uncertain"] == crashed["batches"]["in_flight"] == len(uncertain)
+    assert state["batches"]["accepted"] + len(uncertain) == 31
+    assert state["recipients"]["accepted"] + state["recipients"]["uncertain"] == people
+    assert {f["batch"] for f in state["failures"]} == {str(s) for s in uncertain}
+    assert all(f["reason"].startswith("uncertain:") for f in state["failures"])
+
+    # SendGrid took each batch at most once; each recipient exactly once.
+    by_seq = _accepted_seqs(fake)
+    assert set(by_seq.values()) == {1}
+    counts = fake.accepted_counts()
+    assert set(counts.values()) == {1}
+    # What SendGrid accepted but the killed process never recorded is uncertain, not resent.
+    unrecorded = set(by_seq) - accepted
+    assert unrecorded, "the request in flight at the kill was accepted by the fake"
+    assert unrecorded <= uncertain
+    assert accepted <= set(by_seq)
+    assert not _seqs_of(fake.requests[sent_before:]) & uncertain
+    # Everyone is accepted once, or sits in an uncertain batch.
+    in_uncertain = set().union(*(ledger[s][1] for s in uncertain))
+    everyone = {f"person{i}@example.org" for i in range(people)}
+    assert set(counts) | in_uncertain == everyone
+    assert everyone - in_uncertain <= set(counts)
+
+
+def test_killed_while_a_request_is_in_flight_is_uncertain_until_staff_resend(
+    sender_factory, fake
+) -> None:
+    people = 250  # 214 html + 36 text: batches #1 text (36), #2-#4 html (100, 100, 14)
+    sender = sender_factory(people, batch=100, timeout=3.0)
+    cut_off = fake.faults
+    cut_off.latency = 2.0
+    proc = sender.start("first", "send", "--yes")
+    _wait_for("both workers in flight", lambda: len(fake.requests) >= 2, proc)
+    # SendGrid never takes these two: when their latency ends they answer 500.
+    cut_off.status_override = 500
+    proc.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    proc.wait(timeout=10)
+    fake.faults = Faults(reset_in=0)
+    in_flight = _seqs_of(fake.requests)
+    assert len(in_flight) == 2 and len(fake.requests) == 2
+
+    crashed = sender.status()
+    assert crashed["batches"]["in_flight"] == 2 and crashed["batches"]["uncertain"] == 0
+
+    again = sender.run("send", "--yes")
+    assert again.returncode == 1, again.stdout + again.stderr
+    state = sender.status()
+    assert state["batches"]["uncertain"] == 2
+    assert state["batches"]["accepted"] == 2
+    assert {int(f["batch"]) for f in state["failures"]} == in_flight
+    assert not _seqs_of(fake.requests[2:]) & in_flight  # not resent automatically
+    text = sender.run("status")
+    assert text.returncode == 0
+    assert "2 uncertain" in text.stdout and "--resend-uncertain" in text.stdout
+
+    forced = sender.run("send", "--resend-uncertain", "--yes")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    time.sleep(max(0.0, killed_at + cut_off.latency + 0.5 - time.monotonic()))
+    counts = fake.accepted_counts()
+    assert len(counts) == people and set(counts.values()) == {1}
+    final = sender.status()
+    assert final["recipients"]["accepted"] == people and final["batches"]["accepted"] == 4
+    assert final["failures"] == []
+
+
+def test_two_senders_at_once_never_send_a_batch_twice(sender_factory, fake) -> None:
+    people = 2000  # 1,714 html + 286 text, 100 a batch: 18 + 3 batches
+    sender = sender_factory(people, batch=100)
+    fake.faults.latency = 0.02
+    procs = {name: sender.start(name, "send", "--yes") for name in ("a", "b")}
+    for proc in procs.values():
+        proc.wait(timeout=RUN_TIMEOUT)
+    outputs = {name: sender.output(name) for name in procs}
+    for name, proc in procs.items():
+        assert proc.returncode == 0, outputs[name]
+
+    counts = fake.accepted_counts()
+    assert len(counts) == people and set(counts.values()) == {1}
+    by_seq = _accepted_seqs(fake)
+    assert set(by_seq.values()) == {1} and len(by_seq) == 21
+    state = sender.status()
+    assert state["batches"]["accepted"] == 21 and state["recipients"]["accepted"] == people
+    # One of them planned the batches; the other found them planned. Together they sent each
+    # batch once.
+    planned = sorted("new recipients: 2000 " in out for out in outputs.values())
+    assert planned == [False, True], outputs
+    logged = {name: out.count("recipients): accepted") for name, out in outputs.items()}
+    assert sum(logged.values()) == 21, logged
+
+
+def test_dropped_connections_are_uncertain_in_a_real_process(sender_factory, fake) -> None:
+    people = 2000  # 1,714 html + 286 text, 50 a batch: 35 + 6 batches
+    sender = sender_factory(people, batch=50)
+    fake.faults = Faults(drop_after_accept=0.3, reset_in=0)
+    result = sender.run("send", "--yes")
+    assert result.returncode == 1, result.stdout + result.stderr
+
+    counts = fake.accepted_counts()
+    assert len(counts) == people and set(counts.values()) == {1}
+    by_seq = _accepted_seqs(fake)
+    assert set(by_seq.values()) == {1} and len(by_seq) == 41
+    state = sender.status()
+    ledger = sender.ledger()
+    dropped = set(by_seq) - _in_state(ledger, "accepted")
+    assert dropped, "the fake dropped some connections"
+    assert state["batches"]["uncertain"] == len(by_seq) - state["batches"]["accepted"]
+    assert _in_state(ledger, "uncertain") == dropped
+    assert {int(f["batch"]) for f in state["failures"]} == dropped
+    assert state["batches"]["pending"] == state["batches"]["failed"] == 0
+
+    fake.faults = Faults(reset_in=0)
+    sent = len(fake.requests)
+    again = sender.run("send", "--yes")
+    assert again.returncode == 1 and "--resend-uncertain" in again.stderr
+    assert len(fake.requests) == sent  # nothing resent without staff saying so
+    assert set(fake.accepted_counts().values()) == {1}
+
+
+def test_sigterm_finishes_the_batches_in_flight_and_leaves_nothing_uncertain(
+    sender_factory, fake
+) -> None:
+    people = 1000  # 857 html + 143 text, 100 a batch: 9 + 2 batches
+    sender = sender_factory(people, batch=100)
+    fake.faults.latency = 0.3
+    proc = sender.start("first", "send", "--yes")
+    _wait_for("a few batches", lambda: len(fake.requests) >= 3, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=RUN_TIMEOUT) == 1
+    out = sender.output("first")
+    assert "SIGTERM" in out and "interrupted" in out
+    state = sender.status()
+    assert state["batches"]["in_flight"] == state["batches"]["uncertain"] == 0
+    assert state["batches"]["accepted"] == len(_accepted_seqs(fake)) < 11
+    fake.faults.latency = 0.0
+    again = sender.run("send", "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    counts = fake.accepted_counts()
+    assert len(counts) == people and set(counts.values()) == {1}
+
+
+def test_a_sender_outliving_a_killed_one_does_not_call_it_done(sender_factory, fake) -> None:
+    """A is killed mid-request while B sends the rest: B must not report the edition done."""
+    people = 600  # batch #1 text (86), #2-#7 html (100 x5, 14)
+    sender = sender_factory(people, batch=100, timeout=10.0, concurrency=1)
+    stuck = fake.faults
+    stuck.latency, stuck.status_override = 30.0, 500  # never answers A in time; never accepts
+    first = sender.start("first", "send", "--yes")
+    _wait_for("the first sender's request", lambda: len(fake.requests) >= 1, first)
+    fake.faults = Faults(latency=0.05, reset_in=0)
+    second = sender.start("second", "send", "--yes")
+    _wait_for("the second sender's request", lambda: len(fake.requests) >= 2, second)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    second.wait(timeout=RUN_TIMEOUT)
+    out = sender.output("second")
+    counts = fake.accepted_counts()
+    assert len(counts) == people - 86 and set(counts.values()) == {1}
+    assert _seqs_of(fake.requests[1:]) == {2, 3, 4, 5, 6, 7}  # A's batch #1 was not resent
+    state = sender.status()
+    assert state["recipients"]["in_flight"] + state["recipients"]["uncertain"] == 86
+    # B's closing line must account for all 600, and its exit status must not say "done".
+    assert f"{people - 86} accepted" in out
+    assert second.returncode == 1, out
