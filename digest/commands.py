@@ -168,7 +168,8 @@ def send_command(
         typer.echo("dry run: nothing sent")
         return
     if ask:
-        typer.confirm(f"Send {planned.edition.id} now?", abort=True)
+        waiting = sum(planned.new_recipients.values())
+        typer.confirm(f"Send {planned.edition.id} to {waiting} new recipient(s) now?", abort=True)
         planned = plan(False)
     with _stop_on_signals() as stop:
         report = _deliver_with_progress(
