@@ -51,6 +51,7 @@ golden: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/dispatch.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

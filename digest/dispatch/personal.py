@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import quote
 
 from digest.audience.tokens import Keyring
 from digest.config import Settings
@@ -41,7 +40,8 @@ def personal_links(
         or settings.delivery.from_email
     ).removeprefix("mailto:")
     unsubscribe_url = f"{base}/u/{unsub}"
-    header = f"<{unsubscribe_url}>, <mailto:{mailbox}?subject={quote('unsubscribe ' + unsub)}>"
+    # Tokens are base64url and "." only: nothing in them needs escaping in a mailto.
+    header = f"<{unsubscribe_url}>, <mailto:{mailbox}?subject=unsubscribe%20{unsub}>"
     return PersonalLinks(unsubscribe_url, f"{base}/p/{prefs}", header)
 
 

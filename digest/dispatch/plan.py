@@ -76,8 +76,14 @@ def plan_send(
         edition = find_edition(conn, edition_id)
         plan = SendPlan(edition, slugs, transport)
         cutter = _BatchCutter(conn, edition.id, transport, settings.delivery.batch_size, now)
+        ledger.lock_edition(conn, edition.id)
+        first_send = not ledger.has_recipients(conn, edition.id)
         for chunk in _chunks(audience.recipients_for(conn, slugs)):
-            known = ledger.known_recipients(conn, edition.id, [r.id for r in chunk])
+            known = (
+                set()
+                if first_send
+                else ledger.known_recipients(conn, edition.id, [r.id for r in chunk])
+            )
             rows = []
             for person in chunk:
                 if person.id in known:

@@ -8,6 +8,7 @@ Each state change is committed before the next step, so any crash can be resumed
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import socket
@@ -104,11 +105,18 @@ def deliver_all(run: SendRun) -> RunReport:
         threading.Thread(target=_work, args=(run,), name=f"digest-send-{i}", daemon=True)
         for i in range(count)
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(timeout=0.2)
+    # The long-lived objects (modules, settings, the edition) never die: keep the
+    # collector from scanning them again for every batch (a tenth of a big send's time).
+    gc.collect()
+    gc.freeze()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.2)
+    finally:
+        gc.unfreeze()
     # Another sender may have died while this one ran: its batches are uncertain now.
     mark_abandoned(run.engine, run.edition_id, run.clock())
     run.report.interrupted = run.stop.is_set() and run.report.stopped_by is None

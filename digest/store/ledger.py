@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from digest.store.tables import batches, send_recipients
+from digest.store.tables import batches, editions, send_recipients
 
 PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN, SPLIT = (
     "pending",
@@ -47,6 +47,23 @@ def known_recipients(conn: Connection, edition_id: str, ids: Sequence[int]) -> s
         )
         found.update(conn.execute(query).scalars())
     return found
+
+
+def lock_edition(conn: Connection, edition_id: str) -> None:
+    """Hold the edition for this transaction, so two senders never plan it at once.
+
+    A no-op UPDATE takes the row lock on PostgreSQL and the write lock on SQLite
+    before anything is read, so the second planner sees what the first one wrote.
+    """
+    conn.execute(sa.update(editions).where(editions.c.id == edition_id).values(id=editions.c.id))
+
+
+def has_recipients(conn: Connection, edition_id: str) -> bool:
+    """Whether any send of this edition was planned before."""
+    query = sa.select(send_recipients.c.subscriber_id).where(
+        send_recipients.c.edition_id == edition_id
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def next_seq(conn: Connection, edition_id: str) -> int:

@@ -1,0 +1,594 @@
+"""Planning and delivering one edition to many recipients through a fake SendGrid.
+
+Run from the repository root: ``python bench/dispatch.py [--recipients 100000 1000000]
+[--latency 0 0.05]``. Each (recipients, latency) case runs in its own child process
+(``--one N L``), so its peak RSS is its own: a fresh SQLite database in a temporary
+folder, N subscribers on one digest list, one built edition (about 50 KB of HTML), then
+``plan_send`` and ``deliver`` with the SendGrid transport against the fake SendGrid of
+tests/fake_sendgrid.py running in yet another process (bench/fake_server.py, which
+answers each request after ``latency`` seconds). Prints a Markdown table and checks the
+targets: a million recipients delivered in under 60 s without latency, peak RSS under
+250 MB, and RSS flat as the list grows (the largest list within 20% of the smallest);
+and that the fake accepted every address exactly once.
+
+The "in a worker" milliseconds are medians per batch, measured inside the four worker
+threads (so they include waiting for the GIL): links (recipients, signed tokens and
+links, as run.py's ``_attempt`` builds them), build (``build_payload``), JSON (the
+client's ``json.dumps``), HTTP (the rest of ``SendGridTransport.send``: request, the
+fake's work and latency, response) and ledger (every database block of the worker:
+claim, recipients read, outcome, commits). The single-thread table measures one
+representative batch of 1000 outside the pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import types
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import python_http_client.client as http_client
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+import digest.dispatch.run as run_module
+import digest.dispatch.sendgrid as sendgrid_module
+from digest.audience.tokens import keyring
+from digest.config import Secrets, Settings
+from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
+from digest.dispatch.personal import personal_links
+from digest.dispatch.plan import plan_send
+from digest.dispatch.send import choose_transport, deliver
+from digest.models import Edition, Recipient, RenderedEmail
+from digest.render import render_email
+from digest.store import audience, ledger, open_engine
+from digest.store.editions import save_edition
+from digest.store.tables import memberships, subscribers
+from tests.golden_edition import _article, golden_edition, golden_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DELIVERY_TARGET_S = 60.0
+DELIVERY_TARGET_N = 1_000_000
+RSS_TARGET_MB = 250.0
+RSS_FLAT = 0.20
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+CHUNK = 10_000
+LIST = "weekly"
+SECRET_KEY = "bench-secret-key-0123456789abcdef"
+FAKE = ROOT / "bench" / "fake_server.py"
+FIRST = ["Ana", "Bo", "Cy", "Dee", "Eli", "Fay", "Gus", "Hal", "Ida", "José", "Zoë"]
+LAST = ["Lima", "Okonkwo", "Ramírez", "Müller", "Nguyen", "O'Brien", "Smith"]
+SUMMARY = (
+    "A summary of about thirty words that tells the reader what happened, who it affects "
+    "and what they can do next — with a dash, an ellipsis… and <angle brackets>. "
+)
+STAGES = ("ledger", "links", "build", "json", "send")
+MICRO_REPEAT = 5
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bench_settings(url: str) -> Settings:
+    golden = golden_settings()
+    return Settings.model_validate(
+        {
+            "database_url": url,
+            "organisation": golden.organisation.model_dump(),
+            "lists": [{"slug": LIST, "name": "Weekly", "kind": "digest"}],
+            "delivery": {
+                "base_url": golden.delivery.base_url,
+                "from_email": "digest@harborcitydpc.example.org",
+                "batch_size": 1000,
+                "concurrency": 4,
+            },
+        }
+    )
+
+
+# -- the data ----------------------------------------------------------------------------
+
+
+def populate(settings: Settings, engine: Engine, n: int) -> None:
+    """N active subscribers p{i}@example.org on the digest list; one in ten wants text."""
+    with engine.begin() as conn:
+        audience.sync_lists(conn, settings.lists)
+        for start in range(0, n, CHUNK):
+            ids = range(start, min(n, start + CHUNK))
+            conn.execute(
+                sa.insert(subscribers),
+                [
+                    {
+                        "id": i + 1,
+                        "email": f"p{i}@example.org",
+                        "email_key": f"p{i}@example.org",
+                        "name": f"{FIRST[i % len(FIRST)]} {LAST[i % len(LAST)]}",
+                        "status": "active",
+                        "source": "bench",
+                        "created": NOW,
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                sa.insert(memberships),
+                [
+                    {
+                        "subscriber_id": i + 1,
+                        "list_slug": LIST,
+                        "status": "active",
+                        "format": "text" if i % 10 == 9 else "html",
+                        "created": NOW,
+                    }
+                    for i in ids
+                ],
+            )
+
+
+def edition_and_email(settings: Settings) -> tuple[Edition, RenderedEmail]:
+    """The golden edition grown to 20 news items and 5 stories: about 49 KB of HTML."""
+    base = golden_edition()
+    news = tuple(
+        _article(i, f"News story number {i}: “quotes” & ampersands", SUMMARY * 3)
+        for i in range(1, 21)
+    )
+    stories = tuple(_article(i, f"Story {i}", SUMMARY * 2, "stories") for i in range(1, 6))
+    sections = (
+        replace(base.sections[0], items=news),
+        replace(base.sections[1], items=stories),
+        *base.sections[2:],
+    )
+    edition = replace(base, sections=sections)
+    return edition, render_email(edition, settings)
+
+
+# -- the fake SendGrid in its own process ------------------------------------------------
+
+
+class FakeProcess:
+    """bench/fake_server.py: its URL from the first line, counts on request."""
+
+    def __init__(self, latency: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(FAKE), "--latency", str(latency)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            raise RuntimeError(f"the fake SendGrid did not start (said {self.url!r})")
+
+    def counts(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self.proc.stdin.write("counts\n")
+        self.proc.stdin.flush()
+        result: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        return result
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# -- measuring inside the worker threads -------------------------------------------------
+
+
+class Meter:
+    """Seconds per stage, summed per thread and handed over per batch by ``on_batch``."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.per_batch: list[dict[str, float]] = []
+        self.recipients = 0
+        self.kinds: Counter[str] = Counter()
+
+    def acc(self) -> dict[str, float]:
+        acc: dict[str, float] | None = getattr(self._local, "acc", None)
+        if acc is None:
+            acc = self._local.acc = dict.fromkeys(STAGES, 0.0)
+        return acc
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.acc()[stage] += seconds
+
+    def timed(self, fn: Callable[..., Any], stage: str) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.add(stage, time.perf_counter() - start)
+
+        return wrapper
+
+    def on_batch(self, seq: int, outcome: Outcome, size: int) -> None:
+        acc = self.acc()
+        self._local.acc = None
+        with self._lock:
+            self.per_batch.append(acc)
+            self.recipients += size
+            self.kinds[outcome.kind] += 1
+
+
+class TimedEngine:
+    """The engine, with the time spent inside each ``begin()``/``connect()`` block metered."""
+
+    def __init__(self, engine: Engine, meter: Meter) -> None:
+        self._engine, self._meter = engine, meter
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        start = time.perf_counter()
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        finally:
+            self._meter.add("ledger", time.perf_counter() - start)
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        start = time.perf_counter()
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        finally:
+            self._meter.add("ledger", time.perf_counter() - start)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+class TimedTransport:
+    """The SendGrid transport, with each ``send`` metered."""
+
+    def __init__(self, inner: Transport, meter: Meter) -> None:
+        self.inner, self.name = inner, inner.name
+        self._send = meter.timed(inner.send, "send")
+
+    def send(self, batch: OutgoingBatch) -> Outcome:
+        outcome: Outcome = self._send(batch)
+        return outcome
+
+
+@contextmanager
+def instrumented(meter: Meter) -> Iterator[None]:
+    """Meter build_payload, the client's json.dumps and run._attempt (links = the rest)."""
+    attempt = run_module._attempt
+
+    def timed_attempt(*args: Any) -> Any:
+        acc = meter.acc()
+        ledger0, send0, start = acc["ledger"], acc["send"], time.perf_counter()
+        try:
+            return attempt(*args)
+        finally:
+            took = time.perf_counter() - start
+            acc["links"] += took - (acc["ledger"] - ledger0) - (acc["send"] - send0)
+
+    patches = [
+        (run_module, "_attempt", timed_attempt),
+        (sendgrid_module, "build_payload", meter.timed(sendgrid_module.build_payload, "build")),
+        (
+            http_client,
+            "json",
+            types.SimpleNamespace(dumps=meter.timed(json.dumps, "json"), loads=json.loads),
+        ),
+    ]
+    saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
+    for module, name, value in patches:
+        setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for module, name, value in saved:
+            setattr(module, name, value)
+
+
+def per_batch_medians(meter: Meter) -> dict[str, float]:
+    """Median milliseconds per batch of each stage; HTTP is send minus build and JSON."""
+    rows = [
+        {
+            "links": b["links"],
+            "build": b["build"],
+            "json": b["json"],
+            "http": b["send"] - b["build"] - b["json"],
+            "ledger": b["ledger"],
+            "cycle": sum(b.values()),
+        }
+        for b in meter.per_batch
+    ]
+    if not rows:
+        return {}
+    return {k: statistics.median(r[k] for r in rows) * 1000 for k in rows[0]}
+
+
+# -- one representative batch, single-threaded -------------------------------------------
+
+
+def micro(
+    settings: Settings, engine: Engine, edition_id: str, email: RenderedEmail
+) -> dict[str, Any]:
+    """Read, personalise, build and encode the first batch as ``_attempt`` does; medians."""
+    keys = keyring(SECRET_KEY, None, settings.var_dir, may_create=False)
+    times: dict[str, list[float]] = {"read": [], "links": [], "build": [], "json": []}
+    size = count = 0
+    for _ in range(MICRO_REPEAT):
+        with engine.connect() as conn:
+            t0 = time.perf_counter()
+            claimed = ledger.claim(conn, edition_id, "bench", NOW)
+            assert claimed is not None
+            rows = ledger.batch_recipients(conn, claimed.id)
+            t1 = time.perf_counter()
+            conn.rollback()
+        addressees = []
+        for row in rows:
+            person = Recipient(row.subscriber_id, row.email, row.name, row.format, (row.list_slug,))
+            links = personal_links(settings, keys, person, row.list_slug, now=NOW)
+            addressees.append(Addressee(person, row.list_slug, links))
+        batch = OutgoingBatch(edition_id, claimed.seq, claimed.variant, email, addressees)
+        t2 = time.perf_counter()
+        body = sendgrid_module.build_payload(settings, batch)
+        t3 = time.perf_counter()
+        data = json.dumps(body).encode("utf-8")
+        t4 = time.perf_counter()
+        for key, took in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            times[key].append(took)
+        size, count = len(data), len(rows)
+    out: dict[str, Any] = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    out.update(payload_kb=size / 1024, batch_size=count, variant=batch.variant)
+    return out
+
+
+# -- one case, in its own process --------------------------------------------------------
+
+
+def run_case(n: int, latency: float) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="digest-bench-dispatch-"))
+    try:
+        return _run_case(folder, n, latency)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_case(folder: Path, n: int, latency: float) -> dict[str, Any]:
+    result: dict[str, Any] = {"n": n, "latency": latency, "rss_start": peak_rss_mb()}
+    settings = bench_settings(f"sqlite:///{folder / 'bench.db'}")
+    engine = open_engine(settings.database_url, folder)
+    start = time.perf_counter()
+    populate(settings, engine, n)
+    edition, email = edition_and_email(settings)
+    with engine.begin() as conn:
+        save_edition(conn, edition, email, NOW)
+    result.update(setup_s=time.perf_counter() - start, rss_setup=peak_rss_mb())
+    result["html_kb"] = len(email.html.encode()) / 1024
+    log(f"  [{n:,} @ {latency}s] {n:,} subscribers stored in {result['setup_s']:.1f} s")
+
+    start = time.perf_counter()
+    plan = plan_send(
+        settings,
+        engine,
+        edition_id=edition.id,
+        list_slug=None,
+        transport="sendgrid",
+        now=NOW,
+        dry_run=False,
+    )
+    result.update(plan_s=time.perf_counter() - start, rss_plan=peak_rss_mb())
+    result.update(planned=sum(plan.new_recipients.values()), planned_batches=plan.new_batches)
+    log(f"  [{n:,} @ {latency}s] planned {plan.new_batches} batches in {result['plan_s']:.1f} s")
+
+    result["micro"] = micro(settings, engine, edition.id, plan.edition.email)
+    result.update(_deliver(settings, engine, plan, latency, n))
+    with engine.connect() as conn:
+        result["ledger"] = ledger.summary(conn, edition.id)
+    engine.dispose()
+    return result
+
+
+def _deliver(
+    settings: Settings, engine: Engine, plan: Any, latency: float, n: int
+) -> dict[str, Any]:
+    fake = FakeProcess(latency)
+    try:
+        secrets = Secrets(
+            sendgrid_api_key="SG.bench-key", secret_key=SECRET_KEY, sendgrid_host=fake.url
+        )
+        meter = Meter()
+        transport = TimedTransport(choose_transport(settings, secrets, NOW), meter)
+        cpu0, start = cpu_seconds(), time.perf_counter()
+        with instrumented(meter):
+            report = deliver(
+                settings,
+                TimedEngine(engine, meter),  # type: ignore[arg-type]
+                secrets,
+                plan,
+                transport,
+                clock=lambda: datetime.now(UTC),
+                on_batch=meter.on_batch,
+            )
+        took, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
+        rss, load = peak_rss_mb(), os.getloadavg()[0]
+        log(f"  [{n:,} @ {latency}s] delivered {len(meter.per_batch)} batches in {took:.1f} s")
+        counts = fake.counts()
+    finally:
+        fake.close()
+    return {
+        "delivery_s": took,
+        "cpu_s": cpu,
+        "rss_delivery": rss,
+        "load": load,
+        "batches": len(meter.per_batch),
+        "delivered": meter.recipients,
+        "outcomes": dict(report.outcomes),
+        "stopped_by": report.stopped_by,
+        "stages": per_batch_medians(meter),
+        "fake": counts,
+    }
+
+
+def verdict(r: dict[str, Any]) -> list[str]:
+    """What is wrong with a case's outcome (nothing, when the fake and ledger agree with N)."""
+    n, fake, led = r["n"], r["fake"], r["ledger"]
+    problems = []
+    if fake["distinct"] != n or fake["personalizations"] != n:
+        problems.append(
+            f"fake accepted {fake['personalizations']:,} personalizations, "
+            f"{fake['distinct']:,} distinct, for {n:,}"
+        )
+    if fake["duplicates"]:
+        problems.append(f"{fake['duplicates']:,} addresses accepted more than once")
+    if fake["errors"]:
+        problems.append(f"fake errors: {fake['errors']}")
+    if led["recipients"]["accepted"] != n or r["delivered"] != n:
+        problems.append(f"ledger: {led['recipients']}, batches {led['batches']}")
+    if r["outcomes"].get("accepted", 0) != r["batches"] or r["batches"] != r["planned_batches"]:
+        problems.append(f"outcomes {r['outcomes']} of {r['planned_batches']} planned batches")
+    return problems
+
+
+# -- the parent: one child per case, then the table ---------------------------------------
+
+
+def run_child(n: int, latency: float) -> dict[str, Any] | None:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), str(latency)]
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+            return result
+    log(f"  case {n:,} @ {latency}s failed (exit {done.returncode})")
+    return None
+
+
+def print_tables(results: list[dict[str, Any]]) -> None:
+    print(
+        "| recipients | latency s | plan s | delivery s | recipients/s | batches "
+        "| ms/batch wall | in a worker, ms/batch: links + build + JSON | HTTP | ledger "
+        "| CPU ms/batch | peak RSS MB | fake: accepted once |"
+    )
+    print("|" + "---:|" * 12 + "---|")
+    for r in results:
+        s, b = r["stages"], max(1, r["batches"])
+        ok = "yes" if not verdict(r) else "NO: " + "; ".join(verdict(r))
+        print(
+            f"| {r['n']:,} | {r['latency']:g} | {r['plan_s']:.1f} | {r['delivery_s']:.1f} "
+            f"| {r['n'] / r['delivery_s']:,.0f} | {r['batches']} "
+            f"| {r['delivery_s'] / b * 1000:.1f} "
+            f"| {s['links']:.1f} + {s['build']:.1f} + {s['json']:.1f} "
+            f"| {s['http']:.1f} | {s['ledger']:.1f} | {r['cpu_s'] / b * 1000:.1f} "
+            f"| {r['rss_delivery']:.0f} | {ok} |"
+        )
+    print(
+        "\nOne batch of 1000, single-threaded (medians of 5): ledger read, links, "
+        "build_payload, json.dumps; RSS after each phase\n"
+    )
+    print(
+        "| recipients | latency s | setup s | read ms | links ms | build ms | JSON ms "
+        "| payload KB | RSS MB after imports / setup / plan / delivery | load avg after |"
+    )
+    print("|" + "---:|" * 10)
+    for r in results:
+        m = r["micro"]
+        print(
+            f"| {r['n']:,} | {r['latency']:g} | {r['setup_s']:.1f} | {m['read']:.1f} "
+            f"| {m['links']:.1f} | {m['build']:.1f} | {m['json']:.1f} | {m['payload_kb']:.0f} "
+            f"| {r['rss_start']:.0f} / {r['rss_setup']:.0f} / {r['rss_plan']:.0f} "
+            f"/ {r['rss_delivery']:.0f} | {r['load']:.1f} |"
+        )
+
+
+def check_targets(results: list[dict[str, Any]]) -> list[str]:
+    verdicts = []
+    big = [r for r in results if r["n"] == DELIVERY_TARGET_N and r["latency"] == 0]
+    if big:
+        took = big[0]["delivery_s"]
+        word = "under" if took < DELIVERY_TARGET_S else "OVER"
+        verdicts.append(f"1,000,000 delivered {word} {DELIVERY_TARGET_S:.0f} s ({took:.1f} s)")
+    else:
+        verdicts.append("1,000,000 at latency 0 not run")
+    rss = max(r["rss_delivery"] for r in results)
+    word = "under" if rss < RSS_TARGET_MB else "OVER"
+    verdicts.append(f"peak RSS {word} {RSS_TARGET_MB:.0f} MB ({rss:.0f} MB)")
+    for latency in sorted({r["latency"] for r in results}):
+        same = sorted((r for r in results if r["latency"] == latency), key=lambda r: r["n"])
+        if len(same) < 2:
+            continue
+        small, large = same[0], same[-1]
+        growth = large["rss_delivery"] / small["rss_delivery"] - 1
+        word = "flat" if growth <= RSS_FLAT else "NOT flat"
+        verdicts.append(
+            f"RSS {word} at latency {latency:g} s ({large['n']:,}: {large['rss_delivery']:.0f} MB "
+            f"vs {small['n']:,}: {small['rss_delivery']:.0f} MB, {growth:+.0%})"
+        )
+    bad = sum(1 for r in results if verdict(r))
+    verdicts.append("every address accepted exactly once" if not bad else f"{bad} cases WRONG")
+    return verdicts
+
+
+def main() -> None:
+    for name in list(os.environ):
+        if name.startswith(("DIGEST_", "SENDGRID_")):
+            del os.environ[name]  # the settings come from this script only
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipients", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.05])
+    parser.add_argument("--one", nargs=2, metavar=("N", "LATENCY"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        result = run_case(int(args.one[0]), float(args.one[1]))
+        print("RESULT " + json.dumps(result, default=str), flush=True)
+        return
+    print(
+        f"SQLite, batches of 1000, 4 workers, Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs\n",
+        flush=True,
+    )
+    results = []
+    for n in args.recipients:
+        for latency in args.latency:
+            log(f"case: {n:,} recipients, fake latency {latency} s")
+            outcome = run_child(n, latency)
+            if outcome is not None:
+                results.append(outcome)
+    if not results:
+        sys.exit("no case finished")
+    print_tables(results)
+    print("\nTargets: " + "; ".join(check_targets(results)))
+
+
+if __name__ == "__main__":
+    main()

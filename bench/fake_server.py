@@ -1,0 +1,93 @@
+"""The fake SendGrid of tests/fake_sendgrid.py in its own process, counting instead of keeping.
+
+Run by bench/dispatch.py: ``python bench/fake_server.py [--latency SECONDS]``. Prints
+the server's URL on the first line of stdout, then answers each ``counts`` line on stdin
+with one JSON line; it stops when stdin closes. It validates every request like the test
+fake does, but keeps only the set of accepted addresses (not every personalization and
+request body, which for a million recipients would take gigabytes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.fake_sendgrid import FakeSendGrid, Faults, _message_id
+
+API_KEY = "SG.bench-key"
+
+
+class _Tally:
+    """Stands in for ``FakeSendGrid.requests``: counts appended bodies, keeps none."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def append(self, _body: object) -> None:
+        self.count += 1
+
+    def __len__(self) -> int:
+        return self.count
+
+
+class CountingFake(FakeSendGrid):
+    """Records each accepted address once, and how often an address came again."""
+
+    def __init__(self, faults: Faults) -> None:
+        super().__init__(api_key=API_KEY, faults=faults)
+        self.tally = _Tally()
+        self.requests = self.tally  # type: ignore[assignment]
+        self.addresses: set[str] = set()
+        self.personalizations = 0
+        self.duplicates = 0
+        self.accepted_requests = 0
+
+    def _accept(self, body: dict[str, Any], number: int) -> str:
+        found = [
+            entry["email"].lower()
+            for p in body["personalizations"]
+            for kind in ("to", "cc", "bcc")
+            for entry in p.get(kind, [])
+        ]
+        with self._lock:
+            self.accepted_requests += 1
+            self.personalizations += len(body["personalizations"])
+            before = len(self.addresses)
+            self.addresses.update(found)
+            self.duplicates += len(found) - (len(self.addresses) - before)
+        return _message_id()
+
+    def counts(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": self.tally.count,
+                "accepted_requests": self.accepted_requests,
+                "personalizations": self.personalizations,
+                "distinct": len(self.addresses),
+                "duplicates": self.duplicates,
+                "errors": list(self._errors[:5]),
+            }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    fake = CountingFake(Faults(latency=args.latency))
+    fake.start()
+    print(fake.url, flush=True)
+    try:
+        for line in sys.stdin:
+            if line.strip() == "counts":
+                print(json.dumps(fake.counts()), flush=True)
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
