@@ -21,16 +21,12 @@ from typing import IO, Any
 
 import pytest
 import sqlalchemy as sa
-import time_machine
-from typer.testing import CliRunner
 
-from digest.cli import app
 from digest.store.tables import batches, send_recipients
-from tests.conftest import EXAMPLE_SOURCES, NOW, Project
+from tests.conftest import Project
 from tests.fake_sendgrid import FakeSendGrid, Faults
+from tests.sendgrid_setup import API_KEY, prepare
 
-KEY = "send-crash-test-secret-key-0123456789"
-API_KEY = "SG.test-key"
 RUN_TIMEOUT = 60.0  # seconds any one `digest` process may take before the test fails
 POLL = 0.002
 
@@ -114,34 +110,16 @@ def sender_factory(
     started: list[tuple[subprocess.Popen[bytes], list[IO[bytes]]]] = []
 
     def make(people: int, *, batch: int, timeout: float = 1.0, concurrency: int = 2) -> Sender:
-        project = make_project(EXAMPLE_SOURCES)
-        for name, value in {
-            "SENDGRID_API_KEY": API_KEY,
-            "DIGEST_SENDGRID_HOST": fake.url,
-            "DIGEST_SECRET_KEY": KEY,
-            "DIGEST_DELIVERY__BATCH_SIZE": str(batch),
-            "DIGEST_DELIVERY__CONCURRENCY": str(concurrency),
-            "DIGEST_DELIVERY__TIMEOUT_SECONDS": str(timeout),
-            "DIGEST_DELIVERY__RETRY_BASE_SECONDS": "0.01",
-            "DIGEST_DELIVERY__MAX_ATTEMPTS": "8",
-        }.items():
-            monkeypatch.setenv(name, value)
-        csv_file = tmp_path / "people.csv"
-        rows = "".join(
-            f"person{i}@example.org,Person {i},{'text' if i % 7 == 0 else 'html'}\n"
-            for i in range(people)
+        project, _, _ = prepare(
+            make_project,
+            tmp_path,
+            monkeypatch,
+            fake.url,
+            people,
+            batch=batch,
+            timeout=timeout,
+            concurrency=concurrency,
         )
-        csv_file.write_text("email,name,format\n" + rows)
-        runner = CliRunner()
-        cfg = ["--config", str(project.config)]
-        with time_machine.travel(NOW, tick=False):
-            for args in (
-                ["subscribers", "import", str(csv_file), "--list", "weekly"],
-                ["collect"],
-                ["build"],
-            ):
-                result = runner.invoke(app, [*args, *cfg])
-                assert result.exit_code == 0, result.output
         return Sender(project, tmp_path, dict(os.environ), started)
 
     yield make

@@ -8,17 +8,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 import sqlalchemy as sa
-import time_machine
-from typer.testing import CliRunner
 
 from digest.audience.tokens import Keyring
 from digest.cli import app
 from digest.store.tables import suppressions
-from tests.conftest import EXAMPLE_SOURCES, NOW
+from tests.conftest import NOW
 from tests.fake_sendgrid import FakeSendGrid, Faults, mail_send_schema
-
-KEY = "sendgrid-test-secret-key-0123456789"
-API_KEY = "SG.test-key"
+from tests.sendgrid_setup import API_KEY, KEY, prepare
 
 
 @pytest.fixture
@@ -28,35 +24,7 @@ def fake():
 
 
 def _project(make_project, tmp_path: Path, monkeypatch, fake, people: int, batch: int = 1000):
-    """Examples collected, the edition built, ``people`` subscribers; SendGrid is the fake."""
-    project = make_project(EXAMPLE_SOURCES)
-    for name, value in {
-        "SENDGRID_API_KEY": API_KEY,
-        "DIGEST_SENDGRID_HOST": fake.url,
-        "DIGEST_SECRET_KEY": KEY,
-        "DIGEST_DELIVERY__BATCH_SIZE": str(batch),
-        "DIGEST_DELIVERY__TIMEOUT_SECONDS": "1",
-        "DIGEST_DELIVERY__RETRY_BASE_SECONDS": "0.01",
-        "DIGEST_DELIVERY__MAX_ATTEMPTS": "8",
-    }.items():
-        monkeypatch.setenv(name, value)
-    csv_file = tmp_path / "people.csv"
-    rows = "".join(
-        f"person{i}@example.org,Person {i},{'text' if i % 7 == 0 else 'html'}\n"
-        for i in range(people)
-    )
-    csv_file.write_text("email,name,format\n" + rows)
-    runner = CliRunner()
-    cfg = ["--config", str(project.config)]
-    with time_machine.travel(NOW, tick=False):
-        for args in (
-            ["subscribers", "import", str(csv_file), "--list", "weekly"],
-            ["collect"],
-            ["build"],
-        ):
-            result = runner.invoke(app, [*args, *cfg])
-            assert result.exit_code == 0, result.output
-    return project, runner, cfg
+    return prepare(make_project, tmp_path, monkeypatch, fake.url, people, batch=batch)
 
 
 def _status(runner, cfg) -> dict:

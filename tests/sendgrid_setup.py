@@ -1,0 +1,61 @@
+"""A project ready to send through the fake SendGrid: examples collected, edition built."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import time_machine
+from typer.testing import CliRunner
+
+from digest.cli import app
+from tests.conftest import EXAMPLE_SOURCES, NOW, Project
+
+KEY = "sendgrid-test-secret-key-0123456789"
+API_KEY = "SG.test-key"
+
+
+def prepare(
+    make_project: Callable[[str], Project],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_url: str,
+    people: int,
+    *,
+    batch: int = 1000,
+    timeout: float = 1.0,
+    concurrency: int = 4,
+) -> tuple[Project, CliRunner, list[str]]:
+    """``people`` subscribers (every seventh text-only) on the weekly list; the 2026-W48
+    edition built; the environment pointing digest at the fake. Returns the project, a
+    CLI runner and the ``--config`` arguments."""
+    project = make_project(EXAMPLE_SOURCES)
+    for name, value in {
+        "SENDGRID_API_KEY": API_KEY,
+        "DIGEST_SENDGRID_HOST": fake_url,
+        "DIGEST_SECRET_KEY": KEY,
+        "DIGEST_DELIVERY__BATCH_SIZE": str(batch),
+        "DIGEST_DELIVERY__CONCURRENCY": str(concurrency),
+        "DIGEST_DELIVERY__TIMEOUT_SECONDS": str(timeout),
+        "DIGEST_DELIVERY__RETRY_BASE_SECONDS": "0.01",
+        "DIGEST_DELIVERY__MAX_ATTEMPTS": "8",
+    }.items():
+        monkeypatch.setenv(name, value)
+    csv_file = tmp_path / "people.csv"
+    rows = "".join(
+        f"person{i}@example.org,Person {i},{'text' if i % 7 == 0 else 'html'}\n"
+        for i in range(people)
+    )
+    csv_file.write_text("email,name,format\n" + rows)
+    runner = CliRunner()
+    cfg = ["--config", str(project.config)]
+    with time_machine.travel(NOW, tick=False):
+        for args in (
+            ["subscribers", "import", str(csv_file), "--list", "weekly"],
+            ["collect"],
+            ["build"],
+        ):
+            result = runner.invoke(app, [*args, *cfg])
+            assert result.exit_code == 0, result.output
+    return project, runner, cfg
