@@ -140,7 +140,7 @@ def _item_order(item: Item) -> tuple[bool, float, str]:
 
 def make_subject(settings: Settings, plan: EditionPlan, sections: list[Section]) -> str:
     """The subject line from ``edition.subject``'s placeholders."""
-    local = plan.cutoff.astimezone(settings.organisation.zone)
+    local = (plan.cutoff - timedelta(microseconds=1)).astimezone(settings.organisation.zone)
     top = next((s.items[0].title for s in sections if s.items), "")
     values = {
         "org": settings.organisation.name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -80,6 +80,11 @@ class Edition:
     editor_note: Item | None
     sections: tuple[Section, ...]
     archive_url: str
+
+    @property
+    def last_moment(self) -> datetime:
+        """The last instant the edition covers (a past week's cutoff is the next Monday 00:00)."""
+        return self.cutoff - timedelta(microseconds=1)
 
     @property
     def item_count(self) -> int:

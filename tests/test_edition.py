@@ -153,6 +153,9 @@ def test_a_past_week_rebuilds_up_to_that_weeks_end(collected, tmp_path: Path) ->
     assert result.plan.cutoff.isoformat() == "2026-11-23T00:00:00-05:00"
     titles = [i.title for s in result.edition.sections for i in s.items]
     assert "City council approves two more overdose prevention sites" not in titles
+    # The subject and heading name the week's last day, not the Monday after it.
+    assert result.edition.subject.endswith("the week of 22 November 2026")
+    assert "Weekly digest, Sunday 22 November 2026" in (tmp_path / "email.txt").read_text()
 
 
 def test_cli_build_with_nothing_new_says_so_and_exits_0(make_project, tmp_path: Path) -> None:

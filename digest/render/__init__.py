@@ -25,7 +25,7 @@ def digest_context(edition: Edition, settings: Settings) -> dict[str, object]:
         "subject": edition.subject,
         "preheader": edition.preheader,
         "archive_url": edition.archive_url,
-        "heading": f"Weekly digest, {longdate(edition.cutoff.astimezone(zone))}",
+        "heading": f"Weekly digest, {longdate(edition.last_moment.astimezone(zone))}",
         "reason": f"You are receiving this because you subscribed to the "
         f"{settings.organisation.name} weekly digest.",
     }
