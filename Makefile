@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit golden bench chromium clean
+.PHONY: demo test lint typecheck unit golden bench chromium print-deps clean
+
+# What the print edition needs from Debian: its fonts and WeasyPrint's Pango.
+PRINT_PACKAGES = fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +19,7 @@ $(VENV)/.dev: $(VENV)/.installed
 	touch $@
 
 ## demo: the whole weekly job on the bundled examples, through the outbox
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed print-deps
 	$(BIN)/digest demo
 
 ## test: lint, type checks and the test suite (installs Chromium for the browser test)
@@ -29,8 +32,12 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy digest
 
-unit: $(VENV)/.dev chromium
+unit: $(VENV)/.dev chromium print-deps
+	scripts/system-packages poppler-utils
 	scripts/with-postgres $(BIN)/pytest -n 2 -q
+
+print-deps:
+	scripts/system-packages $(PRINT_PACKAGES)
 
 ## chromium: Debian's Chromium for the browser test (never a downloaded browser)
 chromium:

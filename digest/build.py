@@ -13,8 +13,9 @@ from sqlalchemy.engine import Engine
 from digest.config import Settings
 from digest.edition import EditionPlan, assemble, plan_edition
 from digest.errors import DigestError
-from digest.models import Edition, RenderedEmail
+from digest.models import Attachment, Edition, RenderedEmail
 from digest.render import render_email
+from digest.render.print_edition import ProfilePrint, print_files
 from digest.store import editions
 
 
@@ -25,6 +26,7 @@ class BuildResult:
     email: RenderedEmail | None = None
     folder: Path | None = None
     unplaced: dict[str, int] = field(default_factory=dict)
+    prints: list[ProfilePrint] = field(default_factory=list)
 
     @property
     def html_bytes(self) -> int:
@@ -47,25 +49,37 @@ def build(
     if assembled.edition is None:
         return result
     result.email = render_email(assembled.edition, settings)
+    files, result.prints = print_files(assembled.edition, settings)
     with engine.begin() as conn:
         editions.save_edition(conn, assembled.edition, result.email, now)
+        editions.save_files(conn, plan.id, files)
     result.folder = out or settings.var_dir / "editions" / plan.id
-    write_files(result.folder, assembled.edition, result.email)
+    write_files(result.folder, assembled.edition, result.email, files)
     return result
 
 
-def write_files(folder: Path, edition: Edition, email: RenderedEmail) -> None:
-    """email.html, email.txt and edition.json, each replaced atomically."""
+def write_files(
+    folder: Path, edition: Edition, email: RenderedEmail, extra: list[Attachment]
+) -> None:
+    """email.html, email.txt, edition.json and the print files, each replaced atomically.
+
+    E-message parts left from an earlier build of this folder are removed first, so
+    the folder never mixes two builds' parts.
+    """
     files = {
-        "email.html": email.html,
-        "email.txt": email.text,
-        "edition.json": json.dumps(edition.to_json(), indent=2, ensure_ascii=False) + "\n",
-    }
+        "email.html": email.html.encode(),
+        "email.txt": email.text.encode(),
+        "edition.json": (
+            json.dumps(edition.to_json(), indent=2, ensure_ascii=False) + "\n"
+        ).encode(),
+    } | {f.filename: f.data for f in extra}
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
+        for stale in folder.glob("emessage-*.txt"):
+            stale.unlink()
+        for name, data in files.items():
             tmp = folder / f".{name}.tmp"
-            tmp.write_text(text, encoding="utf-8")
+            tmp.write_bytes(data)
             os.replace(tmp, folder / name)
     except OSError as exc:
         raise DigestError(

@@ -102,8 +102,14 @@ def build_command(
         f"  HTML {result.html_bytes / 1024:.1f} KB, text "
         f"{len(result.email.text.encode()) / 1024:.1f} KB"
     )
-    for name in ("email.html", "email.txt", "edition.json"):
-        typer.echo(f"  wrote {result.folder / name if result.folder else name}")
+    for made in result.prints:
+        left = f", {made.left_out} item(s) left out to fit" if made.left_out else ""
+        typer.echo(
+            f"  print ({made.profile}): {made.pages} page(s){left}; {made.parts} e-message part(s)"
+        )
+    typer.echo(
+        f"  wrote email.html, email.txt, edition.json and the print files to {result.folder}"
+    )
 
 
 def _show_plan(plan: SendPlan, engine: Engine, transport: str) -> None:
@@ -128,8 +134,6 @@ def _show_plan(plan: SendPlan, engine: Engine, transport: str) -> None:
             f"{state['recipients']['uncertain']} recipient(s) in uncertain batches are not "
             "sent again unless you pass --resend-uncertain (see digest status)"
         )
-    if plan.print_members:
-        _warn(f"{plan.print_members} print member(s) skipped: the print edition is not built yet")
 
 
 def send_command(

@@ -150,7 +150,7 @@ class DeliverySettings(_Strict):
 
 
 class PrintProfile(_Strict):
-    name: str
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     paper: Literal["letter", "a4"] = "letter"
     page_cap: int = Field(default=6, ge=1)
     emessage_chars: int = Field(default=13_000, ge=200)
@@ -162,6 +162,23 @@ class PrintProfile(_Strict):
 class PrintSettings(_Strict):
     default_profile: str = "default"
     profiles: list[PrintProfile] = Field(default_factory=lambda: [PrintProfile(name="default")])
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> PrintSettings:
+        names = [p.name for p in self.profiles]
+        if len(set(names)) != len(names):
+            raise ValueError("two [[print.profiles]] share a name: give each its own")
+        if self.default_profile not in names:
+            raise ValueError(
+                f"print.default_profile {self.default_profile!r} is not one of "
+                f"[[print.profiles]] ({', '.join(names) or 'none'})"
+            )
+        return self
+
+    def profile_named(self, name: str | None) -> PrintProfile:
+        """The named profile, or the default one for a member who names none (or a gone one)."""
+        by_name = {p.name: p for p in self.profiles}
+        return by_name.get(name or "", by_name[self.default_profile])
 
 
 class ScheduleSettings(_Strict):

@@ -21,7 +21,11 @@ from digest.store import open_engine
 # The examples were written for this week; the demo's clock is pinned to it so the
 # edition always has content, whatever today's date.
 DEMO_NOW = datetime(2026, 11, 26, 7, 0, tzinfo=ZoneInfo("America/New_York"))
-SAMPLE_LISTS = {"weekly": "sample-weekly.csv", "staff": "sample-staff.csv"}
+SAMPLE_LISTS = {
+    "weekly": "sample-weekly.csv",
+    "staff": "sample-staff.csv",
+    "inside": "sample-inside.csv",
+}
 
 
 def run_demo(out: Path | None) -> Path:
@@ -36,18 +40,20 @@ def run_demo(out: Path | None) -> Path:
     collect_command(settings, engine, DEMO_NOW)
     out_dir = folder / "edition"
     build_command(settings, engine, week=None, out=out_dir, force=False, now=DEMO_NOW)
-    send_command(
-        settings,
-        engine,
-        Secrets(),
-        list_slug=None,
-        edition_id=None,
-        dry_run=False,
-        yes=True,
-        now=DEMO_NOW,
-    )
+    for list_slug in (None, "inside"):  # the digest lists, then the print list
+        send_command(
+            settings,
+            engine,
+            Secrets(),
+            list_slug=list_slug,
+            edition_id=None,
+            dry_run=False,
+            yes=True,
+            now=DEMO_NOW,
+        )
     typer.echo(f"\nopen the email:  {out_dir / 'email.html'}")
     typer.echo(f"plain text:      {out_dir / 'email.txt'}")
+    typer.echo(f"print edition:   {out_dir / 'print-default.pdf'} (and emessage-default-*.txt)")
     typer.echo(f"messages (.eml): {settings.resolve(settings.delivery.outbox_dir) / '2026-W48'}")
     typer.echo(f"try more:        digest build --config {folder / 'config.toml'} --force")
     return folder

@@ -114,6 +114,16 @@ class Recipient:
     name: str
     format: str = "html"
     lists: tuple[str, ...] = field(default_factory=tuple)
+    profile: str | None = None  # print members: their facility profile
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with a message (the print edition and its e-message parts)."""
+
+    filename: str
+    content_type: str
+    data: bytes
 
 
 def _jsonable(value: Any) -> Any:

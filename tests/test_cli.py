@@ -20,7 +20,7 @@ def test_demo_runs_the_whole_job_and_prints_where_the_files_are(tmp_path: Path) 
     assert str(html) in result.output
     assert html.read_text().startswith("<!DOCTYPE html>")
     emls = sorted((tmp_path / "demo" / "var" / "outbox" / "2026-W48").glob("*.eml"))
-    assert len(emls) == 8  # six sample subscribers and two staff
+    assert len(emls) == 10  # six sample subscribers, two staff, two print contacts
     for path in emls:
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert msg["To"].addresses[0].domain == "example.org"

@@ -169,7 +169,7 @@ def test_without_a_secret_key_nothing_is_sent(ready, monkeypatch) -> None:
     assert _messages(project) == {}
 
 
-def test_suppressed_and_print_members_get_no_email(ready, tmp_path) -> None:
+def test_suppressed_get_nothing_and_print_members_get_the_print_edition(ready) -> None:
     project, runner, cfg = ready
     from digest.store import audience as store
 
@@ -180,5 +180,8 @@ def test_suppressed_and_print_members_get_no_email(ready, tmp_path) -> None:
         store.update_membership(conn, 2, "weekly", format="print")
     result = runner.invoke(app, ["send", "--yes", *cfg])
     assert result.exit_code == 0, result.output
-    assert "print member(s) skipped" in result.output
-    assert sorted(_messages(project)) == ["ana@example.org"]
+    messages = _messages(project)
+    assert sorted(messages) == ["ana@example.org", "bo@example.org"]
+    printed = messages["bo@example.org"]
+    assert "(print edition)" in printed["Subject"]
+    assert next(a.get_filename() for a in printed.iter_attachments()) == "print-default.pdf"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from digest.dispatch.personal import PersonalLinks
-from digest.models import Recipient, RenderedEmail
+from digest.models import Attachment, Recipient, RenderedEmail
 
 OutcomeKind = Literal["accepted", "retry", "failed", "uncertain", "split", "stop"]
 
@@ -22,9 +22,14 @@ class Addressee:
 class OutgoingBatch:
     edition_id: str
     seq: int
-    variant: str  # "html" (text and HTML parts) or "text" (text only)
+    variant: str  # "html" (text and HTML parts), "text", or "print:<profile>" (text + files)
     email: RenderedEmail
     addressees: list[Addressee]
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def with_html(self) -> bool:
+        return self.variant == "html"
 
 
 @dataclass(frozen=True, slots=True)

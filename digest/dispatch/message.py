@@ -9,7 +9,7 @@ from email.utils import format_datetime, formataddr, make_msgid
 
 from digest.config import Settings
 from digest.dispatch.personal import PersonalLinks, fill
-from digest.models import Recipient, RenderedEmail
+from digest.models import Attachment, Recipient, RenderedEmail
 
 # A long header (List-Unsubscribe with its token) must be folded, never MIME-encoded:
 # mail clients cannot read an encoded List-Unsubscribe. RFC 5322's hard limit is 998.
@@ -24,8 +24,10 @@ def build_message(
     *,
     list_slug: str,
     now: datetime,
+    with_html: bool = True,
+    attachments: tuple[Attachment, ...] = (),
 ) -> EmailMessage:
-    """A multipart/alternative (text, then HTML) message, or text only if they asked for it."""
+    """A multipart/alternative (text, then HTML) message, or text only; files attached."""
     delivery = settings.delivery
     values = links.substitutions(recipient)
     msg = EmailMessage(policy=POLICY)
@@ -44,10 +46,13 @@ def build_message(
     msg.set_content(
         fill(email.text, values, as_html=False), subtype="plain", cte="quoted-printable"
     )
-    if recipient.format != "text":
+    if with_html:
         msg.add_alternative(
             fill(email.html, values, as_html=True), subtype="html", cte="quoted-printable"
         )
+    for file in attachments:
+        maintype, _, subtype = file.content_type.partition(";")[0].partition("/")
+        msg.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.filename)
     return msg
 
 

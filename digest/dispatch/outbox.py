@@ -58,6 +58,8 @@ class OutboxTransport:
                 person.links,
                 list_slug=person.list_slug,
                 now=self.now,
+                with_html=batch.with_html,
+                attachments=batch.attachments,
             )
             write_eml(folder, person.recipient.id, person.recipient.email, message)
         return Outcome("accepted", message_id=f"outbox:{batch.edition_id}:{batch.seq}")

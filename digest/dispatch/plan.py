@@ -16,7 +16,7 @@ from digest.models import Recipient
 from digest.store import audience, ledger
 from digest.store.editions import StoredEdition, get_edition
 
-EMAIL_FORMATS = ("html", "text")  # the print edition is a later transport
+PRINT = "print"
 CHUNK = 5000
 
 
@@ -27,7 +27,6 @@ class SendPlan:
     transport: str
     new_recipients: Counter[str] = field(default_factory=Counter)
     new_batches: int = 0
-    print_members: int = 0
     written: bool = False
 
 
@@ -88,11 +87,9 @@ def plan_send(
             for person in chunk:
                 if person.id in known:
                     continue
-                if person.format not in EMAIL_FORMATS:
-                    plan.print_members += 1
-                    continue
-                rows.append(cutter.place(person))
-                plan.new_recipients[person.format] += 1
+                variant = variant_of(settings, person)
+                rows.append(cutter.place(person, variant))
+                plan.new_recipients[variant] += 1
             ledger.add_recipients(conn, rows)
         plan.new_batches = cutter.batches
         if dry_run:
@@ -114,16 +111,16 @@ class _BatchCutter:
         self.open: dict[str, tuple[int, int]] = {}  # variant -> (batch id, recipients in it)
         self.batches = 0
 
-    def place(self, person: Recipient) -> dict[str, Any]:
-        batch_id, filled = self.open.get(person.format, (0, self.size))
+    def place(self, person: Recipient, variant: str) -> dict[str, Any]:
+        batch_id, filled = self.open.get(variant, (0, self.size))
         if filled >= self.size:
             batch_id = ledger.add_batch(
-                self.conn, self.edition_id, self.seq, person.format, self.transport, self.now
+                self.conn, self.edition_id, self.seq, variant, self.transport, self.now
             )
             self.seq += 1
             self.batches += 1
             filled = 0
-        self.open[person.format] = (batch_id, filled + 1)
+        self.open[variant] = (batch_id, filled + 1)
         return {
             "edition_id": self.edition_id,
             "subscriber_id": person.id,
@@ -133,6 +130,13 @@ class _BatchCutter:
             "format": person.format,
             "list_slug": person.lists[0] if person.lists else "",
         }
+
+
+def variant_of(settings: Settings, person: Recipient) -> str:
+    """html, text, or ``print:<profile>`` (one rendering each, shared by its batches)."""
+    if person.format == PRINT:
+        return f"{PRINT}:{settings.print.profile_named(person.profile).name}"
+    return person.format
 
 
 def _chunks(people: Iterator[Recipient]) -> Iterator[list[Recipient]]:

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,12 +26,20 @@ from digest.audience.tokens import Keyring
 from digest.config import Settings
 from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
 from digest.dispatch.personal import personal_links
-from digest.models import Recipient, RenderedEmail
+from digest.models import Attachment, Recipient, RenderedEmail
 from digest.store import ledger
 
 MAX_BACKOFF = 60.0
 STALE_AFTER = timedelta(minutes=15)  # an in-flight claim older than this has lost its process
 IDLE_POLL = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """What every message of one variant carries: rendered once per send."""
+
+    email: RenderedEmail
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(slots=True)
@@ -46,7 +54,7 @@ class SendRun:
     settings: Settings
     engine: Engine
     edition_id: str
-    email: RenderedEmail
+    contents: Mapping[str, Content]  # variant -> what its messages carry
     keys: Keyring
     transport: Transport
     clock: Callable[[], datetime]
@@ -169,7 +177,16 @@ def _attempt(run: SendRun, claimed: ledger.Claimed) -> tuple[Outcome, int]:
         person = Recipient(row.subscriber_id, row.email, row.name, row.format, (row.list_slug,))
         links = personal_links(run.settings, run.keys, person, row.list_slug, now=now)
         addressees.append(Addressee(person, row.list_slug, links))
-    batch = OutgoingBatch(run.edition_id, claimed.seq, claimed.variant, run.email, addressees)
+    content = run.contents.get(claimed.variant)
+    if content is None:
+        return Outcome(
+            "failed",
+            reason=f"nothing was built for {claimed.variant!r}: run "
+            "'digest build' (print profiles come from config.toml)",
+        ), len(rows)
+    batch = OutgoingBatch(
+        run.edition_id, claimed.seq, claimed.variant, content.email, addressees, content.attachments
+    )
     try:
         return run.transport.send(batch), len(rows)
     except Exception as exc:  # a transport bug must not leave the batch in flight for ever

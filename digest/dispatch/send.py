@@ -12,10 +12,12 @@ from digest.audience.tokens import keyring
 from digest.config import Secrets, Settings
 from digest.dispatch.batch import Outcome, Transport
 from digest.dispatch.outbox import OutboxTransport
-from digest.dispatch.plan import SendPlan
-from digest.dispatch.run import RunReport, SendRun, deliver_all, mark_abandoned
+from digest.dispatch.plan import PRINT, SendPlan
+from digest.dispatch.run import Content, RunReport, SendRun, deliver_all, mark_abandoned
 from digest.dispatch.sendgrid import SendGridTransport
+from digest.render.print_edition import files_for, print_notice
 from digest.store import ledger
+from digest.store.editions import get_files
 
 
 def choose_transport(settings: Settings, secrets: Secrets, now: datetime) -> Transport:
@@ -23,6 +25,29 @@ def choose_transport(settings: Settings, secrets: Secrets, now: datetime) -> Tra
     if secrets.sendgrid_api_key:
         return SendGridTransport(settings, secrets.sendgrid_api_key, secrets.sendgrid_host)
     return OutboxTransport(settings, now)
+
+
+def contents(settings: Settings, engine: Engine, plan: SendPlan) -> dict[str, Content]:
+    """The digest for html and text members; per print profile, a short note with its files."""
+    edition = plan.edition
+    out = {"html": Content(edition.email), "text": Content(edition.email)}
+    with engine.connect() as conn:
+        files = get_files(conn, edition.id)
+    archive_url = f"{settings.delivery.base_url}/archive/{edition.id}"
+    for profile in settings.print.profiles:
+        mine = files_for(profile, files)
+        if not mine:
+            continue  # an edition built before this profile existed: its batches fail clearly
+        notice = print_notice(
+            settings,
+            profile,
+            subject=edition.subject,
+            cutoff=edition.cutoff,
+            archive_url=archive_url,
+            files=mine,
+        )
+        out[f"{PRINT}:{profile.name}"] = Content(notice, tuple(mine))
+    return out
 
 
 def deliver(
@@ -56,7 +81,7 @@ def deliver(
         settings,
         engine,
         edition_id,
-        plan.edition.email,
+        contents(settings, engine, plan),
         keys,
         transport,
         clock,

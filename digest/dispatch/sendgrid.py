@@ -7,6 +7,7 @@ always set: by default it waits forever.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import threading
@@ -20,9 +21,11 @@ from sendgrid import SendGridAPIClient
 
 from digest.config import Settings
 from digest.dispatch.batch import Outcome, OutgoingBatch
+from digest.errors import DeliveryError
 from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
 
 DEFAULT_HOST = "https://api.sendgrid.com"
+MAX_ATTACHMENTS = 20_000_000  # bytes after base64; a whole request must stay under 30 MB
 _NAME_UNSAFE = str.maketrans("", "", "<>&\"'")
 
 
@@ -30,7 +33,7 @@ def build_payload(settings: Settings, batch: OutgoingBatch) -> dict[str, Any]:
     """The request body for one batch: content once, one personalization per recipient."""
     email = batch.email
     content = [{"type": "text/plain", "value": email.text}]
-    if batch.variant == "html":
+    if batch.with_html:
         content.append({"type": "text/html", "value": email.html})
     uses_name = NAME in email.text or NAME in email.html or NAME in email.subject
     body: dict[str, Any] = {
@@ -50,7 +53,27 @@ def build_payload(settings: Settings, batch: OutgoingBatch) -> dict[str, Any]:
         body["asm"] = {"group_id": settings.delivery.asm_group_id}
     if settings.delivery.sandbox:
         body["mail_settings"] = {"sandbox_mode": {"enable": True}}
+    if batch.attachments:
+        body["attachments"] = _attachments(batch)
     return body
+
+
+def _attachments(batch: OutgoingBatch) -> list[dict[str, str]]:
+    total = sum(len(f.data) for f in batch.attachments)
+    if total * 4 // 3 > MAX_ATTACHMENTS:
+        raise DeliveryError(
+            f"the print edition's files for {batch.variant} are {total / 1e6:.1f} MB, over "
+            f"SendGrid's limit once encoded: lower the profile's page_cap"
+        )
+    return [
+        {
+            "content": base64.b64encode(f.data).decode("ascii"),
+            "type": f.content_type.partition(";")[0],
+            "filename": f.filename,
+            "disposition": "attachment",
+        }
+        for f in batch.attachments
+    ]
 
 
 def _personalization(addressee: Any, uses_name: bool) -> dict[str, Any]:
@@ -111,7 +134,10 @@ class SendGridTransport:
         return client
 
     def send(self, batch: OutgoingBatch) -> Outcome:
-        body = build_payload(self.settings, batch)
+        try:
+            body = build_payload(self.settings, batch)
+        except DeliveryError as exc:
+            return Outcome("failed", reason=str(exc))
         try:
             response = self.client().client.mail.send.post(request_body=body)
         except HTTPError as exc:

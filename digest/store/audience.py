@@ -149,6 +149,7 @@ def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipien
             subscribers.c.name,
             memberships.c.format,
             memberships.c.list_slug,
+            memberships.c.profile,
         )
         .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
         .outerjoin(suppressions, suppressions.c.email_key == subscribers.c.email_key)
@@ -164,7 +165,7 @@ def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipien
     for row in conn.execute(query.execution_options(yield_per=1000)):
         if row.id != last:
             last = row.id
-            yield Recipient(row.id, row.email, row.name, row.format, (row.list_slug,))
+            yield Recipient(row.id, row.email, row.name, row.format, (row.list_slug,), row.profile)
 
 
 def list_counts(conn: Connection) -> dict[str, dict[str, int]]:

@@ -9,8 +9,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from digest.models import Edition, RenderedEmail
-from digest.store.tables import editions
+from digest.models import Attachment, Edition, RenderedEmail
+from digest.store.tables import edition_files, editions
 
 WEEKLY_ID = r"____-W__"
 
@@ -22,6 +22,7 @@ class StoredEdition:
     built_at: datetime
     item_count: int
     email: RenderedEmail
+    cutoff: datetime
 
 
 def previous_cutoff(conn: Connection, edition_id: str) -> datetime | None:
@@ -69,4 +70,32 @@ def get_edition(conn: Connection, edition_id: str | None) -> StoredEdition | Non
         m["built_at"],
         m["item_count"],
         RenderedEmail(m["subject"], m["html"], m["text"]),
+        m["cutoff"],
     )
+
+
+def save_files(conn: Connection, edition_id: str, files: list[Attachment]) -> None:
+    """Replace the edition's stored files (the print edition of every profile)."""
+    conn.execute(sa.delete(edition_files).where(edition_files.c.edition_id == edition_id))
+    if files:
+        conn.execute(
+            sa.insert(edition_files),
+            [
+                {
+                    "edition_id": edition_id,
+                    "name": f.filename,
+                    "content_type": f.content_type,
+                    "data": f.data,
+                }
+                for f in files
+            ],
+        )
+
+
+def get_files(conn: Connection, edition_id: str) -> list[Attachment]:
+    query = (
+        sa.select(edition_files)
+        .where(edition_files.c.edition_id == edition_id)
+        .order_by(edition_files.c.name)
+    )
+    return [Attachment(r.name, r.content_type, bytes(r.data)) for r in conn.execute(query)]

@@ -90,6 +90,15 @@ editions = sa.Table(
     sa.Column("text", sa.Text, nullable=False),
 )
 
+edition_files = sa.Table(
+    "edition_files",
+    metadata,
+    sa.Column("edition_id", sa.String(40), sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
 subscribers = sa.Table(
     "subscribers",
     metadata,
@@ -141,7 +150,7 @@ batches = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("edition_id", sa.String(40), sa.ForeignKey("editions.id"), nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),
-    sa.Column("variant", sa.String(10), nullable=False),
+    sa.Column("variant", sa.String(100), nullable=False),
     sa.Column("transport", sa.String(20), nullable=False),
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False),

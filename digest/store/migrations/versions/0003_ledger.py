@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("edition_id", sa.String(40), sa.ForeignKey("editions.id"), nullable=False),
         sa.Column("seq", sa.Integer, nullable=False),
-        sa.Column("variant", sa.String(10), nullable=False),
+        sa.Column("variant", sa.String(100), nullable=False),
         sa.Column("transport", sa.String(20), nullable=False),
         sa.Column("state", sa.String(20), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),

@@ -1,0 +1,79 @@
+"""The print edition as files (a PDF and e-message parts per facility profile) and the short
+email that carries them to prisoner-support contacts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from digest.config import PrintProfile, Settings
+from digest.models import Attachment, Edition, RenderedEmail
+from digest.render.emessage import emessage_parts
+from digest.render.print import render_print
+from digest.render.templates import text_env
+from digest.render.text import wrap
+
+PDF = "application/pdf"
+TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class ProfilePrint:
+    """What was made for one profile: for the build's summary."""
+
+    profile: str
+    pages: int
+    left_out: int
+    parts: int
+
+
+def print_files(
+    edition: Edition, settings: Settings
+) -> tuple[list[Attachment], list[ProfilePrint]]:
+    """``print-<profile>.pdf`` and ``emessage-<profile>-<i>.txt`` for every profile."""
+    files: list[Attachment] = []
+    made: list[ProfilePrint] = []
+    for profile in settings.print.profiles:
+        printed = render_print(edition, settings, profile)
+        files.append(Attachment(f"print-{profile.name}.pdf", PDF, printed.pdf))
+        parts = emessage_parts(edition, settings.organisation, profile)
+        for i, part in enumerate(parts, 1):
+            files.append(Attachment(f"emessage-{profile.name}-{i}.txt", TEXT, part.encode()))
+        made.append(ProfilePrint(profile.name, printed.pages, printed.left_out, len(parts)))
+    return files, made
+
+
+def files_for(profile: PrintProfile, files: list[Attachment]) -> list[Attachment]:
+    """One profile's PDF and parts, parts in order."""
+    pdf = [f for f in files if f.filename == f"print-{profile.name}.pdf"]
+    prefix = f"emessage-{profile.name}-"
+    parts = [f for f in files if f.filename.startswith(prefix) and f.filename.endswith(".txt")]
+    parts.sort(key=lambda f: int(f.filename[len(prefix) : -len(".txt")]))
+    return pdf + parts
+
+
+def print_notice(
+    settings: Settings,
+    profile: PrintProfile,
+    *,
+    subject: str,
+    cutoff: datetime,
+    archive_url: str,
+    files: list[Attachment],
+) -> RenderedEmail:
+    """The text-only email that carries one profile's print edition."""
+    zone = settings.organisation.zone
+    text = (
+        text_env()
+        .get_template("email/print.txt.j2")
+        .render(
+            org=settings.organisation,
+            profile=profile,
+            archive_url=archive_url,
+            wrap=wrap,
+            files=[f.filename for f in files],
+            date=(cutoff - timedelta(microseconds=1)).astimezone(zone),
+        )
+    )
+    text = "\n".join(line.rstrip() for line in text.strip().split("\n")) + "\n"
+    return RenderedEmail(f"{subject} (print edition)", "", text)
