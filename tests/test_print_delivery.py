@@ -119,3 +119,16 @@ def test_print_members_through_sendgrid_get_attachments_once(printed, monkeypatc
         assert set(fake.accepted_counts().values()) == {1}
     state = json.loads(runner.invoke(app, ["status", "--json", *cfg]).stdout)
     assert state["recipients"]["accepted"] == 3
+
+
+def test_files_too_big_for_sendgrid_fail_the_batch_clearly(make_project) -> None:
+    from digest.dispatch.batch import OutgoingBatch
+    from digest.dispatch.sendgrid import SendGridTransport
+    from digest.models import Attachment, RenderedEmail
+
+    settings = make_project().settings()
+    huge = Attachment("print-default.pdf", "application/pdf", b"%PDF" + b"0" * 16_000_000)
+    batch = OutgoingBatch("2026-W48", 1, "print:default", RenderedEmail("s", "", "t"), [], (huge,))
+    outcome = SendGridTransport(settings, "SG.key", "http://127.0.0.1:9").send(batch)
+    assert outcome.kind == "failed"
+    assert "16.0 MB" in outcome.reason and "page_cap" in outcome.reason
