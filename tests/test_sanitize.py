@@ -130,3 +130,7 @@ def test_a_json_feed_with_a_byte_order_mark_is_still_a_json_feed() -> None:
         summary_chars=100,
     )
     assert [i.title for i in parsed.items] == ["A"]
+
+
+def test_lone_surrogates_and_controls_never_reach_the_text() -> None:
+    assert html_to_text("<p>a\ud800b\x01c\uffff</p>") == "abc"

@@ -51,9 +51,9 @@ _BLOCKS = {
     "article",
     "hr",
 }
-# C0 controls (but tab and newlines), DEL and the non-characters U+FFFE/U+FFFF: they
+# C0 controls (but tab and newlines), DEL, lone surrogates and U+FFFE/U+FFFF: they
 # have no business in a newsletter and make the MJML compiler refuse the document.
-_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*(\n\s*)+")
 
