@@ -36,6 +36,7 @@ ConfigOpt = Annotated[
     ),
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def main() -> None:
@@ -173,7 +174,7 @@ def status(
     edition: Annotated[
         str | None, typer.Argument(help="Edition id (default: the latest one sent).")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    as_json: JsonOpt = False,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -307,7 +308,7 @@ def subscribers_remove(
 @subscribers_app.command("show")
 def subscribers_show(
     email: Annotated[str, typer.Argument(help="The address to look up.")],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    as_json: JsonOpt = False,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -319,7 +320,7 @@ def subscribers_show(
 
 @app.command("lists")
 def lists_command(
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    as_json: JsonOpt = False,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
