@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -112,9 +111,3 @@ def _local(value: date | datetime, zone: ZoneInfo) -> datetime:
 def _short(exc: Exception) -> str:
     text = one_line(str(exc)).split(": b'", 1)[0]
     return text if len(text) <= 120 else text[:117] + "..."
-
-
-def in_window(events: Iterable[Event], start: datetime, days: int) -> list[Event]:
-    """Events that start (or, all day, fall) within ``days`` of ``start``."""
-    end = start + timedelta(days=days)
-    return [e for e in events if start <= (e.end or e.start) and e.start < end]
