@@ -170,6 +170,45 @@ def send(
 
 
 @app.command()
+def alert(
+    subject: Annotated[str, typer.Option(help="The subject line.")],
+    body: Annotated[Path, typer.Option(help="The message, a Markdown file.")],
+    list_: Annotated[
+        str | None,
+        typer.Option("--list", help="Send to this list (default: every list of kind 'alerts')."),
+    ] = None,
+    test_to: Annotated[
+        str | None, typer.Option(help="Send one copy, marked [TEST], to this address only.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the list and count; send nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Send a special alert at once, through the same ledger and transports as the digest."""
+    from digest.commands import alert_command
+
+    run(
+        config,
+        debug,
+        lambda s, e: alert_command(
+            s,
+            e,
+            Secrets.from_env(),
+            subject=subject,
+            body=body,
+            list_slug=list_,
+            test_to=test_to,
+            dry_run=dry_run,
+            yes=yes,
+            now=clock.now(),
+        ),
+    )
+
+
+@app.command()
 def status(
     edition: Annotated[
         str | None, typer.Argument(help="Edition id (default: the latest one sent).")

@@ -12,26 +12,31 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
+from email_validator import EmailNotValidError
 from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy.engine import Engine
 
 from digest import clock
+from digest.alert import alert_id, read_body, render_alert, store_alert
 from digest.audience.export import export_csv
-from digest.audience.importer import import_csv
+from digest.audience.importer import email_key, import_csv
 from digest.audience.members import details, list_summary
+from digest.audience.tokens import keyring
 from digest.build import build
 from digest.collect import SourceOutcome, collect
 from digest.config import Secrets, Settings
-from digest.dispatch.batch import Outcome, Transport
+from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
 from digest.dispatch.outbox import OutboxTransport
-from digest.dispatch.plan import SendPlan, plan_send
+from digest.dispatch.personal import personal_links
+from digest.dispatch.plan import SendPlan, list_slugs, plan_send
 from digest.dispatch.run import RunReport, mark_abandoned
 from digest.dispatch.send import choose_transport, deliver
 from digest.dispatch.sendgrid import SendGridTransport
 from digest.dispatch.suppressions import pull_suppressions
 from digest.errors import AudienceError, DeliveryError, DigestError
-from digest.store import ledger
+from digest.models import Recipient, RenderedEmail
+from digest.store import audience, ledger
 
 
 def _warn(message: str) -> None:
@@ -427,3 +432,81 @@ def lists_command(settings: Settings, engine: Engine, *, as_json: bool) -> None:
     for slug, kind, name, counts in summary:
         shown = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no members"
         typer.echo(f"{slug} ({kind}, {name}): {shown}")
+
+
+def alert_command(
+    settings: Settings,
+    engine: Engine,
+    secrets: Secrets,
+    *,
+    subject: str,
+    body: Path,
+    list_slug: str | None,
+    test_to: str | None,
+    dry_run: bool,
+    yes: bool,
+    now: datetime,
+) -> None:
+    """Render the alert, then send it to a test address, or to its lists through the ledger."""
+    email = render_alert(settings, subject, read_body(body), alert=alert_id(now), now=now)
+    transport = choose_transport(settings, secrets, now)
+    if test_to is not None:
+        _send_test(settings, secrets, email, transport, test_to, list_slug, now)
+        return
+    ident = alert_id(now)
+    slugs = list_slugs(settings, list_slug, "alerts")
+    with engine.connect() as conn:
+        count = sum(1 for _ in audience.recipients_for(conn, slugs))
+    typer.echo(f"alert {ident}: {email.subject}")
+    typer.echo(f"  lists: {', '.join(slugs)}; recipients: {count}; transport: {transport.name}")
+    if dry_run:
+        typer.echo("dry run: nothing sent")
+        return
+    if not yes and sys.stdin.isatty():
+        typer.confirm(
+            f"Send '{email.subject}' to {count} recipient(s) on {', '.join(slugs)} now?", abort=True
+        )
+    store_alert(engine, settings, ident, email, now)
+    if isinstance(transport, SendGridTransport):
+        _pull_suppressions(transport, engine, now)
+    planned = plan_send(
+        settings,
+        engine,
+        edition_id=ident,
+        list_slug=list_slug,
+        transport=transport.name,
+        now=now,
+        dry_run=False,
+        kind="alerts",
+    )
+    with _stop_on_signals() as stop:
+        report = _deliver_with_progress(settings, engine, secrets, planned, transport, stop, False)
+    _finish_send(engine, planned, transport, report)
+
+
+def _send_test(
+    settings: Settings,
+    secrets: Secrets,
+    email: RenderedEmail,
+    transport: Transport,
+    address: str,
+    list_slug: str | None,
+    now: datetime,
+) -> None:
+    """One copy, clearly marked, to one address: nothing recorded in the ledger."""
+    try:
+        given, _ = email_key(address)
+    except EmailNotValidError as exc:
+        raise DeliveryError(f"--test-to {address!r} is not an email address: {exc}") from None
+    slug = list_slug or list_slugs(settings, None, "alerts")[0]
+    keys = keyring(
+        secrets.secret_key, secrets.previous_secret_key, settings.var_dir, may_create=False
+    )
+    person = Recipient(0, given, "")
+    links = personal_links(settings, keys, person, slug, now=now)
+    marked = RenderedEmail(f"[TEST] {email.subject}", email.html, email.text)
+    batch = OutgoingBatch("test", 0, "html", marked, [Addressee(person, slug, links)])
+    outcome = transport.send(batch)
+    if outcome.kind != "accepted":
+        raise DeliveryError(f"the test send was not accepted ({outcome.kind}): {outcome.reason}")
+    typer.echo(f"test sent to {given} through {transport.name}")

@@ -93,7 +93,8 @@ class _TextCollector(HTMLParser):
             self.href = None
 
     def handle_data(self, data: str) -> None:
-        self.parts.append(data)
+        # A line break in markup (between list items, say) is only white space.
+        self.parts.append(" " if not data.strip() and "\n" in data else data)
 
 
 def html_to_text(fragment: str, on_link: Callable[[str], int] | None = None) -> str:

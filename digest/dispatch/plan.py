@@ -30,14 +30,14 @@ class SendPlan:
     written: bool = False
 
 
-def list_slugs(settings: Settings, list_slug: str | None) -> list[str]:
-    """The named list, or every list of kind digest."""
+def list_slugs(settings: Settings, list_slug: str | None, kind: str = "digest") -> list[str]:
+    """The named list, or every list of ``kind`` (digest for editions, alerts for alerts)."""
     if list_slug is not None:
         return [settings.list_named(list_slug).slug]
-    slugs = [x.slug for x in settings.lists if x.kind == "digest"]
+    slugs = [x.slug for x in settings.lists if x.kind == kind]
     if not slugs:
         raise DeliveryError(
-            "no list of kind 'digest' in config.toml: add one under [[lists]] or pass --list NAME"
+            f"no list of kind {kind!r} in config.toml: add one under [[lists]] or pass --list NAME"
         )
     return slugs
 
@@ -63,13 +63,14 @@ def plan_send(
     transport: str,
     now: datetime,
     dry_run: bool,
+    kind: str = "digest",
 ) -> SendPlan:
     """Snapshot who is new to this edition's ledger and cut their batches (nothing on dry run).
 
     Recipients stream from the database a few thousand at a time, so memory stays
     flat however long the list.
     """
-    slugs = list_slugs(settings, list_slug)
+    slugs = list_slugs(settings, list_slug, kind)
     with engine.begin() as conn:
         audience.sync_lists(conn, settings.lists)
         edition = find_edition(conn, edition_id)

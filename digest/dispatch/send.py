@@ -9,15 +9,20 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from digest.audience.tokens import keyring
-from digest.config import Secrets, Settings
+from digest.config import PrintProfile, Secrets, Settings
 from digest.dispatch.batch import Outcome, Transport
 from digest.dispatch.outbox import OutboxTransport
 from digest.dispatch.plan import PRINT, SendPlan
 from digest.dispatch.run import Content, RunReport, SendRun, deliver_all, mark_abandoned
 from digest.dispatch.sendgrid import SendGridTransport
+from digest.models import RenderedEmail
+from digest.render.emessage import ascii_fold
 from digest.render.print_edition import files_for, print_notice
 from digest.store import ledger
 from digest.store.editions import get_files
+
+CUT = "\n\n[The rest did not fit in one message: read it at the link above.]\n"
+LINK_ROOM = 2 * 160  # what two personal links add to their placeholders, at most
 
 
 def choose_transport(settings: Settings, secrets: Secrets, now: datetime) -> Transport:
@@ -37,7 +42,10 @@ def contents(settings: Settings, engine: Engine, plan: SendPlan) -> dict[str, Co
     for profile in settings.print.profiles:
         mine = files_for(profile, files)
         if not mine:
-            continue  # an edition built before this profile existed: its batches fail clearly
+            # An alert (or an edition built before this profile existed): the text alone,
+            # cut to what the facility's messaging service takes.
+            out[f"{PRINT}:{profile.name}"] = Content(text_only(edition.email, profile))
+            continue
         notice = print_notice(
             settings,
             profile,
@@ -48,6 +56,22 @@ def contents(settings: Settings, engine: Engine, plan: SendPlan) -> dict[str, Co
         )
         out[f"{PRINT}:{profile.name}"] = Content(notice, tuple(mine))
     return out
+
+
+def text_only(email: RenderedEmail, profile: PrintProfile) -> RenderedEmail:
+    """The text part within the profile's e-message limit; the footer (unsubscribe link,
+    postal address) always kept, the body cut at a line if it must be."""
+    text = ascii_fold(email.text) if profile.ascii_only else email.text
+    body, rule, footer = text.rpartition("\n" + "-" * 72 + "\n")
+    if not rule:
+        body, footer = text, ""
+    tail = rule + footer
+    # The unsubscribe and preferences placeholders grow into full links per recipient.
+    room = profile.emessage_chars - LINK_ROOM
+    limit = room - len(tail) - len(CUT)
+    if len(text) > room and limit > 0:
+        body = body[:limit].rsplit("\n", 1)[0] + CUT
+    return RenderedEmail(email.subject, "", body + tail)
 
 
 def deliver(

@@ -54,10 +54,12 @@ def save_edition(
 
 
 def get_edition(conn: Connection, edition_id: str | None) -> StoredEdition | None:
-    """One stored edition by id, or the most recently built one."""
+    """One stored edition (or alert) by id, or the most recently built weekly edition."""
     query = sa.select(editions)
     if edition_id is None:
-        query = query.order_by(editions.c.built_at.desc()).limit(1)
+        query = (
+            query.where(editions.c.id.like(WEEKLY_ID)).order_by(editions.c.built_at.desc()).limit(1)
+        )
     else:
         query = query.where(editions.c.id == edition_id)
     row = conn.execute(query).first()

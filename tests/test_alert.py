@@ -1,0 +1,151 @@
+"""Special alerts: rendered like the digest, sent at once through the same ledger."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+from pathlib import Path
+
+import pytest
+import time_machine
+from typer.testing import CliRunner
+
+from digest.cli import app
+from tests.conftest import NOW
+from tests.fake_sendgrid import FakeSendGrid, Faults
+from tests.sendgrid_setup import API_KEY, KEY
+
+LISTS = """
+[[lists]]
+slug = "alerts"
+name = "Action alerts"
+kind = "alerts"
+
+[print]
+default_profile = "short"
+
+[[print.profiles]]
+name = "short"
+emessage_chars = 1200
+ascii_only = true
+"""
+BODY = (
+    """The hearing on **jail medication access** moved to *tomorrow*, 9:30 am.
+
+Come to [Courtroom 14B](https://coalition.example.org/court/) and bring ID — it’s quick.
+
+<script>alert(1)</script>
+
+"""
+    + "More details follow. " * 150
+)
+
+
+@pytest.fixture
+def alerting(make_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    project = make_project(LISTS)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", KEY)
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "email,name,format\nana@example.org,Ana,html\nbo@example.org,Bo,text\n"
+        "cy@example.org,Cy,print\n"
+    )
+    weekly = tmp_path / "weekly.csv"
+    weekly.write_text("email\nweekly.only@example.org\n")
+    body = tmp_path / "alert.md"
+    body.write_text(BODY)
+    runner = CliRunner()
+    cfg = ["--config", str(project.config)]
+    for args in (
+        ["subscribers", "import", str(people), "--list", "alerts"],
+        ["subscribers", "import", str(weekly), "--list", "weekly"],
+    ):
+        assert runner.invoke(app, [*args, *cfg]).exit_code == 0
+    return project, runner, cfg, body
+
+
+def _alert(runner, cfg, body: Path, *extra: str):
+    with time_machine.travel(NOW, tick=False):
+        return runner.invoke(
+            app, ["alert", "--subject", "Court date moved", "--body", str(body), *extra, *cfg]
+        )
+
+
+def _outbox(project, alert: str) -> dict[str, email.message.EmailMessage]:
+    out = {}
+    for path in (project.folder / "var" / "outbox" / alert).glob("*.eml"):
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        out[msg["To"].addresses[0].addr_spec] = msg
+    return out
+
+
+def test_an_alert_reaches_its_list_once_in_each_format(alerting) -> None:
+    project, runner, cfg, body = alerting
+    result = _alert(runner, cfg, body, "--yes")
+    assert result.exit_code == 0, result.output
+    alert = "alert-20261126-120000"
+    messages = _outbox(project, alert)
+    assert sorted(messages) == ["ana@example.org", "bo@example.org", "cy@example.org"]
+    html = messages["ana@example.org"].get_body(("html",)).get_content()
+    assert "<strong>jail medication access</strong>" in html and "<script" not in html
+    assert "PO Box 1, Testville" in html and "/u/" in html
+    assert messages["bo@example.org"].get_body(("html",)) is None
+    printed = messages["cy@example.org"].get_body(("plain",)).get_content()
+    assert len(printed.replace("\r\n", "\n")) <= 1200 and printed.isascii()
+    assert "Unsubscribe: https://" in printed and "PO Box 1, Testville" in printed
+    assert "did not fit" in printed
+    state = json.loads(runner.invoke(app, ["status", alert, "--json", *cfg]).stdout)
+    assert state["recipients"]["accepted"] == 3
+    again = _alert(runner, cfg, body, "--yes")  # a new alert id a second later is another alert
+    assert again.exit_code == 0
+
+
+def test_dry_run_and_test_send_touch_no_list(alerting) -> None:
+    project, runner, cfg, body = alerting
+    dry = _alert(runner, cfg, body, "--dry-run")
+    assert dry.exit_code == 0 and "recipients: 3" in dry.output and "nothing sent" in dry.output
+    test = _alert(runner, cfg, body, "--test-to", "staff@example.org")
+    assert test.exit_code == 0, test.output
+    messages = _outbox(project, "test")
+    assert list(messages) == ["staff@example.org"]
+    assert messages["staff@example.org"]["Subject"] == "[TEST] Court date moved"
+    assert not (project.folder / "var" / "outbox" / "alert-20261126-120000").exists()
+
+
+def test_the_weekly_send_never_picks_an_alert(alerting, tmp_path) -> None:
+    _, runner, cfg, body = alerting
+    assert _alert(runner, cfg, body, "--yes").exit_code == 0
+    result = runner.invoke(app, ["send", "--yes", *cfg])
+    assert result.exit_code == 1 and "no edition has been built" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "empty"), (b"\xff\xfe\x00bad", "UTF-8"), (None, "cannot read")],
+)
+def test_a_bad_body_file_is_one_clear_error(alerting, tmp_path, content, message) -> None:
+    _, runner, cfg, _ = alerting
+    body = tmp_path / "bad.md"
+    if content is not None:
+        body.write_bytes(content)
+    result = _alert(runner, cfg, body, "--yes")
+    assert result.exit_code == 1 and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_alert_through_sendgrid(alerting, monkeypatch) -> None:
+    _, runner, cfg, body = alerting
+    with FakeSendGrid(api_key=API_KEY, faults=Faults(reset_in=0)) as fake:
+        monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
+        monkeypatch.setenv("DIGEST_SENDGRID_HOST", fake.url)
+        result = _alert(runner, cfg, body, "--yes")
+        assert result.exit_code == 0, result.output
+        assert sorted(fake.accepted_counts()) == [
+            "ana@example.org",
+            "bo@example.org",
+            "cy@example.org",
+        ]
+        assert {b["custom_args"]["digest_edition"] for b in fake.requests} == {
+            "alert-20261126-120000"
+        }
