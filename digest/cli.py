@@ -209,6 +209,70 @@ def alert(
 
 
 @app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address of the web app (with the web app).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the web app (with the web app).")] = 8000,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the scheduler (collect daily, the weekly edition, approval deadlines) until stopped."""
+    from digest.commands import serve_command
+    from digest.config import config_path
+
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    del host, port  # the web app joins this process later
+    run(config, debug, lambda s, e: serve_command(s, config_path(config)))
+
+
+@app.command("editions")
+def editions_list(
+    as_json: JsonOpt = False,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Every edition and alert with its state (built, awaiting approval, sent ...) and who."""
+    from digest.commands import editions_command
+
+    run(config, debug, lambda s, e: editions_command(e, as_json=as_json))
+
+
+@app.command()
+def approve(
+    edition: Annotated[str, typer.Argument(help="The edition awaiting approval.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Approve an edition that awaits approval: it is sent now."""
+    from digest.commands import approve_command
+
+    run(
+        config,
+        debug,
+        lambda s, e: approve_command(s, e, Secrets.from_env(), edition, yes=yes, now=clock.now()),
+    )
+
+
+@app.command()
+def reject(
+    edition: Annotated[str, typer.Argument(help="The edition awaiting approval.")],
+    note: Annotated[str, typer.Option(help="Why (kept in the history).")] = "",
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Reject an edition that awaits approval: it is never sent."""
+    from digest.commands import reject_command
+
+    run(config, debug, lambda s, e: reject_command(e, edition, note=note, now=clock.now()))
+
+
+@app.command()
 def status(
     edition: Annotated[
         str | None, typer.Argument(help="Edition id (default: the latest one sent).")

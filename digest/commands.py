@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import signal
 import sys
@@ -22,13 +23,12 @@ from digest.alert import alert_id, read_body, render_alert, store_alert
 from digest.audience.export import export_csv
 from digest.audience.importer import email_key, import_csv
 from digest.audience.members import details, list_summary
-from digest.audience.tokens import keyring
 from digest.build import build
 from digest.collect import SourceOutcome, collect
 from digest.config import Secrets, Settings
-from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
+from digest.dispatch.batch import Outcome, Transport
+from digest.dispatch.copies import send_copies
 from digest.dispatch.outbox import OutboxTransport
-from digest.dispatch.personal import personal_links
 from digest.dispatch.plan import SendPlan, list_slugs, plan_send
 from digest.dispatch.run import RunReport, mark_abandoned
 from digest.dispatch.send import choose_transport, deliver
@@ -36,7 +36,11 @@ from digest.dispatch.sendgrid import SendGridTransport
 from digest.dispatch.suppressions import pull_suppressions
 from digest.errors import AudienceError, DeliveryError, DigestError
 from digest.models import Recipient, RenderedEmail
+from digest.schedule import STOP as SCHEDULER_STOP
+from digest.schedule import make_scheduler, next_runs
 from digest.store import audience, ledger
+from digest.store import editions as editions_store
+from digest.weekly import approve, reject
 
 
 def _warn(message: str) -> None:
@@ -180,6 +184,8 @@ def send_command(
         waiting = sum(planned.new_recipients.values())
         typer.confirm(f"Send {planned.edition.id} to {waiting} new recipient(s) now?", abort=True)
         planned = plan(False)
+    with engine.begin() as conn:
+        editions_store.set_state(conn, planned.edition.id, "sending", who=who_am_i(), now=now)
     with _stop_on_signals() as stop:
         report = _deliver_with_progress(
             settings, engine, secrets, planned, transport, stop, resend_uncertain
@@ -275,6 +281,16 @@ def _finish_send(engine: Engine, plan: SendPlan, transport: Transport, report: R
         )
     if isinstance(transport, OutboxTransport):
         typer.echo(f"outbox: {transport.folder(plan.edition.id)}")
+    if not (people["pending"] or people["failed"] or people["uncertain"] or people["in_flight"]):
+        with engine.begin() as conn:
+            editions_store.set_state(
+                conn,
+                plan.edition.id,
+                "sent",
+                who=who_am_i(),
+                now=clock.now(),
+                note=f"{people['accepted']} accepted",
+            )
     if report.stopped_by:
         raise DeliveryError(report.stopped_by)
     if report.interrupted:
@@ -499,14 +515,107 @@ def _send_test(
     except EmailNotValidError as exc:
         raise DeliveryError(f"--test-to {address!r} is not an email address: {exc}") from None
     slug = list_slug or list_slugs(settings, None, "alerts")[0]
-    keys = keyring(
-        secrets.secret_key, secrets.previous_secret_key, settings.var_dir, may_create=False
+    send_copies(
+        settings,
+        secrets,
+        email,
+        transport,
+        [Recipient(0, given, "")],
+        list_slug=slug,
+        mark="[TEST]",
+        now=now,
+        label="test",
     )
-    person = Recipient(0, given, "")
-    links = personal_links(settings, keys, person, slug, now=now)
-    marked = RenderedEmail(f"[TEST] {email.subject}", email.html, email.text)
-    batch = OutgoingBatch("test", 0, "html", marked, [Addressee(person, slug, links)])
-    outcome = transport.send(batch)
-    if outcome.kind != "accepted":
-        raise DeliveryError(f"the test send was not accepted ({outcome.kind}): {outcome.reason}")
     typer.echo(f"test sent to {given} through {transport.name}")
+
+
+def who_am_i() -> str:
+    """The person at the terminal, for the history of editions."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def editions_command(engine: Engine, *, as_json: bool) -> None:
+    with engine.connect() as conn:
+        rows = editions_store.listing(conn)
+        events = editions_store.history(conn)
+    last = {}
+    for event in reversed(events):
+        last[event.edition_id] = event
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "edition": r.id,
+                        "subject": r.subject,
+                        "state": r.state,
+                        "built": r.built_at.isoformat(),
+                        "items": r.item_count,
+                        "changed_by": last[r.id].who if r.id in last else None,
+                        "changed_at": last[r.id].at.isoformat() if r.id in last else None,
+                    }
+                    for r in rows
+                ]
+            )
+        )
+        return
+    if not rows and not events:
+        typer.echo("no editions yet: run 'digest build'")
+    for r in rows:
+        change = last.get(r.id)
+        by = f" ({change.who}, {change.at:%Y-%m-%d %H:%M} UTC)" if change else ""
+        typer.echo(f"{r.id}  {r.state.replace('_', ' ')}{by}  {r.subject}")
+    for event in events:
+        if event.state in ("missed", "skipped") and event.edition_id not in {r.id for r in rows}:
+            typer.echo(f"{event.edition_id}  {event.state}  {event.note}")
+
+
+def approve_command(
+    settings: Settings,
+    engine: Engine,
+    secrets: Secrets,
+    edition_id: str,
+    *,
+    yes: bool,
+    now: datetime,
+) -> None:
+    if not yes and sys.stdin.isatty():
+        typer.confirm(f"Approve and send {edition_id} now?", abort=True)
+    with _stop_on_signals() as stop:
+        approve(settings, engine, secrets, edition_id, who=who_am_i(), now=now, stop=stop)
+    with engine.connect() as conn:
+        people = ledger.summary(conn, edition_id)["recipients"]
+    typer.echo(
+        f"edition {edition_id} approved: {people['accepted']} accepted, "
+        f"{people['pending']} pending, {people['failed']} failed, "
+        f"{people['uncertain']} uncertain"
+    )
+
+
+def reject_command(engine: Engine, edition_id: str, *, note: str, now: datetime) -> None:
+    reject(engine, edition_id, who=who_am_i(), now=now, note=note)
+    typer.echo(f"edition {edition_id} rejected: it will not be sent")
+
+
+def serve_command(settings: Settings, config: Path) -> None:
+    """The scheduler in the foreground until SIGTERM or Ctrl-C."""
+    scheduler = make_scheduler(settings, config)
+    scheduler.resume()
+    for job_id, when in next_runs(scheduler):
+        typer.echo(f"{job_id}: next run {when:%Y-%m-%d %H:%M} UTC" if when else f"{job_id}: -")
+    done = threading.Event()
+
+    def handler(signum: int, _frame: object) -> None:
+        typer.echo(
+            f"{signal.Signals(signum).name}: finishing running jobs, then stopping", err=True
+        )
+        SCHEDULER_STOP.set()
+        done.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+    done.wait()
+    scheduler.shutdown(wait=True)

@@ -108,7 +108,8 @@ class EditionSettings(_Strict):
     more_url: str = ""
     subject: str = "{org}: the week of {date}"
     require_approval: bool = False
-    auto_send_after: str | None = None
+    auto_send_after: str | None = Field(default=None, pattern=r"^\d+[mhd]$")
+    preview_list: str = "staff"
 
     def cap_for(self, section: str) -> int:
         caps = self.max_items_per_section
@@ -184,6 +185,7 @@ class PrintSettings(_Strict):
 class ScheduleSettings(_Strict):
     collect: str = "0 6 * * *"
     send: str = "0 7 * * thu"
+    grace_minutes: int = Field(default=120, ge=1)
 
 
 _TOML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("_TOML_DATA", default=None)

@@ -88,6 +88,26 @@ editions = sa.Table(
     sa.Column("edition_json", sa.Text, nullable=False),
     sa.Column("html", sa.Text, nullable=False),
     sa.Column("text", sa.Text, nullable=False),
+    sa.Column("state", sa.String(30), nullable=False, server_default="built"),
+)
+
+edition_events = sa.Table(
+    "edition_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("edition_id", sa.String(40), nullable=False, index=True),
+    sa.Column("state", sa.String(30), nullable=False),
+    sa.Column("who", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+)
+
+job_locks = sa.Table(
+    "job_locks",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("until", UTCDateTime, nullable=False),
 )
 
 edition_files = sa.Table(

@@ -1,0 +1,43 @@
+"""Single copies outside the ledger: a test send, or the staff preview of an edition."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from digest.audience.tokens import keyring
+from digest.config import Secrets, Settings
+from digest.dispatch.batch import Addressee, OutgoingBatch, Transport
+from digest.dispatch.personal import personal_links
+from digest.errors import DeliveryError
+from digest.models import Recipient, RenderedEmail
+
+
+def send_copies(
+    settings: Settings,
+    secrets: Secrets,
+    email: RenderedEmail,
+    transport: Transport,
+    people: Iterable[Recipient],
+    *,
+    list_slug: str,
+    mark: str,
+    now: datetime,
+    label: str,
+) -> int:
+    """One copy each, the subject marked (``[TEST]``, ``[PREVIEW]``); nothing in the ledger."""
+    keys = keyring(
+        secrets.secret_key, secrets.previous_secret_key, settings.var_dir, may_create=False
+    )
+    marked = RenderedEmail(f"{mark} {email.subject}", email.html, email.text)
+    addressees = [
+        Addressee(person, list_slug, personal_links(settings, keys, person, list_slug, now=now))
+        for person in people
+    ]
+    if not addressees:
+        return 0
+    batch = OutgoingBatch(label, 0, "html", marked, addressees)
+    outcome = transport.send(batch)
+    if outcome.kind != "accepted":
+        raise DeliveryError(f"the {label} copy was not accepted ({outcome.kind}): {outcome.reason}")
+    return len(addressees)
