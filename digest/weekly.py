@@ -151,20 +151,28 @@ def send_now(
     now: datetime,
     stop: threading.Event | None = None,
 ) -> RunReport:
-    """Plan and deliver one edition to the digest lists, recording sending and sent."""
+    """Plan and deliver one edition to the digest and print lists, recording sending and sent."""
     transport = choose_transport(settings, secrets, now)
-    plan = plan_send(
-        settings,
-        engine,
-        edition_id=edition_id,
-        list_slug=None,
-        transport=transport.name,
-        now=now,
-        dry_run=False,
-    )
+    kinds = [k for k in ("digest", "print") if any(x.kind == k for x in settings.lists)]
+    if not kinds:
+        raise DeliveryError("no list of kind 'digest' or 'print' in config.toml: add one")
+    plans = [
+        plan_send(
+            settings,
+            engine,
+            edition_id=edition_id,
+            list_slug=None,
+            transport=transport.name,
+            now=now,
+            dry_run=False,
+            kind=kind,
+        )
+        for kind in kinds
+    ]
     with engine.begin() as conn:
         editions.set_state(conn, edition_id, SENDING, who=who, now=now)
-    report = deliver(settings, engine, secrets, plan, transport, clock=lambda: now, stop=stop)
+    # One run delivers every pending batch of the edition, whichever plan made it.
+    report = deliver(settings, engine, secrets, plans[0], transport, clock=lambda: now, stop=stop)
     with engine.begin() as conn:
         people = ledger.summary(conn, edition_id)["recipients"]
         done = not (people["pending"] or people["failed"] or people["uncertain"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy.exc import ArgumentError, DatabaseError
 from digest.errors import ConfigError, DigestError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATING = threading.Lock()
+_MIGRATED: set[str] = set()  # databases already brought up to date by this process
 
 
 def sqlite_url_for(database_url: str, base_dir: Path) -> str:
@@ -52,7 +55,10 @@ def open_engine(database_url: str, base_dir: Path) -> Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     try:
-        migrate(engine)
+        with _MIGRATING:  # the scheduler's jobs open the database from several threads
+            if url not in _MIGRATED:
+                migrate(engine)
+                _MIGRATED.add(url)
     except DatabaseError as exc:
         where = engine.url.render_as_string(hide_password=True)
         raise DigestError(
