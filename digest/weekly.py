@@ -48,6 +48,9 @@ def run_weekly(
         if not editions.take_lock(conn, f"weekly:{week}", holder, now=now, until=now + LOCK_FOR):
             return f"{week}: another process is running this week's job"
         state = editions.state_of(conn, week)
+    if state in (APPROVED, SENDING):  # cut short last time (a restart, SIGTERM): resume
+        send_now(settings, engine, secrets, week, who="scheduler", now=now, stop=stop)
+        return f"{week}: resumed"
     if state not in (None, "built"):
         return f"{week}: already {state}"
     collect(settings, engine, now)
