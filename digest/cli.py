@@ -184,10 +184,17 @@ def alert(
         bool, typer.Option("--dry-run", help="Show the list and count; send nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="Send later, at HH:MM or 2026-12-01T18:30 (organisation's timezone), "
+            "through 'digest serve'."
+        ),
+    ] = None,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Send a special alert at once, through the same ledger and transports as the digest."""
+    """Send a special alert now (or --at a time), through the digest's ledger and transports."""
     from digest.commands import alert_command
 
     run(
@@ -204,6 +211,8 @@ def alert(
             dry_run=dry_run,
             yes=yes,
             now=clock.now(),
+            at=at,
+            config=config,
         ),
     )
 

@@ -25,7 +25,7 @@ from digest.audience.importer import email_key, import_csv
 from digest.audience.members import details, list_summary
 from digest.build import build
 from digest.collect import SourceOutcome, collect
-from digest.config import Secrets, Settings
+from digest.config import Secrets, Settings, config_path
 from digest.dispatch.batch import Outcome, Transport
 from digest.dispatch.copies import send_copies
 from digest.dispatch.outbox import OutboxTransport
@@ -37,10 +37,10 @@ from digest.dispatch.suppressions import pull_suppressions
 from digest.errors import AudienceError, DeliveryError, DigestError
 from digest.models import Recipient, RenderedEmail
 from digest.schedule import STOP as SCHEDULER_STOP
-from digest.schedule import make_scheduler, next_runs
+from digest.schedule import make_scheduler, next_runs, schedule_alert
 from digest.store import audience, ledger
 from digest.store import editions as editions_store
-from digest.weekly import approve, reject
+from digest.weekly import approve, parse_at, reject
 
 
 def _warn(message: str) -> None:
@@ -462,6 +462,8 @@ def alert_command(
     dry_run: bool,
     yes: bool,
     now: datetime,
+    at: str | None = None,
+    config: Path | None = None,
 ) -> None:
     """Render the alert, then send it to a test address, or to its lists through the ledger."""
     email = render_alert(settings, subject, read_body(body), alert=alert_id(now), now=now)
@@ -483,6 +485,20 @@ def alert_command(
             f"Send '{email.subject}' to {count} recipient(s) on {', '.join(slugs)} now?", abort=True
         )
     store_alert(engine, settings, ident, email, now)
+    if at is not None:
+        when = parse_at(at, settings, now)
+        schedule_alert(settings, config_path(config), ident, list_slug, when)
+        with engine.begin() as conn:
+            editions_store.set_state(
+                conn,
+                ident,
+                "scheduled",
+                who=who_am_i(),
+                now=now,
+                note=f"to go at {when.isoformat(timespec='minutes')}",
+            )
+        typer.echo(f"scheduled for {when:%A %d %B %Y %H:%M %Z}: 'digest serve' sends it then")
+        return
     if isinstance(transport, SendGridTransport):
         _pull_suppressions(transport, engine, now)
     planned = plan_send(

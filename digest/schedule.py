@@ -19,6 +19,7 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest import clock
@@ -61,7 +62,9 @@ def make_scheduler(settings: Settings, config: Path) -> BackgroundScheduler:
         "weekly": (weekly_job, cron(settings.schedule.send, settings, "send")),
         "auto-send": (
             auto_send_job,
-            IntervalTrigger(minutes=10, timezone=settings.organisation.zone),
+            # Every minute: approval deadlines; it also wakes the scheduler for alerts
+            # that `digest alert --at` put in the job store from another process.
+            IntervalTrigger(minutes=1, timezone=settings.organisation.zone),
         ),
     }
     for job_id, (func, trigger) in wanted.items():
@@ -133,3 +136,29 @@ def next_runs(scheduler: BackgroundScheduler) -> list[tuple[str, datetime | None
         (job.id, job.next_run_time.astimezone(UTC) if job.next_run_time else None)
         for job in scheduler.get_jobs()
     ]
+
+
+def schedule_alert(
+    settings: Settings, config: Path, alert: str, list_slug: str | None, at: datetime
+) -> None:
+    """Put a stored alert in the job store; the running `digest serve` sends it at ``at``."""
+    scheduler = make_scheduler(settings, config)
+    try:
+        scheduler.add_job(
+            alert_job,
+            DateTrigger(run_date=at),
+            id=f"alert:{alert}",
+            name=alert,
+            args=[str(config.resolve()), alert, list_slug],
+            replace_existing=True,
+        )
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def alert_job(config: str, alert: str, list_slug: str | None) -> None:
+    from digest.weekly import send_alert
+
+    settings, engine, secrets = _context(config)
+    send_alert(settings, engine, secrets, alert, list_slug, now=clock.now(), stop=STOP)
+    log.info("alert %s sent", alert)

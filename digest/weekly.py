@@ -229,3 +229,59 @@ def _require_state(engine: Engine, edition_id: str, allowed: set[str]) -> None:
             f"edition {edition_id} is {state.replace('_', ' ')}, not awaiting "
             "approval: see 'digest editions'"
         )
+
+
+def send_alert(
+    settings: Settings,
+    engine: Engine,
+    secrets: Secrets,
+    alert: str,
+    list_slug: str | None,
+    *,
+    now: datetime,
+    stop: threading.Event | None = None,
+) -> RunReport:
+    """Send a stored alert to its list (or every alerts list), recording sending and sent."""
+    transport = choose_transport(settings, secrets, now)
+    plan = plan_send(
+        settings,
+        engine,
+        edition_id=alert,
+        list_slug=list_slug,
+        transport=transport.name,
+        now=now,
+        dry_run=False,
+        kind="alerts",
+    )
+    with engine.begin() as conn:
+        editions.set_state(conn, alert, SENDING, who="scheduler", now=now)
+    report = deliver(settings, engine, secrets, plan, transport, clock=lambda: now, stop=stop)
+    with engine.begin() as conn:
+        people = ledger.summary(conn, alert)["recipients"]
+        if not (people["pending"] or people["failed"] or people["uncertain"]):
+            editions.set_state(
+                conn, alert, SENT, who="scheduler", now=now, note=f"{people['accepted']} accepted"
+            )
+    return report
+
+
+def parse_at(text: str, settings: Settings, now: datetime) -> datetime:
+    """``--at``: an ISO date and time, or HH:MM (the next such time), in the organisation's zone."""
+    zone = settings.organisation.zone
+    local_now = now.astimezone(zone)
+    try:
+        if len(text) <= 5 and ":" in text:
+            hour, minute = (int(x) for x in text.split(":"))
+            at = local_now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if at <= local_now:
+                at += timedelta(days=1)
+        else:
+            at = datetime.fromisoformat(text)
+            at = at if at.tzinfo else at.replace(tzinfo=zone)
+    except ValueError:
+        raise DeliveryError(
+            f"--at {text!r} is not a time: write 18:30 or 2026-12-01T18:30"
+        ) from None
+    if at <= now:
+        raise DeliveryError(f"--at {text} is in the past: leave --at out to send now")
+    return at

@@ -149,3 +149,38 @@ def test_an_alert_through_sendgrid(alerting, monkeypatch) -> None:
         assert {b["custom_args"]["digest_edition"] for b in fake.requests} == {
             "alert-20261126-120000"
         }
+
+
+def test_an_alert_at_a_later_time_waits_in_the_scheduler(alerting) -> None:
+    from digest.schedule import alert_job, make_scheduler
+
+    project, runner, cfg, body = alerting
+    result = _alert(runner, cfg, body, "--yes", "--at", "18:30")
+    assert result.exit_code == 0, result.output
+    assert "Thursday 26 November 2026 18:30" in result.output
+    alert = "alert-20261126-120000"
+    assert not (project.folder / "var" / "outbox" / alert).exists()
+    listed = runner.invoke(app, ["editions", *cfg]).output
+    assert f"{alert}  scheduled" in listed
+    with time_machine.travel(NOW, tick=False):
+        scheduler = make_scheduler(project.settings(), project.config)
+        try:
+            job = scheduler.get_job(f"alert:{alert}")
+            assert job is not None and job.next_run_time.hour == 18
+            args = job.args
+        finally:
+            scheduler.shutdown(wait=False)
+    alert_job(*args)  # what digest serve runs at 18:30
+    assert sorted(_outbox(project, alert)) == [
+        "ana@example.org",
+        "bo@example.org",
+        "cy@example.org",
+    ]
+    assert f"{alert}  sent" in runner.invoke(app, ["editions", *cfg]).output
+
+
+@pytest.mark.parametrize("at", ["yesterday", "2026-11-20T10:00"])
+def test_a_bad_or_past_time_is_refused(alerting, at: str) -> None:
+    _, runner, cfg, body = alerting
+    result = _alert(runner, cfg, body, "--yes", "--at", at)
+    assert result.exit_code == 1 and "--at" in result.output
