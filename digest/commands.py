@@ -37,7 +37,7 @@ from digest.dispatch.suppressions import pull_suppressions
 from digest.errors import AudienceError, DeliveryError, DigestError
 from digest.models import Recipient, RenderedEmail
 from digest.schedule import STOP as SCHEDULER_STOP
-from digest.schedule import make_scheduler, next_runs, schedule_alert
+from digest.schedule import make_scheduler, next_runs, resume_job, schedule_alert
 from digest.store import audience, ledger
 from digest.store import editions as editions_store
 from digest.weekly import approve, parse_at, reject
@@ -620,6 +620,10 @@ def serve_command(settings: Settings, config: Path) -> None:
     """The scheduler in the foreground until SIGTERM or Ctrl-C."""
     scheduler = make_scheduler(settings, config)
     scheduler.resume()
+    # A send cut short by the last stop (SIGTERM, a crash) goes on now, not next week.
+    threading.Thread(
+        target=resume_job, args=[str(config.resolve())], name="digest-resume", daemon=True
+    ).start()
     for job_id, when in next_runs(scheduler):
         typer.echo(f"{job_id}: next run {when:%Y-%m-%d %H:%M} UTC" if when else f"{job_id}: -")
     done = threading.Event()

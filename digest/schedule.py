@@ -162,3 +162,11 @@ def alert_job(config: str, alert: str, list_slug: str | None) -> None:
     settings, engine, secrets = _context(config)
     send_alert(settings, engine, secrets, alert, list_slug, now=clock.now(), stop=STOP)
     log.info("alert %s sent", alert)
+
+
+def resume_job(config: str) -> None:
+    from digest.weekly import resume_unfinished
+
+    settings, engine, secrets = _context(config)
+    for edition_id in resume_unfinished(settings, engine, secrets, now=clock.now(), stop=STOP):
+        log.info("resumed the unfinished send of %s", edition_id)

@@ -285,3 +285,43 @@ def parse_at(text: str, settings: Settings, now: datetime) -> datetime:
     if at <= now:
         raise DeliveryError(f"--at {text} is in the past: leave --at out to send now")
     return at
+
+
+def resume_unfinished(
+    settings: Settings,
+    engine: Engine,
+    secrets: Secrets,
+    *,
+    now: datetime,
+    stop: threading.Event | None = None,
+) -> list[str]:
+    """At start: editions and alerts left sending (a SIGTERM, a crash) send their pending
+    batches; nobody new is added to them."""
+    with engine.connect() as conn:
+        unfinished = [r.id for r in editions.listing(conn) if r.state in (APPROVED, SENDING)]
+    transport = choose_transport(settings, secrets, now)
+    for edition_id in unfinished:
+        kind = "alerts" if edition_id.startswith("alert-") else "digest"
+        plan = plan_send(
+            settings,
+            engine,
+            edition_id=edition_id,
+            list_slug=None,
+            transport=transport.name,
+            now=now,
+            dry_run=True,
+            kind=kind,
+        )
+        deliver(settings, engine, secrets, plan, transport, clock=lambda: now, stop=stop)
+        with engine.begin() as conn:
+            people = ledger.summary(conn, edition_id)["recipients"]
+            if not (people["pending"] or people["failed"] or people["uncertain"]):
+                editions.set_state(
+                    conn,
+                    edition_id,
+                    SENT,
+                    who="scheduler",
+                    now=now,
+                    note=f"resumed; {people['accepted']} accepted",
+                )
+    return unfinished

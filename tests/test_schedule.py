@@ -183,3 +183,21 @@ def test_the_weekly_job_runs_once_per_week_and_skips_when_empty(approval) -> Non
     )
     next_week = NOW + timedelta(days=7)
     assert "nothing new" in run_weekly(settings, engine, secrets, now=next_week, holder="test")
+
+
+def test_a_send_cut_short_resumes_at_the_next_start(approval) -> None:
+    from digest.weekly import resume_unfinished
+
+    project, runner, cfg, _ = approval
+    settings, engine = project.settings(), project.engine()
+    secrets = Secrets.from_env()
+    stop = __import__("threading").Event()
+    stop.set()  # SIGTERM came at once: nothing is sent, the edition stays "sending"
+    digest.weekly.approve(settings, engine, secrets, "2026-W48", who="ed", now=NOW, stop=stop)
+    assert not (project.folder / "var" / "outbox" / "2026-W48").exists()
+    listed = json.loads(runner.invoke(app, ["editions", "--json", *cfg]).stdout)
+    assert listed[0]["state"] == "sending"
+    assert resume_unfinished(settings, engine, secrets, now=NOW) == ["2026-W48"]
+    assert len(_outbox(project, "2026-W48")) == 3
+    listed = json.loads(runner.invoke(app, ["editions", "--json", *cfg]).stdout)
+    assert listed[0]["state"] == "sent"
