@@ -40,7 +40,7 @@ from digest.schedule import STOP as SCHEDULER_STOP
 from digest.schedule import make_scheduler, next_runs, resume_job, schedule_alert
 from digest.store import audience, ledger
 from digest.store import editions as editions_store
-from digest.weekly import approve, parse_at, reject
+from digest.weekly import approve, mark_sent_if_done, parse_at, reject
 
 
 def _warn(message: str) -> None:
@@ -266,9 +266,7 @@ def _deliver_with_progress(
 
 
 def _finish_send(engine: Engine, plan: SendPlan, transport: Transport, report: RunReport) -> None:
-    with engine.connect() as conn:
-        state = ledger.summary(conn, plan.edition.id)
-    people = state["recipients"]
+    people = mark_sent_if_done(engine, plan.edition.id, who=who_am_i(), now=clock.now())
     typer.echo(
         f"edition {plan.edition.id}: {people['accepted']} accepted, {people['pending']} "
         f"pending, {people['in_flight']} in flight, {people['failed']} failed, "
@@ -281,16 +279,6 @@ def _finish_send(engine: Engine, plan: SendPlan, transport: Transport, report: R
         )
     if isinstance(transport, OutboxTransport):
         typer.echo(f"outbox: {transport.folder(plan.edition.id)}")
-    if not (people["pending"] or people["failed"] or people["uncertain"] or people["in_flight"]):
-        with engine.begin() as conn:
-            editions_store.set_state(
-                conn,
-                plan.edition.id,
-                "sent",
-                who=who_am_i(),
-                now=clock.now(),
-                note=f"{people['accepted']} accepted",
-            )
     if report.stopped_by:
         raise DeliveryError(report.stopped_by)
     if report.interrupted:

@@ -176,13 +176,7 @@ def send_now(
         editions.set_state(conn, edition_id, SENDING, who=who, now=now)
     # One run delivers every pending batch of the edition, whichever plan made it.
     report = deliver(settings, engine, secrets, plans[0], transport, clock=lambda: now, stop=stop)
-    with engine.begin() as conn:
-        people = ledger.summary(conn, edition_id)["recipients"]
-        done = not (people["pending"] or people["failed"] or people["uncertain"])
-        if done:
-            editions.set_state(
-                conn, edition_id, SENT, who=who, now=now, note=f"{people['accepted']} accepted"
-            )
+    people = mark_sent_if_done(engine, edition_id, who=who, now=now)
     log.info(
         "edition %s: %s accepted, %s pending, %s failed, %s uncertain",
         edition_id,
@@ -256,12 +250,7 @@ def send_alert(
     with engine.begin() as conn:
         editions.set_state(conn, alert, SENDING, who="scheduler", now=now)
     report = deliver(settings, engine, secrets, plan, transport, clock=lambda: now, stop=stop)
-    with engine.begin() as conn:
-        people = ledger.summary(conn, alert)["recipients"]
-        if not (people["pending"] or people["failed"] or people["uncertain"]):
-            editions.set_state(
-                conn, alert, SENT, who="scheduler", now=now, note=f"{people['accepted']} accepted"
-            )
+    mark_sent_if_done(engine, alert, who="scheduler", now=now)
     return report
 
 
@@ -313,15 +302,23 @@ def resume_unfinished(
             kind=kind,
         )
         deliver(settings, engine, secrets, plan, transport, clock=lambda: now, stop=stop)
-        with engine.begin() as conn:
-            people = ledger.summary(conn, edition_id)["recipients"]
-            if not (people["pending"] or people["failed"] or people["uncertain"]):
-                editions.set_state(
-                    conn,
-                    edition_id,
-                    SENT,
-                    who="scheduler",
-                    now=now,
-                    note=f"resumed; {people['accepted']} accepted",
-                )
+        mark_sent_if_done(engine, edition_id, who="scheduler", now=now, note="resumed; ")
     return unfinished
+
+
+def mark_sent_if_done(
+    engine: Engine, edition_id: str, *, who: str, now: datetime, note: str = ""
+) -> dict[str, int]:
+    """Record the edition as sent once every recipient is accepted; its recipient counts."""
+    with engine.begin() as conn:
+        people: dict[str, int] = ledger.summary(conn, edition_id)["recipients"]
+        if not any(people[k] for k in ("pending", "in_flight", "failed", "uncertain")):
+            editions.set_state(
+                conn,
+                edition_id,
+                SENT,
+                who=who,
+                now=now,
+                note=f"{note}{people['accepted']} accepted",
+            )
+    return people
