@@ -1,0 +1,121 @@
+"""What the `digest subscribers` commands and `digest lists` print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from sqlalchemy.engine import Engine
+
+from digest.audience.export import export_csv
+from digest.audience.importer import import_csv
+from digest.audience.members import details, list_summary
+from digest.config import Settings
+from digest.errors import AudienceError
+
+
+def import_command(
+    settings: Settings,
+    engine: Engine,
+    path: Path,
+    *,
+    list_slug: str,
+    fmt: str | None,
+    pending: bool,
+    strict: bool,
+    dry_run: bool,
+    now: datetime,
+) -> None:
+    """Fails (exit 1) only when the file cannot be read, or with --strict and a rejected row."""
+    report = import_csv(
+        settings,
+        engine,
+        path,
+        list_slug=list_slug,
+        default_format=fmt,
+        pending=pending,
+        dry_run=dry_run,
+        now=now,
+        strict=strict,
+    )
+    for what, lines in (
+        ("rejected", report.rejected),
+        ("kept out", report.suppressed),
+        ("duplicate", report.merged),
+    ):
+        for line, reason in lines:
+            typer.secho(f"{path}:{line}: {what}: {reason}", err=True)
+    if strict and report.rejected:
+        raise AudienceError(
+            f"{len(report.rejected)} row(s) rejected and --strict given: "
+            "nothing imported; fix the rows above"
+        )
+    prefix = "dry run, nothing written: " if dry_run else ""
+    typer.echo(
+        f"{prefix}added {report.added}, updated {report.updated}, unchanged "
+        f"{report.unchanged}, rejected {len(report.rejected)}, suppressed "
+        f"{len(report.suppressed)} (list {list_slug})"
+    )
+
+
+def export_command(
+    settings: Settings,
+    engine: Engine,
+    *,
+    list_slug: str | None,
+    status: str | None,
+    out: Path | None,
+) -> None:
+    if out is None:
+        count = export_csv(settings, engine, sys.stdout, list_slug=list_slug, status=status)
+    else:
+        try:
+            with out.open("w", encoding="utf-8", newline="") as fh:
+                count = export_csv(settings, engine, fh, list_slug=list_slug, status=status)
+        except OSError as exc:
+            raise AudienceError(f"cannot write {out} ({exc.strerror})") from None
+    typer.secho(f"exported {count} subscriber(s)", err=True)
+
+
+def show_command(engine: Engine, address: str, *, as_json: bool) -> None:
+    info = details(engine, address).as_dict()
+    if as_json:
+        typer.echo(json.dumps(info, ensure_ascii=False))
+        return
+    for key, value in info.items():
+        if key == "lists":
+            value = (
+                ", ".join(
+                    f"{m['list']} ({m['status']}, {m['format']}"
+                    + (f", {m['profile']})" if m["profile"] else ")")
+                    for m in value
+                )
+                or "none"
+            )
+        elif key == "suppressed":
+            value = (
+                "no"
+                if value is None
+                else f"{value['reason']} since {value['since']} ({value['origin']})"
+            )
+        typer.echo(f"{key}: {'' if value is None else value}")
+
+
+def lists_command(settings: Settings, engine: Engine, *, as_json: bool) -> None:
+    summary = list_summary(settings, engine)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    slug: {"kind": kind, "name": name, "counts": counts}
+                    for slug, kind, name, counts in summary
+                }
+            )
+        )
+        return
+    for slug, kind, name, counts in summary:
+        shown = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no members"
+        typer.echo(f"{slug} ({kind}, {name}): {shown}")

@@ -1,0 +1,89 @@
+"""What `digest collect` and `digest build` print."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from sqlalchemy.engine import Engine
+
+from digest.build import build
+from digest.collect import SourceOutcome, collect
+from digest.commands.common import warn
+from digest.config import Settings
+from digest.errors import DigestError
+
+
+def _show_outcome(outcome: SourceOutcome) -> None:
+    if outcome.error:
+        warn(outcome.error)
+        return
+    if outcome.not_modified:
+        typer.echo(f"{outcome.label}: not modified since the last collect")
+    else:
+        extra = f", {outcome.merged} merged as duplicates" if outcome.merged else ""
+        extra += f", {outcome.updated} updated" if outcome.updated else ""
+        extra += f", {outcome.removed} removed" if outcome.removed else ""
+        extra += f" ({outcome.upcoming} upcoming)" if outcome.upcoming else ""
+        typer.echo(f"{outcome.label}: {outcome.added} new{extra}")
+    for warning in outcome.warnings:
+        warn(warning)
+
+
+def collect_command(settings: Settings, engine: Engine, now: datetime) -> None:
+    """Succeeds when some source worked (failures are warnings); fails when all failed."""
+    report = collect(settings, engine, now, on_outcome=_show_outcome)
+    failed = len(report.failed)
+    total = len(report.outcomes)
+    if report.all_failed:
+        raise DigestError(f"all {total} sources failed: nothing collected (see the warnings above)")
+    if failed:
+        warn(
+            f"{failed} of {total} sources failed and were skipped; {report.added} new items "
+            "from the rest"
+        )
+    else:
+        typer.echo(f"collected {total} sources: {report.added} new")
+
+
+def build_command(
+    settings: Settings,
+    engine: Engine,
+    *,
+    week: str | None,
+    out: Path | None,
+    force: bool,
+    now: datetime,
+) -> None:
+    result = build(settings, engine, week=week, out=out, force=force, now=now)
+    for unplaced, count in result.unplaced.items():
+        warn(
+            f"{count} item(s) in section {unplaced!r}, which is not in edition.sections: "
+            "left out (add the section, or change the feed's section)"
+        )
+    if result.edition is None or result.email is None:
+        typer.echo(
+            f"no new items for {result.plan.id} since the last edition: no edition built "
+            "(use --force to build one anyway)"
+        )
+        return
+    edition = result.edition
+    typer.echo(f"edition {edition.id}: {edition.subject}")
+    if edition.editor_note:
+        typer.echo("  editor's note: 1")
+    for section in edition.sections:
+        more = f" (+{section.omitted} on the website)" if section.omitted else ""
+        typer.echo(f"  {section.key}: {section.count}{more}")
+    typer.echo(
+        f"  HTML {result.html_bytes / 1024:.1f} KB, text "
+        f"{len(result.email.text.encode()) / 1024:.1f} KB"
+    )
+    for made in result.prints:
+        left = f", {made.left_out} item(s) left out to fit" if made.left_out else ""
+        typer.echo(
+            f"  print ({made.profile}): {made.pages} page(s){left}; {made.parts} e-message part(s)"
+        )
+    typer.echo(
+        f"  wrote email.html, email.txt, edition.json and the print files to {result.folder}"
+    )
