@@ -197,3 +197,16 @@ send_recipients = sa.Table(
     sa.Column("format", sa.String(10), nullable=False),
     sa.Column("list_slug", sa.String(100), nullable=False),
 )
+
+delivery_events = sa.Table(
+    "delivery_events",
+    metadata,
+    sa.Column("sg_event_id", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(30), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("edition_id", sa.String(40), nullable=True, index=True),
+    sa.Column("batch", sa.String(20), nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("received", UTCDateTime, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+)

@@ -1,0 +1,173 @@
+"""SendGrid's event webhook: verify, then parse, then act (the web app's endpoint calls these).
+
+Events become one small enum (an unknown type is kept as ``unknown`` with its raw
+payload), are stored once per ``sg_event_id`` and mapped back to edition and batch
+through ``custom_args``. Bounces (type bounce), spam reports, unsubscribes and group
+unsubscribes suppress the address at once; blocked, deferred and dropped are counted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+from email_validator import EmailNotValidError
+from sqlalchemy.engine import Engine
+
+from digest.audience.importer import email_key
+from digest.store import audience
+from digest.store.tables import delivery_events
+
+MAX_AGE = timedelta(minutes=10)
+
+
+class EventKind(StrEnum):
+    PROCESSED = "processed"
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    DROPPED = "dropped"
+    BOUNCE = "bounce"
+    BLOCKED = "blocked"
+    OPEN = "open"
+    CLICK = "click"
+    SPAMREPORT = "spamreport"
+    UNSUBSCRIBE = "unsubscribe"
+    GROUP_UNSUBSCRIBE = "group_unsubscribe"
+    GROUP_RESUBSCRIBE = "group_resubscribe"
+    UNKNOWN = "unknown"
+
+
+SUPPRESSING = {
+    EventKind.BOUNCE: "bounce",
+    EventKind.SPAMREPORT: "spam report",
+    EventKind.UNSUBSCRIBE: "unsubscribed",
+    EventKind.GROUP_UNSUBSCRIBE: "unsubscribed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEvent:
+    kind: EventKind
+    email: str
+    edition: str | None
+    batch: str | None
+    at: datetime
+    sg_event_id: str
+    raw: dict[str, Any]
+
+
+def verify_signature(
+    public_key_b64: str, payload: bytes, signature_b64: str, timestamp: str, *, now: datetime
+) -> bool:
+    """True when SendGrid signed ``timestamp + payload`` (the raw bytes) and it is recent."""
+    try:
+        key = load_der_public_key(base64.b64decode(public_key_b64))
+        signature = base64.b64decode(signature_b64, validate=True)
+        sent = datetime.fromtimestamp(int(timestamp), UTC)
+    except (ValueError, binascii.Error, OverflowError, OSError):
+        return False
+    if not isinstance(key, ec.EllipticCurvePublicKey) or abs(now - sent) > MAX_AGE:
+        return False
+    try:
+        key.verify(signature, timestamp.encode() + payload, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def parse_events(payload: bytes) -> list[DeliveryEvent]:
+    """The events of a verified body (ValueError when it is not SendGrid's JSON list)."""
+    data = json.loads(payload)
+    if not isinstance(data, list):
+        raise ValueError("the event webhook body is not a JSON list")
+    events = []
+    for raw in data:
+        if not isinstance(raw, dict) or not raw.get("sg_event_id"):
+            continue
+        kind = _kind(raw)
+        when = datetime.fromtimestamp(int(raw.get("timestamp", 0) or 0), UTC)
+        events.append(
+            DeliveryEvent(
+                kind,
+                str(raw.get("email", "")),
+                _text(raw.get("digest_edition")),
+                _text(raw.get("digest_batch")),
+                when,
+                str(raw["sg_event_id"]),
+                raw,
+            )
+        )
+    return events
+
+
+def _kind(raw: dict[str, Any]) -> EventKind:
+    try:
+        kind = EventKind(str(raw.get("event", "")))
+    except ValueError:
+        return EventKind.UNKNOWN
+    if kind == EventKind.BOUNCE and raw.get("type") == "blocked":
+        return EventKind.BLOCKED
+    return kind
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)[:40]
+
+
+def record_events(engine: Engine, events: list[DeliveryEvent], *, now: datetime) -> Counter[str]:
+    """Store each new event once; suppress where the event says so. Counts by outcome."""
+    counts: Counter[str] = Counter()
+    with engine.begin() as conn:
+        ids = [e.sg_event_id for e in events]
+        seen = set(
+            conn.execute(
+                sa.select(delivery_events.c.sg_event_id).where(
+                    delivery_events.c.sg_event_id.in_(ids)
+                )
+            ).scalars()
+        )
+        for event in events:
+            if event.sg_event_id in seen:
+                counts["repeated"] += 1
+                continue
+            seen.add(event.sg_event_id)
+            conn.execute(
+                sa.insert(delivery_events).values(
+                    sg_event_id=event.sg_event_id,
+                    kind=event.kind.value,
+                    email=event.email[:320],
+                    edition_id=event.edition,
+                    batch=event.batch,
+                    at=event.at,
+                    received=now,
+                    raw=json.dumps(event.raw),
+                )
+            )
+            counts[event.kind.value] += 1
+            reason = SUPPRESSING.get(event.kind)
+            if reason is not None:
+                counts["suppressed"] += _suppress(conn, event, reason, now)
+    return counts
+
+
+def _suppress(conn: Any, event: DeliveryEvent, reason: str, now: datetime) -> int:
+    try:
+        given, key = email_key(event.email)
+    except EmailNotValidError:
+        return 0
+    return int(
+        audience.suppress(
+            conn, given, key, reason=reason, origin=f"sendgrid {event.kind.value}", now=now
+        )
+    )
