@@ -219,14 +219,13 @@ def alert(
 
 @app.command()
 def serve(
-    host: Annotated[
-        str, typer.Option(help="Address of the web app (with the web app).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the web app (with the web app).")] = 8000,
+    host: Annotated[str, typer.Option(help="Address the web app listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the web app.")] = 8000,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Run the scheduler (collect daily, the weekly edition, approval deadlines) until stopped."""
+    """The web app and the scheduler in one process (collect daily, the weekly edition,
+    approval deadlines, scheduled alerts) until SIGTERM or Ctrl-C."""
     from digest.commands import serve_command
     from digest.config import config_path
 
@@ -235,8 +234,7 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-    del host, port  # the web app joins this process later
-    run(config, debug, lambda s, e: serve_command(s, config_path(config)))
+    run(config, debug, lambda s, e: serve_command(s, e, config_path(config), host=host, port=port))
 
 
 @app.command("editions")

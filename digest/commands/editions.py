@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import threading
 from datetime import datetime
 from pathlib import Path
 
 import typer
+import uvicorn
 from sqlalchemy.engine import Engine
 
 from digest.commands.common import stop_on_signals, who_am_i
@@ -18,6 +18,7 @@ from digest.schedule import STOP as SCHEDULER_STOP
 from digest.schedule import make_scheduler, next_runs, resume_job
 from digest.store import editions as editions_store
 from digest.store import ledger
+from digest.web.app import create_app
 from digest.weekly import approve, reject
 
 
@@ -84,8 +85,15 @@ def reject_command(engine: Engine, edition_id: str, *, note: str, now: datetime)
     typer.echo(f"edition {edition_id} rejected: it will not be sent")
 
 
-def serve_command(settings: Settings, config: Path) -> None:
-    """The scheduler in the foreground until SIGTERM or Ctrl-C."""
+def serve_command(
+    settings: Settings, engine: Engine, config: Path, *, host: str, port: int
+) -> None:
+    """The web app (uvicorn) and the scheduler in one process, until SIGTERM or Ctrl-C.
+
+    uvicorn handles the signals; when it stops, the scheduler lets running sends finish
+    their batches in flight, records them, and stops.
+    """
+    app = create_app(settings, engine, Secrets.from_env())
     scheduler = make_scheduler(settings, config)
     scheduler.resume()
     # A send cut short by the last stop (SIGTERM, a crash) goes on now, not next week.
@@ -94,16 +102,9 @@ def serve_command(settings: Settings, config: Path) -> None:
     ).start()
     for job_id, when in next_runs(scheduler):
         typer.echo(f"{job_id}: next run {when:%Y-%m-%d %H:%M} UTC" if when else f"{job_id}: -")
-    done = threading.Event()
-
-    def handler(signum: int, _frame: object) -> None:
-        typer.echo(
-            f"{signal.Signals(signum).name}: finishing running jobs, then stopping", err=True
-        )
+    typer.echo(f"web app on http://{host}:{port}")
+    try:
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
+    finally:
         SCHEDULER_STOP.set()
-        done.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
-    done.wait()
-    scheduler.shutdown(wait=True)
+        scheduler.shutdown(wait=True)

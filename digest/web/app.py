@@ -1,0 +1,134 @@
+"""The FastAPI app. Public pages (one-click unsubscribe so far) and SendGrid's event webhook;
+every page is server-rendered, works without JavaScript, and carries strict headers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy.engine import Engine
+
+from digest import clock
+from digest.audience.actions import unsubscribe
+from digest.audience.tokens import Keyring, keyring
+from digest.config import Secrets, Settings
+from digest.dispatch.events import parse_events, record_events, verify_signature
+from digest.errors import AudienceError
+from digest.render.templates import html_env
+
+log = logging.getLogger(__name__)
+MAX_BODY = 1_000_000
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
+    """The app for one organisation's settings and database."""
+    keys = keyring(
+        secrets.secret_key, secrets.previous_secret_key, settings.var_dir, may_create=False
+    )
+    app = FastAPI(title=settings.organisation.name, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length", "0")
+        if length.isdigit() and int(length) > MAX_BODY:
+            return _page(settings, "Too large", "That request is too large.", 413)
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.get("/u/{token}", response_class=HTMLResponse)
+    def unsubscribe_page(token: str) -> HTMLResponse:
+        # Never unsubscribe on GET: mail scanners fetch every link.
+        return _unsubscribe_answer(settings, engine, keys, token, act=False)
+
+    @app.post("/u/{token}", response_class=HTMLResponse)
+    def unsubscribe_now(token: str) -> HTMLResponse:
+        # One button, or RFC 8058's one-click POST (List-Unsubscribe=One-Click): the same.
+        return _unsubscribe_answer(settings, engine, keys, token, act=True)
+
+    @app.post("/webhooks/sendgrid")
+    async def sendgrid_events(request: Request) -> Response:
+        return await _webhook(settings, engine, secrets, request)
+
+    return app
+
+
+def _page(settings: Settings, title: str, message: str, status: int = 200) -> HTMLResponse:
+    html = (
+        html_env()
+        .get_template("web/message.html.j2")
+        .render(org=settings.organisation, title=title, message=message)
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def _unsubscribe_answer(
+    settings: Settings, engine: Engine, keys: Keyring, token: str, *, act: bool
+) -> HTMLResponse:
+    claims = keys.check(token, "unsubscribe", now=clock.now())
+    if claims is None:
+        return _page(
+            settings,
+            "This link does not work",
+            "This unsubscribe link is not valid (it may be cut short). Use the link in "
+            "a recent email, or write to us.",
+            400,
+        )
+    list_name = next(
+        (x.name for x in settings.lists if x.slug == claims.list_slug), claims.list_slug
+    )
+    email, changed = "", None
+    if act:
+        try:
+            result = unsubscribe(engine, keys, token, now=clock.now(), origin="web")
+        except AudienceError as exc:
+            return _page(settings, "This link does not work", str(exc), 400)
+        email, changed = result.email, result.changed
+    html = (
+        html_env()
+        .get_template("web/unsubscribe.html.j2")
+        .render(
+            org=settings.organisation,
+            title="Unsubscribe",
+            done=act,
+            email=email,
+            changed=changed,
+            list_name=list_name,
+        )
+    )
+    return HTMLResponse(html)
+
+
+async def _webhook(
+    settings: Settings, engine: Engine, secrets: Secrets, request: Request
+) -> Response:
+    """Verify, then parse, then act: a bad signature stores nothing (403); our own failure
+    is a 5xx so SendGrid sends the events again."""
+    body = await request.body()
+    key = secrets.webhook_public_key
+    signature = request.headers.get("X-Twilio-Email-Event-Webhook-Signature", "")
+    stamp = request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp", "")
+    if not key or not verify_signature(key, body, signature, stamp, now=clock.now()):
+        return Response("bad signature", status_code=403)
+    try:
+        events = parse_events(body)
+    except ValueError:
+        return Response("not a list of events", status_code=400)
+    try:
+        counts = record_events(engine, events, now=clock.now())
+    except Exception:  # the database, our side: SendGrid retries on a 5xx
+        log.exception("could not store %d SendGrid events", len(events))
+        return Response("try again", status_code=503)
+    log.info("sendgrid events: %s", dict(counts))
+    return Response(status_code=200)

@@ -1,0 +1,113 @@
+"""The web app's first pages: one-click unsubscribe (RFC 8058) and SendGrid's event webhook."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+from fastapi.testclient import TestClient
+
+from digest.audience.importer import import_csv
+from digest.audience.members import details
+from digest.audience.tokens import Keyring
+from digest.config import Secrets
+from digest.store.tables import delivery_events
+from digest.web.app import create_app
+from tests.conftest import NOW
+
+KEY = "web-test-secret-key-0123456789"
+
+
+@pytest.fixture
+def site(make_project, tmp_path: Path):
+    project = make_project()
+    settings, engine = project.settings(), project.engine()
+    people = tmp_path / "p.csv"
+    people.write_text("email,name\nana@example.org,Ana\n")
+    import_csv(
+        settings,
+        engine,
+        people,
+        list_slug="weekly",
+        default_format=None,
+        pending=False,
+        dry_run=False,
+        now=NOW,
+    )
+    return project, settings, engine
+
+
+def _client(settings, engine, **secrets: str) -> TestClient:
+    return TestClient(create_app(settings, engine, Secrets(secret_key=KEY, **secrets)))
+
+
+def test_get_never_unsubscribes_and_one_click_post_does(site) -> None:
+    _, settings, engine = site
+    client = _client(settings, engine)
+    token = Keyring(KEY.encode()).make("unsubscribe", 1, "weekly", now=NOW)
+    page = client.get(f"/u/{token}")
+    assert page.status_code == 200 and '<form method="post"' in page.text
+    assert details(engine, "ana@example.org").memberships[0].status == "active"
+    done = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200 and "ana@example.org will get no more" in done.text
+    assert details(engine, "ana@example.org").memberships[0].status == "unsubscribed"
+    again = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert again.status_code == 200 and "already done" in again.text
+    for response in (page, done):
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert "<script" not in response.text
+
+
+@pytest.mark.parametrize("token", ["nonsense", "abc.def"])
+def test_a_bad_link_is_a_friendly_400(site, token: str) -> None:
+    _, settings, engine = site
+    for response in (
+        _client(settings, engine).get(f"/u/{token}"),
+        _client(settings, engine).post(f"/u/{token}"),
+    ):
+        assert response.status_code == 400 and "not valid" in response.text
+
+
+def _vector(corpus: Path) -> dict:
+    return json.loads((corpus / "sendgrid" / "event_webhook_signature_vector.json").read_text())
+
+
+def test_the_signed_webhook_is_stored_and_a_tampered_one_is_403(site, corpus: Path) -> None:
+    _, settings, engine = site
+    vector = _vector(corpus)
+    client = _client(settings, engine, webhook_public_key=vector["public_key_b64_der_spki"])
+    headers = {
+        "X-Twilio-Email-Event-Webhook-Signature": vector[
+            "header_X-Twilio-Email-Event-Webhook-Signature"
+        ],
+        "X-Twilio-Email-Event-Webhook-Timestamp": vector[
+            "header_X-Twilio-Email-Event-Webhook-Timestamp"
+        ],
+    }
+    sent = datetime.fromtimestamp(int(headers["X-Twilio-Email-Event-Webhook-Timestamp"]), UTC)
+    with time_machine.travel(sent, tick=False):
+        bad = client.post(
+            "/webhooks/sendgrid", content=vector["raw_body"].encode() + b" ", headers=headers
+        )
+        good = client.post(
+            "/webhooks/sendgrid", content=vector["raw_body"].encode(), headers=headers
+        )
+        twice = client.post(
+            "/webhooks/sendgrid", content=vector["raw_body"].encode(), headers=headers
+        )
+    assert bad.status_code == 403
+    assert good.status_code == 200 and twice.status_code == 200
+    with engine.connect() as conn:
+        kinds = conn.execute(sa.select(delivery_events.c.kind)).scalars().all()
+    assert kinds == ["dropped"]
+
+
+def test_without_a_public_key_every_webhook_is_refused(site) -> None:
+    _, settings, engine = site
+    response = _client(settings, engine).post("/webhooks/sendgrid", content=b"[]")
+    assert response.status_code == 403
