@@ -111,3 +111,39 @@ def test_without_a_public_key_every_webhook_is_refused(site) -> None:
     _, settings, engine = site
     response = _client(settings, engine).post("/webhooks/sendgrid", content=b"[]")
     assert response.status_code == 403
+
+
+def test_the_archive_shows_sent_editions_without_personal_links(
+    make_project, tmp_path, monkeypatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from digest.cli import app
+    from tests.conftest import EXAMPLE_SOURCES
+
+    project = make_project(EXAMPLE_SOURCES)
+    runner = CliRunner()
+    cfg = ["--config", str(project.config)]
+    people = tmp_path / "p.csv"
+    people.write_text("email\nana@example.org\n")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", KEY)
+    with time_machine.travel(NOW, tick=False):
+        for args in (
+            ["subscribers", "import", str(people), "--list", "weekly"],
+            ["collect"],
+            ["build"],
+        ):
+            assert runner.invoke(app, [*args, *cfg]).exit_code == 0
+        settings, engine = project.settings(), project.engine()
+        client = _client(settings, engine)
+        assert client.get("/archive/2026-W48").status_code == 404  # not sent: private
+        assert runner.invoke(app, ["send", "--yes", *cfg]).exit_code == 0
+        page = client.get("/archive/2026-W48")
+        feed = client.get("/archive.atom")
+        index = client.get("/archive")
+    assert page.status_code == 200 and "From the editor" in page.text
+    for placeholder in ("-unsubscribe_url-", "-preferences_url-", "/u/", "/p/"):
+        assert placeholder not in page.text
+    assert feed.headers["content-type"].startswith("application/atom+xml")
+    assert "/archive/2026-W48" in feed.text and "/archive/2026-W48" in index.text
+    assert client.get("/archive/alert-20261126-120000").status_code == 404

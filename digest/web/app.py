@@ -4,7 +4,9 @@ every page is server-rendered, works without JavaScript, and carries strict head
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
@@ -16,10 +18,13 @@ from digest.audience.tokens import Keyring, keyring
 from digest.config import Secrets, Settings
 from digest.dispatch.events import parse_events, record_events, verify_signature
 from digest.errors import AudienceError
+from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
 from digest.render.templates import html_env
+from digest.store.editions import get_edition, listing, state_of
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000
+WEEKLY = re.compile(r"^\d{4}-W\d{2}$")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -57,11 +62,64 @@ def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
         # One button, or RFC 8058's one-click POST (List-Unsubscribe=One-Click): the same.
         return _unsubscribe_answer(settings, engine, keys, token, act=True)
 
+    @app.get("/archive", response_class=HTMLResponse)
+    def archive_index() -> HTMLResponse:
+        html = (
+            html_env()
+            .get_template("web/archive.html.j2")
+            .render(
+                org=settings.organisation,
+                title="Past editions",
+                editions=_published(engine),
+                base=settings.delivery.base_url,
+            )
+        )
+        return HTMLResponse(html)
+
+    @app.get("/archive.atom")
+    def archive_feed() -> Response:
+        published = _published(engine)
+        updated = published[0].built_at if published else clock.now()
+        xml = (
+            html_env()
+            .get_template("web/archive.atom.j2")
+            .render(
+                org=settings.organisation,
+                editions=published,
+                base=settings.delivery.base_url,
+                updated=updated.isoformat(),
+            )
+        )
+        return Response(xml, media_type="application/atom+xml")
+
+    @app.get("/archive/{edition_id}", response_class=HTMLResponse)
+    def archive_page(edition_id: str) -> HTMLResponse:
+        with engine.connect() as conn:
+            public = WEEKLY.match(edition_id) and state_of(conn, edition_id) == "sent"
+            stored = get_edition(conn, edition_id) if public else None
+        if stored is None:  # unknown, an alert, or not sent yet (a draft stays private)
+            return _page(settings, "Not found", "There is no such edition.", 404)
+        # The view-in-browser copy: no per-recipient link or name in it.
+        html = stored.email.html
+        for placeholder, value in (
+            (UNSUBSCRIBE, f"{settings.delivery.base_url}/archive"),
+            (PREFERENCES, f"{settings.delivery.base_url}/archive"),
+            (NAME, ""),
+        ):
+            html = html.replace(placeholder, value)
+        return HTMLResponse(html)
+
     @app.post("/webhooks/sendgrid")
     async def sendgrid_events(request: Request) -> Response:
         return await _webhook(settings, engine, secrets, request)
 
     return app
+
+
+def _published(engine: Engine) -> list[Any]:
+    """Weekly editions that went out, newest first (alerts and unsent editions stay out)."""
+    with engine.connect() as conn:
+        return [row for row in listing(conn) if WEEKLY.match(row.id) and row.state == "sent"]
 
 
 def _page(settings: Settings, title: str, message: str, status: int = 200) -> HTMLResponse:
