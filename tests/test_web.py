@@ -147,3 +147,45 @@ def test_the_archive_shows_sent_editions_without_personal_links(
     assert feed.headers["content-type"].startswith("application/atom+xml")
     assert "/archive/2026-W48" in feed.text and "/archive/2026-W48" in index.text
     assert client.get("/archive/alert-20261126-120000").status_code == 404
+
+
+def test_preferences_change_format_lists_and_leave_everything(make_project, tmp_path) -> None:
+    project = make_project('[[lists]]\nslug = "alerts"\nname = "Alerts"\nkind = "alerts"\n')
+    settings, engine = project.settings(), project.engine()
+    people = tmp_path / "p.csv"
+    people.write_text("email\nbo@example.org\n")
+    import_csv(
+        settings,
+        engine,
+        people,
+        list_slug="weekly",
+        default_format=None,
+        pending=False,
+        dry_run=False,
+        now=NOW,
+    )
+    client = _client(settings, engine)
+    token = Keyring(KEY.encode()).make("preferences", 1, "weekly", now=NOW)
+    page = client.get(f"/p/{token}")
+    assert page.status_code == 200 and 'value="alerts"' in page.text
+    saved = client.post(
+        f"/p/{token}",
+        content="list=weekly&list=alerts&format=text&action=save",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert saved.status_code == 200 and "Saved." in saved.text
+    info = details(engine, "bo@example.org")
+    assert {(m.list_slug, m.status, m.format) for m in info.memberships} == {
+        ("weekly", "active", "text"),
+        ("alerts", "active", "text"),
+    }
+    left = client.post(
+        f"/p/{token}",
+        content="action=leave",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert left.status_code == 200
+    info = details(engine, "bo@example.org")
+    assert info.status == "unsubscribed" and info.suppression is not None
+    wrong = client.get(f"/p/{Keyring(KEY.encode()).make('unsubscribe', 1, 'weekly', now=NOW)}")
+    assert wrong.status_code == 400

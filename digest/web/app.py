@@ -7,19 +7,21 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
 
 from digest import clock
-from digest.audience.actions import unsubscribe
+from digest.audience.actions import set_preferences, unsubscribe
 from digest.audience.tokens import Keyring, keyring
 from digest.config import Secrets, Settings
 from digest.dispatch.events import parse_events, record_events, verify_signature
-from digest.errors import AudienceError
+from digest.errors import AudienceError, ConfigError
 from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
 from digest.render.templates import html_env
+from digest.store.audience import memberships_of, subscriber_by_id
 from digest.store.editions import get_edition, listing, state_of
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,105 @@ def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
     def unsubscribe_now(token: str) -> HTMLResponse:
         # One button, or RFC 8058's one-click POST (List-Unsubscribe=One-Click): the same.
         return _unsubscribe_answer(settings, engine, keys, token, act=True)
+
+    @app.get("/p/{token}", response_class=HTMLResponse)
+    def preferences_page(token: str) -> HTMLResponse:
+        return _preferences(settings, engine, keys, token, form=None)
+
+    @app.post("/p/{token}", response_class=HTMLResponse)
+    async def preferences_save(token: str, request: Request) -> HTMLResponse:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        return _preferences(settings, engine, keys, token, form=form)
+
+    _archive_routes(app, settings, engine)
+
+    @app.post("/webhooks/sendgrid")
+    async def sendgrid_events(request: Request) -> Response:
+        return await _webhook(settings, engine, secrets, request)
+
+    return app
+
+
+FORMATS = (
+    ("html", "Email with pictures and links (HTML)"),
+    ("text", "Plain text only"),
+    ("print", "A printable edition to post to someone inside"),
+)
+
+
+def _preferences(
+    settings: Settings,
+    engine: Engine,
+    keys: Keyring,
+    token: str,
+    *,
+    form: dict[str, list[str]] | None,
+) -> HTMLResponse:
+    claims = keys.check(token, "preferences", now=clock.now())
+    if claims is None:
+        return _page(
+            settings,
+            "This link does not work",
+            "This preferences link is not valid: use the link in a recent email.",
+            400,
+        )
+    public = [x for x in settings.lists if x.slug != settings.edition.preview_list]
+    if form is not None:
+        try:
+            if form.get("action") == ["leave"]:
+                set_preferences(settings, engine, keys, token, leave_all=True, now=clock.now())
+            else:
+                chosen = set(form.get("list", []))
+                fmt = form.get("format", [""])[0] or None
+                profile = form.get("profile", [""])[0] or None
+                set_preferences(
+                    settings,
+                    engine,
+                    keys,
+                    token,
+                    lists={x.slug: x.slug in chosen for x in public},
+                    fmt=fmt,
+                    profile=profile,
+                    now=clock.now(),
+                )
+        except (AudienceError, ConfigError) as exc:
+            return _page(settings, "Not saved", str(exc), 400)
+    with engine.connect() as conn:
+        sub = subscriber_by_id(conn, claims.subscriber_id)
+        members = memberships_of(conn, claims.subscriber_id) if sub is not None else []
+    if sub is None:
+        return _page(settings, "This link does not work", "We no longer hold this address.", 400)
+    joined = {m.list_slug for m in members if m.status != "unsubscribed"}
+    first = members[0] if members else None
+    html = (
+        html_env()
+        .get_template("web/preferences.html.j2")
+        .render(
+            org=settings.organisation,
+            title="Your choices",
+            email=sub.email,
+            lists=public,
+            joined=joined,
+            formats=FORMATS,
+            current_format=first.format if first else "html",
+            profiles=settings.print.profiles,
+            current_profile=(
+                first.profile if first and first.profile else settings.print.default_profile
+            ),
+            saved=form is not None,
+        )
+    )
+    return HTMLResponse(html)
+
+
+def _published(engine: Engine) -> list[Any]:
+    """Weekly editions that went out, newest first (alerts and unsent editions stay out)."""
+    with engine.connect() as conn:
+        return [row for row in listing(conn) if WEEKLY.match(row.id) and row.state == "sent"]
+
+
+def _archive_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
+    """The archive: sent weekly editions only, without any personal link."""
 
     @app.get("/archive", response_class=HTMLResponse)
     def archive_index() -> HTMLResponse:
@@ -108,18 +209,6 @@ def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
         ):
             html = html.replace(placeholder, value)
         return HTMLResponse(html)
-
-    @app.post("/webhooks/sendgrid")
-    async def sendgrid_events(request: Request) -> Response:
-        return await _webhook(settings, engine, secrets, request)
-
-    return app
-
-
-def _published(engine: Engine) -> list[Any]:
-    """Weekly editions that went out, newest first (alerts and unsent editions stay out)."""
-    with engine.connect() as conn:
-        return [row for row in listing(conn) if WEEKLY.match(row.id) and row.state == "sent"]
 
 
 def _page(settings: Settings, title: str, message: str, status: int = 200) -> HTMLResponse:
