@@ -189,3 +189,65 @@ def test_preferences_change_format_lists_and_leave_everything(make_project, tmp_
     assert info.status == "unsubscribed" and info.suppression is not None
     wrong = client.get(f"/p/{Keyring(KEY.encode()).make('unsubscribe', 1, 'weekly', now=NOW)}")
     assert wrong.status_code == 400
+
+
+def _form(client: TestClient, path: str, body: str):
+    return client.post(
+        path, content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+
+
+def test_subscribe_confirms_by_email_and_never_tells_who_is_subscribed(site) -> None:
+    import email as email_lib
+    import email.policy
+
+    project, settings, engine = site
+    client = _client(settings, engine)
+    assert "Subscribe" in client.get("/subscribe").text
+    new = _form(client, "/subscribe", "email=New%40example.org&name=New&list=weekly&format=text")
+    old = _form(client, "/subscribe", "email=ana%40example.org&list=weekly&format=html")
+    assert new.status_code == old.status_code == 200
+    assert new.text == old.text  # the same answer, subscribed before or not
+    assert details(engine, "new@example.org").status == "pending"
+    folder = project.folder / "var" / "outbox" / "confirm"
+    [eml] = [p for p in folder.glob("*.eml") if p.name.lower().endswith("new@example.org.eml")]
+    msg = email_lib.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    link = next(line for line in msg.get_content().splitlines() if "/c/" in line).strip()
+    token = link.rsplit("/c/", 1)[1]
+    assert client.get(f"/c/{token}").status_code == 200  # a GET only shows the button
+    assert details(engine, "new@example.org").status == "pending"
+    done = client.post(f"/c/{token}")
+    assert done.status_code == 200 and "is subscribed" in done.text
+    info = details(engine, "new@example.org")
+    assert info.status == "active" and info.memberships[0].status == "active"
+
+
+def test_the_honeypot_and_the_rate_limit(site) -> None:
+    _, settings, engine = site
+    client = _client(settings, engine)
+    bot = _form(client, "/subscribe", "email=bot%40example.org&list=weekly&website=spam")
+    assert bot.status_code == 200
+    with pytest.raises(Exception, match="no subscriber"):
+        details(engine, "bot@example.org")
+    answers = [
+        _form(client, "/subscribe", "email=same%40example.org&list=weekly").status_code
+        for _ in range(5)
+    ]
+    assert answers[:3] == [200, 200, 200] and answers[3:] == [429, 429]
+
+
+def test_someone_who_left_can_come_back_by_confirming(site) -> None:
+    from digest.audience.actions import unsubscribe
+
+    _, settings, engine = site
+    keys = Keyring(KEY.encode())
+    unsubscribe(engine, keys, keys.make("unsubscribe", 1, "weekly", now=NOW), now=NOW)
+    assert details(engine, "ana@example.org").suppression is not None
+    client = _client(settings, engine)
+    _form(client, "/subscribe", "email=ana%40example.org&list=weekly")
+    info = details(engine, "ana@example.org")
+    assert info.suppression is not None  # nothing changes before they confirm
+    token = keys.make("confirm", 1, "weekly", now=datetime.now(UTC))
+    assert client.post(f"/c/{token}").status_code == 200
+    info = details(engine, "ana@example.org")
+    assert info.status == "active" and info.suppression is None

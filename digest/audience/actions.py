@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
@@ -65,18 +65,24 @@ def confirm(engine: Engine, keys: Keyring, token: str, *, now: datetime) -> Acti
     """Double opt-in: a pending subscriber (and their pending membership) becomes active."""
     with engine.begin() as conn:
         claims, sub = _verified(conn, keys, token, "confirm", now)
-        if sub.status in store.GONE or store.suppression_of(conn, sub.email_key) is not None:
+        sup = store.suppression_of(conn, sub.email_key)
+        left_at = sup.created if sup is not None else sub.unsubscribed
+        if left_at is not None and left_at > claims.issued + timedelta(seconds=1):
             raise AudienceError("this address has unsubscribed since: subscribe again")
         changed = False
-        if sub.status == store.PENDING:
-            store.update_subscriber(conn, sub.id, status=store.ACTIVE, confirmed=now)
-            changed = True
-        member = store.list_memberships(conn, claims.list_slug, [sub.id]).get(sub.id)
-        if member is not None and member.status == store.PENDING:
-            store.update_membership(
-                conn, sub.id, claims.list_slug, status=store.ACTIVE, changed=now
+        if sup is not None:  # they left, then asked again and confirmed: their choice now
+            store.lift_suppression(conn, sub.email_key)
+        if sub.status != store.ACTIVE:
+            store.update_subscriber(
+                conn, sub.id, status=store.ACTIVE, confirmed=now, unsubscribed=None
             )
             changed = True
+        for member in store.memberships_of(conn, sub.id):  # every list they asked for
+            if member.status == store.PENDING:
+                store.update_membership(
+                    conn, sub.id, member.list_slug, status=store.ACTIVE, changed=now
+                )
+                changed = True
     return ActionResult(sub.email, claims.list_slug, changed)
 
 

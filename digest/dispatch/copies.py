@@ -24,19 +24,20 @@ def send_copies(
     mark: str,
     now: datetime,
     label: str,
+    variant: str = "html",
 ) -> int:
     """One copy each, the subject marked (``[TEST]``, ``[PREVIEW]``); nothing in the ledger."""
     keys = keyring(
         secrets.secret_key, secrets.previous_secret_key, settings.var_dir, may_create=False
     )
-    marked = RenderedEmail(f"{mark} {email.subject}", email.html, email.text)
+    marked = RenderedEmail(f"{mark} {email.subject}".strip(), email.html, email.text)
     addressees = [
         Addressee(person, list_slug, personal_links(settings, keys, person, list_slug, now=now))
         for person in people
     ]
     if not addressees:
         return 0
-    batch = OutgoingBatch(label, 0, "html", marked, addressees)
+    batch = OutgoingBatch(label, 0, variant, marked, addressees)
     outcome = transport.send(batch)
     if outcome.kind != "accepted":
         raise DeliveryError(f"the {label} copy was not accepted ({outcome.kind}): {outcome.reason}")

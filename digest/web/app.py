@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
+from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -14,13 +17,18 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
 
 from digest import clock
-from digest.audience.actions import set_preferences, unsubscribe
+from digest.audience.actions import confirm, set_preferences, unsubscribe
+from digest.audience.signup import SignupRequest, public_lists, request_subscription
 from digest.audience.tokens import Keyring, keyring
 from digest.config import Secrets, Settings
+from digest.dispatch.copies import send_copies
 from digest.dispatch.events import parse_events, record_events, verify_signature
-from digest.errors import AudienceError, ConfigError
+from digest.dispatch.send import choose_transport
+from digest.errors import AudienceError, ConfigError, DigestError
+from digest.models import Recipient, RenderedEmail
 from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
-from digest.render.templates import html_env
+from digest.render.templates import html_env, text_env
+from digest.render.text import wrap
 from digest.store.audience import memberships_of, subscriber_by_id
 from digest.store.editions import get_edition, listing, state_of
 
@@ -74,6 +82,7 @@ def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
         return _preferences(settings, engine, keys, token, form=form)
 
     _archive_routes(app, settings, engine)
+    _signup_routes(app, settings, engine, secrets, keys)
 
     @app.post("/webhooks/sendgrid")
     async def sendgrid_events(request: Request) -> Response:
@@ -158,6 +167,144 @@ def _published(engine: Engine) -> list[Any]:
     """Weekly editions that went out, newest first (alerts and unsent editions stay out)."""
     with engine.connect() as conn:
         return [row for row in listing(conn) if WEEKLY.match(row.id) and row.state == "sent"]
+
+
+class RateLimit:
+    """At most ``count`` requests per key in ``window`` seconds (per IP, per address)."""
+
+    def __init__(self, count: int, window: float) -> None:
+        self.count, self.window = count, window
+        self.seen: dict[str, deque[float]] = defaultdict(deque)
+        self.lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            times = self.seen[key]
+            while times and times[0] < now - self.window:
+                times.popleft()
+            if len(times) >= self.count:
+                return False
+            times.append(now)
+            return True
+
+
+def _signup_routes(
+    app: FastAPI, settings: Settings, engine: Engine, secrets: Secrets, keys: Keyring
+) -> None:
+    """Subscribe (double opt-in) and confirm. The answer never says whether an address is
+    already subscribed."""
+    per_ip, per_address = RateLimit(10, 3600), RateLimit(3, 3600)
+    offered = [x for x in settings.lists if x.slug in public_lists(settings)]
+
+    def form(sent: bool, status: int = 200) -> HTMLResponse:
+        html = (
+            html_env()
+            .get_template("web/subscribe.html.j2")
+            .render(
+                org=settings.organisation,
+                title="Subscribe",
+                lists=offered,
+                formats=FORMATS,
+                sent=sent,
+            )
+        )
+        return HTMLResponse(html, status_code=status)
+
+    @app.get("/subscribe", response_class=HTMLResponse)
+    def subscribe_page() -> HTMLResponse:
+        return form(sent=False)
+
+    @app.post("/subscribe", response_class=HTMLResponse)
+    async def subscribe_post(request: Request) -> HTMLResponse:
+        data = parse_qs((await request.body()).decode("utf-8", "replace"))
+        address = data.get("email", [""])[0].strip()
+        ip = request.client.host if request.client else "unknown"
+        if data.get("website", [""])[0]:  # the honeypot: a person never fills it in
+            return form(sent=True)
+        if not per_ip.allow(ip) or not per_address.allow(address.casefold()):
+            return _page(
+                settings, "Please wait", "Too many sign-ups from here: try again in an hour.", 429
+            )
+        try:
+            asked = request_subscription(
+                settings,
+                engine,
+                email=address,
+                name=data.get("name", [""])[0],
+                lists=data.get("list", []),
+                fmt=data.get("format", ["html"])[0],
+                profile=data.get("profile", [""])[0] or None,
+                now=clock.now(),
+            )
+        except AudienceError as exc:
+            return _page(settings, "Not subscribed", str(exc), 400)
+        if asked.needs_confirmation:
+            _send_confirmation(settings, secrets, keys, asked)
+        return form(sent=True)
+
+    @app.get("/c/{token}", response_class=HTMLResponse)
+    def confirm_page(token: str) -> HTMLResponse:
+        if keys.check(token, "confirm", now=clock.now()) is None:
+            return _page(
+                settings,
+                "This link does not work",
+                "This confirmation link is not valid or is older than 7 days: subscribe again.",
+                400,
+            )
+        return _confirm_answer(settings, email="", done=False)
+
+    @app.post("/c/{token}", response_class=HTMLResponse)
+    def confirm_now(token: str) -> HTMLResponse:
+        try:
+            result = confirm(engine, keys, token, now=clock.now())
+        except AudienceError as exc:
+            return _page(settings, "This link does not work", str(exc), 400)
+        return _confirm_answer(settings, email=result.email, done=True)
+
+
+def _confirm_answer(settings: Settings, *, email: str, done: bool) -> HTMLResponse:
+    html = (
+        html_env()
+        .get_template("web/confirm.html.j2")
+        .render(org=settings.organisation, title="Confirm", email=email, done=done)
+    )
+    return HTMLResponse(html)
+
+
+def _send_confirmation(
+    settings: Settings, secrets: Secrets, keys: Keyring, asked: SignupRequest
+) -> None:
+    now = clock.now()
+    token = keys.make("confirm", asked.subscriber_id, asked.list_slug, now=now)
+    names = ", ".join(x.name for x in settings.lists if x.slug == asked.list_slug)
+    text = (
+        text_env()
+        .get_template("email/confirm.txt.j2")
+        .render(
+            org=settings.organisation,
+            wrap=wrap,
+            lists=names or "our emails",
+            link=f"{settings.delivery.base_url}/c/{token}",
+        )
+    )
+    email = RenderedEmail(f"Confirm: {settings.organisation.name}", "", text)
+    person = Recipient(asked.subscriber_id, asked.email, "")
+    try:
+        send_copies(
+            settings,
+            secrets,
+            email,
+            choose_transport(settings, secrets, now),
+            [person],
+            list_slug=asked.list_slug,
+            mark="",
+            now=now,
+            label="confirm",
+            variant="text",
+        )
+    except DigestError:
+        log.exception("could not send the confirmation to subscriber %s", asked.subscriber_id)
 
 
 def _archive_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
