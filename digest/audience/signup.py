@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from email_validator import EmailNotValidError
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from digest.audience.importer import FORMATS, email_key
 from digest.config import Settings
@@ -84,16 +84,13 @@ def request_subscription(
 
 
 def _ask_for(
-    conn: object,
+    conn: Connection,
     subscriber_id: int,
     chosen: list[str],
     fmt: str,
     profile: str | None,
     now: datetime,
 ) -> list[str]:
-    from sqlalchemy.engine import Connection
-
-    assert isinstance(conn, Connection)
     waiting = []
     for slug in chosen:
         member = store.list_memberships(conn, slug, [subscriber_id]).get(subscriber_id)

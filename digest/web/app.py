@@ -142,25 +142,21 @@ def _preferences(
         return _page(settings, "This link does not work", "We no longer hold this address.", 400)
     joined = {m.list_slug for m in members if m.status != "unsubscribed"}
     first = members[0] if members else None
-    html = (
-        html_env()
-        .get_template("web/preferences.html.j2")
-        .render(
-            org=settings.organisation,
-            title="Your choices",
-            email=sub.email,
-            lists=public,
-            joined=joined,
-            formats=FORMATS,
-            current_format=first.format if first else "html",
-            profiles=settings.print.profiles,
-            current_profile=(
-                first.profile if first and first.profile else settings.print.default_profile
-            ),
-            saved=form is not None,
-        )
+    return _render(
+        settings,
+        "web/preferences.html.j2",
+        title="Your choices",
+        email=sub.email,
+        lists=public,
+        joined=joined,
+        formats=FORMATS,
+        current_format=first.format if first else "html",
+        profiles=settings.print.profiles,
+        current_profile=(
+            first.profile if first and first.profile else settings.print.default_profile
+        ),
+        saved=form is not None,
     )
-    return HTMLResponse(html)
 
 
 def _published(engine: Engine) -> list[Any]:
@@ -198,18 +194,15 @@ def _signup_routes(
     offered = [x for x in settings.lists if x.slug in public_lists(settings)]
 
     def form(sent: bool, status: int = 200) -> HTMLResponse:
-        html = (
-            html_env()
-            .get_template("web/subscribe.html.j2")
-            .render(
-                org=settings.organisation,
-                title="Subscribe",
-                lists=offered,
-                formats=FORMATS,
-                sent=sent,
-            )
+        return _render(
+            settings,
+            "web/subscribe.html.j2",
+            title="Subscribe",
+            lists=offered,
+            formats=FORMATS,
+            sent=sent,
+            status=status,
         )
-        return HTMLResponse(html, status_code=status)
 
     @app.get("/subscribe", response_class=HTMLResponse)
     def subscribe_page() -> HTMLResponse:
@@ -264,12 +257,7 @@ def _signup_routes(
 
 
 def _confirm_answer(settings: Settings, *, email: str, done: bool) -> HTMLResponse:
-    html = (
-        html_env()
-        .get_template("web/confirm.html.j2")
-        .render(org=settings.organisation, title="Confirm", email=email, done=done)
-    )
-    return HTMLResponse(html)
+    return _render(settings, "web/confirm.html.j2", title="Confirm", email=email, done=done)
 
 
 def _send_confirmation(
@@ -312,17 +300,13 @@ def _archive_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
 
     @app.get("/archive", response_class=HTMLResponse)
     def archive_index() -> HTMLResponse:
-        html = (
-            html_env()
-            .get_template("web/archive.html.j2")
-            .render(
-                org=settings.organisation,
-                title="Past editions",
-                editions=_published(engine),
-                base=settings.delivery.base_url,
-            )
+        return _render(
+            settings,
+            "web/archive.html.j2",
+            title="Past editions",
+            editions=_published(engine),
+            base=settings.delivery.base_url,
         )
-        return HTMLResponse(html)
 
     @app.get("/archive.atom")
     def archive_feed() -> Response:
@@ -358,13 +342,14 @@ def _archive_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
         return HTMLResponse(html)
 
 
-def _page(settings: Settings, title: str, message: str, status: int = 200) -> HTMLResponse:
-    html = (
-        html_env()
-        .get_template("web/message.html.j2")
-        .render(org=settings.organisation, title=title, message=message)
-    )
+def _render(settings: Settings, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """One of the web pages, with the organisation's name and address in its frame."""
+    html = html_env().get_template(template).render(org=settings.organisation, **context)
     return HTMLResponse(html, status_code=status)
+
+
+def _page(settings: Settings, title: str, message: str, status: int = 200) -> HTMLResponse:
+    return _render(settings, "web/message.html.j2", title=title, message=message, status=status)
 
 
 def _unsubscribe_answer(
@@ -389,19 +374,15 @@ def _unsubscribe_answer(
         except AudienceError as exc:
             return _page(settings, "This link does not work", str(exc), 400)
         email, changed = result.email, result.changed
-    html = (
-        html_env()
-        .get_template("web/unsubscribe.html.j2")
-        .render(
-            org=settings.organisation,
-            title="Unsubscribe",
-            done=act,
-            email=email,
-            changed=changed,
-            list_name=list_name,
-        )
+    return _render(
+        settings,
+        "web/unsubscribe.html.j2",
+        title="Unsubscribe",
+        done=act,
+        email=email,
+        changed=changed,
+        list_name=list_name,
     )
-    return HTMLResponse(html)
 
 
 async def _webhook(
