@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from email_validator import EmailNotValidError
 from markdown_it import MarkdownIt
 from sqlalchemy.engine import Engine
 
+from digest.audience.importer import email_key
 from digest.collect.sanitize import clean_html, html_to_text, one_line
-from digest.config import Settings
-from digest.errors import DigestError
-from digest.models import Edition, RenderedEmail
+from digest.config import Secrets, Settings
+from digest.dispatch.batch import Transport
+from digest.dispatch.copies import send_copies
+from digest.dispatch.plan import list_slugs
+from digest.errors import DeliveryError, DigestError
+from digest.models import Edition, Recipient, RenderedEmail
 from digest.render import check_email
 from digest.render.html import compile_mjml, inline_css, render_mjml
 from digest.render.templates import longdate, text_env
@@ -101,3 +106,32 @@ def store_alert(
     )
     with engine.begin() as conn:
         editions.save_edition(conn, record, email, now)
+
+
+def send_test(
+    settings: Settings,
+    secrets: Secrets,
+    email: RenderedEmail,
+    transport: Transport,
+    address: str,
+    list_slug: str | None,
+    now: datetime,
+) -> str:
+    """One copy, marked [TEST], to one address: nothing recorded in the ledger. The address."""
+    try:
+        given, _ = email_key(address)
+    except EmailNotValidError as exc:
+        raise DeliveryError(f"--test-to {address!r} is not an email address: {exc}") from None
+    slug = list_slug or list_slugs(settings, None, "alerts")[0]
+    send_copies(
+        settings,
+        secrets,
+        email,
+        transport,
+        [Recipient(0, given, "")],
+        list_slug=slug,
+        mark="[TEST]",
+        now=now,
+        label="test",
+    )
+    return given

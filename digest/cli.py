@@ -26,6 +26,8 @@ subscribers_app = typer.Typer(
     help="The audience: import, export, add, remove and show subscribers.", no_args_is_help=True
 )
 app.add_typer(subscribers_app, name="subscribers")
+users_app = typer.Typer(help="Staff accounts for the console at /admin.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -426,6 +428,39 @@ def subscribers_show(
     from digest.commands import show_command
 
     run(config, debug, lambda s, e: show_command(e, email, as_json=as_json))
+
+
+@users_app.command("add")
+def users_add(
+    email: Annotated[str, typer.Argument(help="The staff member's email address.")],
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Add a staff account (or set a new password); the password is asked for, or read
+    from standard input. At least 12 characters."""
+    from digest.commands.staff import users_add_command
+
+    run(config, debug, lambda s, e: users_add_command(e, email, now=clock.now()))
+
+
+@users_app.command("list")
+def users_list(config: ConfigOpt = None, debug: DebugOpt = False) -> None:
+    """Every staff account, with its last login."""
+    from digest.commands.staff import users_list_command
+
+    run(config, debug, lambda s, e: users_list_command(e))
+
+
+@users_app.command("remove")
+def users_remove(
+    email: Annotated[str, typer.Argument(help="The staff member's email address.")],
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Remove a staff account; its sessions end at once."""
+    from digest.commands.staff import users_remove_command
+
+    run(config, debug, lambda s, e: users_remove_command(e, email, now=clock.now()))
 
 
 @app.command("lists")

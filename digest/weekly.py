@@ -108,10 +108,15 @@ def approve(
     stop: threading.Event | None = None,
 ) -> RunReport:
     """Staff say yes: the edition goes out now."""
+    mark_approved(engine, edition_id, who=who, now=now)
+    return send_now(settings, engine, secrets, edition_id, who=who, now=now, stop=stop)
+
+
+def mark_approved(engine: Engine, edition_id: str, *, who: str, now: datetime) -> None:
+    """The yes alone (the console sends in the background after it)."""
     _require_state(engine, edition_id, {AWAITING})
     with engine.begin() as conn:
         editions.set_state(conn, edition_id, APPROVED, who=who, now=now)
-    return send_now(settings, engine, secrets, edition_id, who=who, now=now, stop=stop)
 
 
 def reject(engine: Engine, edition_id: str, *, who: str, now: datetime, note: str = "") -> None:
@@ -234,6 +239,7 @@ def send_alert(
     *,
     now: datetime,
     stop: threading.Event | None = None,
+    who: str = "scheduler",
 ) -> RunReport:
     """Send a stored alert to its list (or every alerts list), recording sending and sent."""
     transport = choose_transport(settings, secrets, now)
@@ -248,9 +254,9 @@ def send_alert(
         kind="alerts",
     )
     with engine.begin() as conn:
-        editions.set_state(conn, alert, SENDING, who="scheduler", now=now)
+        editions.set_state(conn, alert, SENDING, who=who, now=now)
     report = deliver(settings, engine, secrets, plan, transport, clock=lambda: now, stop=stop)
-    mark_sent_if_done(engine, alert, who="scheduler", now=now)
+    mark_sent_if_done(engine, alert, who=who, now=now)
     return report
 
 

@@ -10,18 +10,15 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
-from email_validator import EmailNotValidError
 from rich.console import Console
 from rich.progress import Progress
 from sqlalchemy.engine import Engine
 
 from digest import clock
-from digest.alert import alert_id, read_body, render_alert, store_alert
-from digest.audience.importer import email_key
+from digest.alert import alert_id, read_body, render_alert, send_test, store_alert
 from digest.commands.common import stop_on_signals, warn, who_am_i
 from digest.config import Secrets, Settings, config_path
 from digest.dispatch.batch import Outcome, Transport
-from digest.dispatch.copies import send_copies
 from digest.dispatch.outbox import OutboxTransport
 from digest.dispatch.plan import SendPlan, list_slugs, plan_send
 from digest.dispatch.run import RunReport, mark_abandoned
@@ -29,7 +26,6 @@ from digest.dispatch.send import choose_transport, deliver
 from digest.dispatch.sendgrid import SendGridTransport
 from digest.dispatch.suppressions import pull_suppressions
 from digest.errors import DeliveryError
-from digest.models import Recipient, RenderedEmail
 from digest.schedule import schedule_alert
 from digest.store import audience, ledger
 from digest.store import editions as editions_store
@@ -248,7 +244,8 @@ def alert_command(
     email = render_alert(settings, subject, read_body(body), alert=alert_id(now), now=now)
     transport = choose_transport(settings, secrets, now)
     if test_to is not None:
-        _send_test(settings, secrets, email, transport, test_to, list_slug, now)
+        given = send_test(settings, secrets, email, transport, test_to, list_slug, now)
+        typer.echo(f"test sent to {given} through {transport.name}")
         return
     ident = alert_id(now)
     slugs = list_slugs(settings, list_slug, "alerts")
@@ -293,32 +290,3 @@ def alert_command(
     with stop_on_signals() as stop:
         report = _deliver_with_progress(settings, engine, secrets, planned, transport, stop, False)
     _finish_send(engine, planned, transport, report)
-
-
-def _send_test(
-    settings: Settings,
-    secrets: Secrets,
-    email: RenderedEmail,
-    transport: Transport,
-    address: str,
-    list_slug: str | None,
-    now: datetime,
-) -> None:
-    """One copy, clearly marked, to one address: nothing recorded in the ledger."""
-    try:
-        given, _ = email_key(address)
-    except EmailNotValidError as exc:
-        raise DeliveryError(f"--test-to {address!r} is not an email address: {exc}") from None
-    slug = list_slug or list_slugs(settings, None, "alerts")[0]
-    send_copies(
-        settings,
-        secrets,
-        email,
-        transport,
-        [Recipient(0, given, "")],
-        list_slug=slug,
-        mark="[TEST]",
-        now=now,
-        label="test",
-    )
-    typer.echo(f"test sent to {given} through {transport.name}")

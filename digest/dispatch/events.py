@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from email_validator import EmailNotValidError
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, Row
 
 from digest.audience.importer import email_key
 from digest.store import audience
@@ -171,3 +171,14 @@ def _suppress(conn: Any, event: DeliveryEvent, reason: str, now: datetime) -> in
             conn, given, key, reason=reason, origin=f"sendgrid {event.kind.value}", now=now
         )
     )
+
+
+def events_of(conn: Connection, email: str, *, limit: int = 100) -> list[Row[Any]]:
+    """What SendGrid told us about one address, newest first."""
+    query = (
+        sa.select(delivery_events.c.kind, delivery_events.c.edition_id, delivery_events.c.at)
+        .where(sa.func.lower(delivery_events.c.email) == email.casefold())
+        .order_by(delivery_events.c.at.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query))

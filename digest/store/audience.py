@@ -225,3 +225,19 @@ def lists_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
         for sid, slug in conn.execute(query):
             found.setdefault(sid, []).append(slug)
     return found
+
+
+def search_subscribers(conn: Connection, text: str, *, limit: int = 50) -> list[Row[Any]]:
+    """Subscribers whose address or name contains ``text`` (any case), newest first."""
+    query = sa.select(subscribers).order_by(subscribers.c.id.desc()).limit(limit)
+    words = text.strip()
+    if words:
+        escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped.casefold()}%"
+        query = query.where(
+            sa.or_(
+                subscribers.c.email_key.like(pattern, escape="\\"),
+                sa.func.lower(subscribers.c.name).like(pattern, escape="\\"),
+            )
+        )
+    return list(conn.execute(query))

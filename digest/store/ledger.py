@@ -249,3 +249,21 @@ def editions_with_sends(conn: Connection) -> list[str]:
         .order_by(sa.func.max(batches.c.created).desc())
     )
     return list(conn.execute(query).scalars())
+
+
+def sends_to(conn: Connection, subscriber_id: int) -> list[Row[Any]]:
+    """Every edition and alert planned for one subscriber, with its batch's state, newest first."""
+    query = (
+        sa.select(
+            send_recipients.c.edition_id,
+            send_recipients.c.list_slug,
+            send_recipients.c.format,
+            batches.c.state,
+            batches.c.accepted_at,
+            batches.c.created,
+        )
+        .join(batches, batches.c.id == send_recipients.c.batch_id)
+        .where(send_recipients.c.subscriber_id == subscriber_id)
+        .order_by(batches.c.created.desc())
+    )
+    return list(conn.execute(query))

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
-import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,22 +23,24 @@ from digest.dispatch.events import parse_events, record_events, verify_signature
 from digest.dispatch.send import choose_transport
 from digest.errors import AudienceError, ConfigError, DigestError
 from digest.models import Recipient, RenderedEmail
-from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
 from digest.render.templates import html_env, text_env
 from digest.render.text import wrap
 from digest.store.audience import memberships_of, subscriber_by_id
 from digest.store.editions import get_edition, listing, state_of
+from digest.web.admin import IMPORT_PATH, admin_routes
+from digest.web.limits import BodyLimit
+from digest.web.pages import (
+    MAX_BODY,
+    MAX_UPLOAD,
+    SECURITY_HEADERS,
+    RateLimit,
+    message,
+    render,
+    without_personal_links,
+)
 
 log = logging.getLogger(__name__)
-MAX_BODY = 1_000_000
 WEEKLY = re.compile(r"^\d{4}-W\d{2}$")
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 
 
 def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
@@ -51,15 +50,15 @@ def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
     )
     app = FastAPI(title=settings.organisation.name, docs_url=None, redoc_url=None, openapi_url=None)
 
+    app.add_middleware(BodyLimit, limit=MAX_BODY, uploads={IMPORT_PATH: MAX_UPLOAD})
+
     @app.middleware("http")
     async def headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        length = request.headers.get("content-length", "0")
-        if length.isdigit() and int(length) > MAX_BODY:
-            return _page(settings, "Too large", "That request is too large.", 413)
         response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         return response
 
     @app.get("/u/{token}", response_class=HTMLResponse)
@@ -83,6 +82,7 @@ def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
 
     _archive_routes(app, settings, engine)
     _signup_routes(app, settings, engine, secrets, keys)
+    admin_routes(app, settings, engine, secrets)
 
     @app.post("/webhooks/sendgrid")
     async def sendgrid_events(request: Request) -> Response:
@@ -108,7 +108,7 @@ def _preferences(
 ) -> HTMLResponse:
     claims = keys.check(token, "preferences", now=clock.now())
     if claims is None:
-        return _page(
+        return message(
             settings,
             "This link does not work",
             "This preferences link is not valid: use the link in a recent email.",
@@ -134,15 +134,15 @@ def _preferences(
                     now=clock.now(),
                 )
         except (AudienceError, ConfigError) as exc:
-            return _page(settings, "Not saved", str(exc), 400)
+            return message(settings, "Not saved", str(exc), 400)
     with engine.connect() as conn:
         sub = subscriber_by_id(conn, claims.subscriber_id)
         members = memberships_of(conn, claims.subscriber_id) if sub is not None else []
     if sub is None:
-        return _page(settings, "This link does not work", "We no longer hold this address.", 400)
+        return message(settings, "This link does not work", "We no longer hold this address.", 400)
     joined = {m.list_slug for m in members if m.status != "unsubscribed"}
     first = members[0] if members else None
-    return _render(
+    return render(
         settings,
         "web/preferences.html.j2",
         title="Your choices",
@@ -165,26 +165,6 @@ def _published(engine: Engine) -> list[Any]:
         return [row for row in listing(conn) if WEEKLY.match(row.id) and row.state == "sent"]
 
 
-class RateLimit:
-    """At most ``count`` requests per key in ``window`` seconds (per IP, per address)."""
-
-    def __init__(self, count: int, window: float) -> None:
-        self.count, self.window = count, window
-        self.seen: dict[str, deque[float]] = defaultdict(deque)
-        self.lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        with self.lock:
-            times = self.seen[key]
-            while times and times[0] < now - self.window:
-                times.popleft()
-            if len(times) >= self.count:
-                return False
-            times.append(now)
-            return True
-
-
 def _signup_routes(
     app: FastAPI, settings: Settings, engine: Engine, secrets: Secrets, keys: Keyring
 ) -> None:
@@ -194,7 +174,7 @@ def _signup_routes(
     offered = [x for x in settings.lists if x.slug in public_lists(settings)]
 
     def form(sent: bool, status: int = 200) -> HTMLResponse:
-        return _render(
+        return render(
             settings,
             "web/subscribe.html.j2",
             title="Subscribe",
@@ -216,7 +196,7 @@ def _signup_routes(
         if data.get("website", [""])[0]:  # the honeypot: a person never fills it in
             return form(sent=True)
         if not per_ip.allow(ip) or not per_address.allow(address.casefold()):
-            return _page(
+            return message(
                 settings, "Please wait", "Too many sign-ups from here: try again in an hour.", 429
             )
         try:
@@ -231,7 +211,7 @@ def _signup_routes(
                 now=clock.now(),
             )
         except AudienceError as exc:
-            return _page(settings, "Not subscribed", str(exc), 400)
+            return message(settings, "Not subscribed", str(exc), 400)
         if asked.needs_confirmation:
             _send_confirmation(settings, secrets, keys, asked)
         return form(sent=True)
@@ -239,7 +219,7 @@ def _signup_routes(
     @app.get("/c/{token}", response_class=HTMLResponse)
     def confirm_page(token: str) -> HTMLResponse:
         if keys.check(token, "confirm", now=clock.now()) is None:
-            return _page(
+            return message(
                 settings,
                 "This link does not work",
                 "This confirmation link is not valid or is older than 7 days: subscribe again.",
@@ -252,12 +232,12 @@ def _signup_routes(
         try:
             result = confirm(engine, keys, token, now=clock.now())
         except AudienceError as exc:
-            return _page(settings, "This link does not work", str(exc), 400)
+            return message(settings, "This link does not work", str(exc), 400)
         return _confirm_answer(settings, email=result.email, done=True)
 
 
 def _confirm_answer(settings: Settings, *, email: str, done: bool) -> HTMLResponse:
-    return _render(settings, "web/confirm.html.j2", title="Confirm", email=email, done=done)
+    return render(settings, "web/confirm.html.j2", title="Confirm", email=email, done=done)
 
 
 def _send_confirmation(
@@ -300,7 +280,7 @@ def _archive_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
 
     @app.get("/archive", response_class=HTMLResponse)
     def archive_index() -> HTMLResponse:
-        return _render(
+        return render(
             settings,
             "web/archive.html.j2",
             title="Past editions",
@@ -330,26 +310,9 @@ def _archive_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
             public = WEEKLY.match(edition_id) and state_of(conn, edition_id) == "sent"
             stored = get_edition(conn, edition_id) if public else None
         if stored is None:  # unknown, an alert, or not sent yet (a draft stays private)
-            return _page(settings, "Not found", "There is no such edition.", 404)
-        # The view-in-browser copy: no per-recipient link or name in it.
-        html = stored.email.html
-        for placeholder, value in (
-            (UNSUBSCRIBE, f"{settings.delivery.base_url}/archive"),
-            (PREFERENCES, f"{settings.delivery.base_url}/archive"),
-            (NAME, ""),
-        ):
-            html = html.replace(placeholder, value)
+            return message(settings, "Not found", "There is no such edition.", 404)
+        html = without_personal_links(stored.email.html, settings.delivery.base_url)
         return HTMLResponse(html)
-
-
-def _render(settings: Settings, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """One of the web pages, with the organisation's name and address in its frame."""
-    html = html_env().get_template(template).render(org=settings.organisation, **context)
-    return HTMLResponse(html, status_code=status)
-
-
-def _page(settings: Settings, title: str, message: str, status: int = 200) -> HTMLResponse:
-    return _render(settings, "web/message.html.j2", title=title, message=message, status=status)
 
 
 def _unsubscribe_answer(
@@ -357,7 +320,7 @@ def _unsubscribe_answer(
 ) -> HTMLResponse:
     claims = keys.check(token, "unsubscribe", now=clock.now())
     if claims is None:
-        return _page(
+        return message(
             settings,
             "This link does not work",
             "This unsubscribe link is not valid (it may be cut short). Use the link in "
@@ -372,9 +335,9 @@ def _unsubscribe_answer(
         try:
             result = unsubscribe(engine, keys, token, now=clock.now(), origin="web")
         except AudienceError as exc:
-            return _page(settings, "This link does not work", str(exc), 400)
+            return message(settings, "This link does not work", str(exc), 400)
         email, changed = result.email, result.changed
-    return _render(
+    return render(
         settings,
         "web/unsubscribe.html.j2",
         title="Unsubscribe",

@@ -1,0 +1,30 @@
+"""The audit log: who did what to which thing, and when. Written in the same transaction
+as the change it describes, so the log never claims what did not happen."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from digest.store.tables import audit_log
+
+
+def record(
+    conn: Connection, *, who: str, action: str, target: str = "", detail: str = "", now: datetime
+) -> None:
+    conn.execute(
+        audit_log.insert().values(
+            at=now, who=who[:320], action=action[:60], target=target[:320], detail=detail
+        )
+    )
+
+
+def recent(conn: Connection, *, limit: int = 200, target: str | None = None) -> list[Row[Any]]:
+    """The newest entries first, optionally only those about one target."""
+    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if target is not None:
+        query = query.where(audit_log.c.target == target)
+    return list(conn.execute(query))

@@ -1,0 +1,141 @@
+"""Staff accounts: argon2id password hashes, lock-out after repeated failures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError
+from sqlalchemy.engine import Connection, Engine, Row
+
+from digest.audience.importer import email_key
+from digest.errors import DigestError
+from digest.staff import audit
+from digest.store.tables import staff_sessions, staff_users
+
+MIN_PASSWORD = 12
+MAX_FAILURES = 5
+LOCK_FOR = timedelta(minutes=15)
+_HASHER = PasswordHasher()
+# Checked when the address is unknown, so a wrong address takes as long as a wrong password.
+_DUMMY_HASH = _HASHER.hash("no such staff member, only here to spend the same time")
+
+
+class StaffError(DigestError):
+    """A staff account cannot be added, changed or found."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    user_id: int | None
+    email: str
+    locked_until: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.user_id is not None
+
+
+def _key(address: str) -> str:
+    try:
+        return email_key(address)[1]
+    except EmailNotValidError as exc:
+        raise StaffError(f"{address!r} is not an email address: {exc}") from None
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise StaffError(
+            f"the password is shorter than {MIN_PASSWORD} characters: choose a longer one"
+        )
+
+
+def add_user(engine: Engine, address: str, password: str, *, who: str, now: datetime) -> str:
+    """A new staff account, or a new password for an existing one (which also unlocks it)."""
+    key = _key(address)
+    check_password(password)
+    hashed = _HASHER.hash(password)
+    with engine.begin() as conn:
+        known = _find(conn, key)
+        if known is None:
+            conn.execute(staff_users.insert().values(email=key, password_hash=hashed, created=now))
+            audit.record(conn, who=who, action="user added", target=key, now=now)
+            return "added"
+        conn.execute(
+            staff_users.update()
+            .where(staff_users.c.id == known.id)
+            .values(password_hash=hashed, failed_logins=0, locked_until=None)
+        )
+        conn.execute(staff_sessions.delete().where(staff_sessions.c.user_id == known.id))
+        audit.record(conn, who=who, action="password changed", target=key, now=now)
+        return "password changed"
+
+
+def remove_user(engine: Engine, address: str, *, who: str, now: datetime) -> None:
+    key = _key(address)
+    with engine.begin() as conn:
+        known = _find(conn, key)
+        if known is None:
+            raise StaffError(f"no staff account for {key}: see 'digest users list'")
+        conn.execute(staff_sessions.delete().where(staff_sessions.c.user_id == known.id))
+        conn.execute(staff_users.delete().where(staff_users.c.id == known.id))
+        audit.record(conn, who=who, action="user removed", target=key, now=now)
+
+
+def list_users(engine: Engine) -> list[Row[Any]]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(staff_users).order_by(staff_users.c.email)))
+
+
+def _find(conn: Connection, key: str) -> Row[Any] | None:
+    return conn.execute(sa.select(staff_users).where(staff_users.c.email == key)).first()
+
+
+def log_in(engine: Engine, address: str, password: str, *, now: datetime) -> LoginResult:
+    """Check a login. A locked account fails even with the right password; the fifth failure
+    in a row locks it for 15 minutes. Every outcome goes to the audit log."""
+    try:
+        key = _key(address)
+    except StaffError:
+        key = address.strip().casefold()[:320]
+    with engine.begin() as conn:
+        user = _find(conn, key)
+        if user is None:
+            _verify(_DUMMY_HASH, password)
+            audit.record(conn, who=key, action="login failed", detail="unknown address", now=now)
+            return LoginResult(None, key)
+        if user.locked_until is not None and user.locked_until > now:
+            audit.record(conn, who=key, action="login refused", detail="locked", now=now)
+            return LoginResult(None, key, user.locked_until)
+        if not _verify(user.password_hash, password):
+            return _failed(conn, user, now)
+        values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_login": now}
+        if _HASHER.check_needs_rehash(user.password_hash):
+            values["password_hash"] = _HASHER.hash(password)
+        conn.execute(staff_users.update().where(staff_users.c.id == user.id).values(**values))
+        audit.record(conn, who=key, action="logged in", now=now)
+        return LoginResult(user.id, key)
+
+
+def _failed(conn: Connection, user: Row[Any], now: datetime) -> LoginResult:
+    failures = user.failed_logins + 1
+    locked = now + LOCK_FOR if failures >= MAX_FAILURES else None
+    conn.execute(
+        staff_users.update()
+        .where(staff_users.c.id == user.id)
+        .values(failed_logins=0 if locked else failures, locked_until=locked)
+    )
+    detail = "wrong password" + (f"; locked until {locked:%H:%M} UTC" if locked else "")
+    audit.record(conn, who=user.email, action="login failed", detail=detail, now=now)
+    return LoginResult(None, user.email, locked)
+
+
+def _verify(hashed: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False

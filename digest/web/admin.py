@@ -1,0 +1,161 @@
+"""The staff console under /admin: editions (preview, approve, reject, live progress, numbers),
+the activity log, and the alert and subscriber pages (their own modules)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from sqlalchemy.engine import Engine
+
+from digest import clock
+from digest.config import Secrets, Settings
+from digest.errors import DigestError
+from digest.schedule import STOP
+from digest.staff import audit
+from digest.staff.numbers import edition_numbers
+from digest.staff.sessions import Staff
+from digest.store import editions, ledger
+from digest.web.admin_alerts import alert_routes
+from digest.web.admin_subscribers import IMPORT_PATH, subscriber_routes
+from digest.web.auth import CONSOLE, auth_routes, require_staff, staff_form, text_field
+from digest.web.console import console, in_background
+from digest.web.pages import FRAMED_HEADERS, without_personal_links
+from digest.weekly import AWAITING, mark_approved, reject, send_now
+
+__all__ = ["IMPORT_PATH", "admin_routes"]
+LIVE = {"pending", "in_flight"}
+
+
+def admin_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secrets) -> None:
+    auth_routes(app, settings, engine)
+    _edition_routes(app, settings, engine, secrets)
+    alert_routes(app, settings, engine, secrets)
+    subscriber_routes(app, settings, engine)
+
+    @app.get(CONSOLE, response_class=HTMLResponse)
+    def dashboard(request: Request) -> HTMLResponse:
+        staff = require_staff(request, engine)
+        with engine.connect() as conn:
+            rows = editions.listing(conn)
+        return console(settings, staff, "web/admin/dashboard.html.j2", title="Editions", rows=rows)
+
+    @app.get(f"{CONSOLE}/activity", response_class=HTMLResponse)
+    def activity(request: Request) -> HTMLResponse:
+        staff = require_staff(request, engine)
+        with engine.connect() as conn:
+            entries = audit.recent(conn, limit=500)
+        return console(
+            settings, staff, "web/admin/activity.html.j2", title="Activity", entries=entries
+        )
+
+
+def _edition_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secrets) -> None:
+    base = f"{CONSOLE}/editions/{{edition_id}}"
+
+    @app.get(base, response_class=HTMLResponse)
+    def edition_page(request: Request, edition_id: str) -> HTMLResponse:
+        staff = require_staff(request, engine)
+        with engine.connect() as conn:
+            stored = editions.get_edition(conn, edition_id)
+            if stored is None:
+                return console(
+                    settings, staff, "web/admin/missing.html.j2", title="Not found", status=404
+                )
+            state = editions.state_of(conn, edition_id)
+            files = editions.get_files(conn, edition_id)
+            progress = ledger.summary(conn, edition_id)
+            numbers = edition_numbers(conn, edition_id, tracking=settings.delivery.tracking)
+            changes = editions.history(conn, edition_id)
+        live = state == "sending" or any(progress["batches"][s] for s in LIVE)
+        return console(
+            settings,
+            staff,
+            "web/admin/edition.html.j2",
+            title=f"{edition_id}: {stored.subject}",
+            edition=stored,
+            state=state,
+            pdfs=[f for f in files if f.content_type == "application/pdf"],
+            parts=[
+                (f.filename, f.data.decode("utf-8", "replace"))
+                for f in files
+                if f.content_type.startswith("text/")
+            ],
+            progress=progress,
+            numbers=numbers,
+            changes=changes,
+            awaiting=state == AWAITING,
+            refresh=5 if live else None,
+        )
+
+    @app.get(f"{base}/email.html")
+    def email_preview(request: Request, edition_id: str) -> Response:
+        require_staff(request, engine)
+        with engine.connect() as conn:
+            stored = editions.get_edition(conn, edition_id)
+        if stored is None:
+            return Response("no such edition", status_code=404)
+        html = without_personal_links(stored.email.html, settings.delivery.base_url)
+        return HTMLResponse(html, headers={**FRAMED_HEADERS, "Cache-Control": "no-store"})
+
+    @app.get(f"{base}/files/{{name}}")
+    def edition_file(request: Request, edition_id: str, name: str) -> Response:
+        require_staff(request, engine)
+        with engine.connect() as conn:
+            found = [f for f in editions.get_files(conn, edition_id) if f.filename == name]
+        if not found:
+            return Response("no such file", status_code=404)
+        return Response(
+            found[0].data,
+            media_type=found[0].content_type,
+            headers={"Content-Disposition": "inline", "Cache-Control": "no-store"},
+        )
+
+    @app.get(f"{base}/status.json")
+    def edition_status(request: Request, edition_id: str) -> Response:
+        require_staff(request, engine)
+        with engine.connect() as conn:
+            return JSONResponse(ledger.summary(conn, edition_id))
+
+    @app.post(f"{base}/approve")
+    async def approve_edition(request: Request, edition_id: str) -> Response:
+        staff, _ = await staff_form(request, engine)
+        now = clock.now()
+        try:
+            mark_approved(engine, edition_id, who=staff.email, now=now)
+        except DigestError as exc:
+            return _refused(settings, staff, edition_id, str(exc))
+        with engine.begin() as conn:
+            audit.record(conn, who=staff.email, action="approved", target=edition_id, now=now)
+        in_background(
+            f"send-{edition_id}",
+            lambda: send_now(
+                settings, engine, secrets, edition_id, who=staff.email, now=now, stop=STOP
+            ),
+        )
+        return RedirectResponse(f"{CONSOLE}/editions/{edition_id}", 303)
+
+    @app.post(f"{base}/reject")
+    async def reject_edition(request: Request, edition_id: str) -> Response:
+        staff, form = await staff_form(request, engine)
+        now, note = clock.now(), text_field(form, "note")
+        try:
+            reject(engine, edition_id, who=staff.email, now=now, note=note)
+        except DigestError as exc:
+            return _refused(settings, staff, edition_id, str(exc))
+        with engine.begin() as conn:
+            audit.record(
+                conn, who=staff.email, action="rejected", target=edition_id, detail=note, now=now
+            )
+        return RedirectResponse(f"{CONSOLE}/editions/{edition_id}", 303)
+
+
+def _refused(settings: Settings, staff: Staff, edition_id: str, why: str) -> HTMLResponse:
+    return console(
+        settings,
+        staff,
+        "web/admin/refused.html.j2",
+        title="Not done",
+        why=why,
+        back=f"{CONSOLE}/editions/{edition_id}",
+        status=409,
+    )

@@ -1,0 +1,166 @@
+"""Subscribers in the console: search, one person's page, CSV import (the command line's
+report) and export."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.engine import Engine
+from starlette.datastructures import UploadFile
+
+from digest import clock
+from digest.audience.export import STATUSES, export_csv
+from digest.audience.importer import import_csv
+from digest.audience.members import details
+from digest.config import Settings
+from digest.dispatch.events import events_of
+from digest.errors import DigestError
+from digest.staff import audit
+from digest.store import audience, ledger
+from digest.web.auth import CONSOLE, require_staff, staff_form, text_field
+from digest.web.console import console
+
+IMPORT_PATH = f"{CONSOLE}/subscribers/import"
+UPLOAD_CHUNK = 1 << 20
+
+
+def subscriber_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
+    @app.get(f"{CONSOLE}/subscribers", response_class=HTMLResponse)
+    def search(request: Request, q: str = "") -> HTMLResponse:
+        staff = require_staff(request, engine)
+        with engine.connect() as conn:
+            found = audience.search_subscribers(conn, q[:200])
+            counts = audience.list_counts(conn)
+        return console(
+            settings,
+            staff,
+            "web/admin/subscribers.html.j2",
+            title="Subscribers",
+            q=q,
+            found=found,
+            lists=settings.lists,
+            counts=counts,
+            statuses=STATUSES,
+        )
+
+    @app.get(f"{CONSOLE}/subscribers/{{subscriber_id:int}}", response_class=HTMLResponse)
+    def person(request: Request, subscriber_id: int) -> HTMLResponse:
+        staff = require_staff(request, engine)
+        with engine.connect() as conn:
+            row = audience.subscriber_by_id(conn, subscriber_id)
+            if row is None:
+                return console(
+                    settings, staff, "web/admin/missing.html.j2", title="Not found", status=404
+                )
+            sends = ledger.sends_to(conn, subscriber_id)
+            events = events_of(conn, row.email)
+        return console(
+            settings,
+            staff,
+            "web/admin/subscriber.html.j2",
+            title=row.email,
+            who=details(engine, row.email),
+            sends=sends,
+            events=events,
+        )
+
+    @app.get(IMPORT_PATH, response_class=HTMLResponse)
+    def import_form(request: Request) -> HTMLResponse:
+        staff = require_staff(request, engine)
+        return console(
+            settings,
+            staff,
+            "web/admin/import.html.j2",
+            title="Import subscribers",
+            lists=settings.lists,
+            report=None,
+            problem="",
+            file="",
+            list_slug="",
+            dry_run=True,
+        )
+
+    @app.post(IMPORT_PATH, response_class=HTMLResponse)
+    async def import_post(request: Request) -> HTMLResponse:
+        staff, form = await staff_form(request, engine)
+        upload = form.get("file")
+        list_slug = text_field(form, "list")
+        dry_run = form.get("dry_run") == "on"
+        problem, report = "", None
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            problem = "Choose a CSV file to import."
+        else:
+            name = Path(upload.filename).name
+            with tempfile.TemporaryDirectory(prefix="digest-import-") as folder:
+                path = Path(folder) / (name or "upload.csv")
+                with path.open("wb") as out:
+                    while chunk := await upload.read(UPLOAD_CHUNK):
+                        out.write(chunk)
+                try:
+                    report = import_csv(
+                        settings,
+                        engine,
+                        path,
+                        list_slug=list_slug,
+                        default_format=text_field(form, "format") or None,
+                        pending=form.get("pending") == "on",
+                        dry_run=dry_run,
+                        now=clock.now(),
+                    )
+                except DigestError as exc:
+                    problem = str(exc)
+            if report is not None and report.written:
+                with engine.begin() as conn:
+                    audit.record(
+                        conn,
+                        who=staff.email,
+                        action="subscribers imported",
+                        target=list_slug,
+                        detail=f"{name}: added {report.added}, updated {report.updated}, "
+                        f"rejected {len(report.rejected)}",
+                        now=clock.now(),
+                    )
+        return console(
+            settings,
+            staff,
+            "web/admin/import.html.j2",
+            title="Import subscribers",
+            lists=settings.lists,
+            report=report,
+            problem=problem,
+            file=upload.filename if isinstance(upload, UploadFile) else "",
+            list_slug=list_slug,
+            dry_run=dry_run,
+            status=400 if problem else 200,
+        )
+
+    @app.get(f"{CONSOLE}/subscribers.csv")
+    def export(request: Request, list: str = "", status: str = "") -> Response:
+        staff = require_staff(request, engine)
+        out = io.StringIO()
+        try:
+            count = export_csv(settings, engine, out, list_slug=list or None, status=status or None)
+        except DigestError as exc:
+            return Response(f"{exc}\n", status_code=400, media_type="text/plain")
+        with engine.begin() as conn:
+            audit.record(
+                conn,
+                who=staff.email,
+                action="subscribers exported",
+                target=list or "all lists",
+                detail=f"{count} rows" + (f", status {status}" if status else ""),
+                now=clock.now(),
+            )
+        stamp = clock.now().strftime("%Y%m%d")
+        return Response(
+            out.getvalue(),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="subscribers-{stamp}.csv"',
+                "Cache-Control": "no-store",
+            },
+        )

@@ -1,0 +1,79 @@
+"""What every page of the web app shares: the frame, the message page, the headers, limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+from fastapi.responses import HTMLResponse
+
+from digest.config import Settings
+from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
+from digest.render.templates import html_env
+
+MAX_BODY = 1_000_000
+MAX_UPLOAD = 50_000_000  # a subscriber CSV, posted to the console by staff
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+# An email preview, shown inside the console's own pages.
+FRAMED_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "img-src https: data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'",
+    "X-Frame-Options": "SAMEORIGIN",
+}
+# Console pages that show previews in frames of their own origin.
+CONSOLE_HEADERS = {
+    **SECURITY_HEADERS,
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "img-src https: data:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'",
+}
+
+
+def render(settings: Settings, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """One of the web pages, with the organisation's name and address in its frame."""
+    html = html_env().get_template(template).render(org=settings.organisation, **context)
+    return HTMLResponse(html, status_code=status)
+
+
+def message(settings: Settings, title: str, text: str, status: int = 200) -> HTMLResponse:
+    return render(settings, "web/message.html.j2", title=title, message=text, status=status)
+
+
+class RateLimit:
+    """At most ``count`` requests per key in ``window`` seconds (per IP, per address)."""
+
+    def __init__(self, count: int, window: float) -> None:
+        self.count, self.window = count, window
+        self.seen: dict[str, deque[float]] = defaultdict(deque)
+        self.lock = threading.Lock()
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        with self.lock:
+            times = self.seen[key]
+            while times and times[0] < now - self.window:
+                times.popleft()
+            if len(times) >= self.count:
+                return False
+            times.append(now)
+            return True
+
+
+def without_personal_links(html: str, base_url: str) -> str:
+    """The view-in-browser copy of an email: no per-recipient link or name in it."""
+    for placeholder, value in (
+        (UNSUBSCRIBE, f"{base_url}/archive"),
+        (PREFERENCES, f"{base_url}/archive"),
+        (NAME, ""),
+    ):
+        html = html.replace(placeholder, value)
+    return html
