@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit golden bench chromium print-deps clean
+.PHONY: demo test lint typecheck unit golden bench chromium axe print-deps clean
 
 # What the print edition needs from Debian: its fonts and WeasyPrint's Pango.
 PRINT_PACKAGES = fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0
@@ -32,7 +32,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy digest
 
-unit: $(VENV)/.dev chromium print-deps
+unit: $(VENV)/.dev chromium axe print-deps
 	scripts/system-packages poppler-utils
 	scripts/with-postgres $(BIN)/pytest -n 2 -q
 
@@ -50,6 +50,14 @@ chromium:
 	  fi; \
 	fi
 
+## axe: axe-core from npm, injected by the browser tests to check accessibility
+AXE_VERSION = 4.14.1
+axe: .cache/axe/node_modules/axe-core/axe.min.js
+
+.cache/axe/node_modules/axe-core/axe.min.js:
+	mkdir -p .cache/axe
+	npm install --prefix .cache/axe --no-audit --no-fund --no-save --silent axe-core@$(AXE_VERSION)
+
 ## golden: regenerate tests/golden/email.html and email.txt after a deliberate template change
 golden: $(VENV)/.dev
 	$(BIN)/python -m tests.golden_edition
@@ -59,6 +67,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/dispatch.py
+	$(BIN)/python bench/web.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .cache .pytest_cache .mypy_cache .ruff_cache

@@ -40,7 +40,7 @@ def test_every_command_is_documented_in_the_readme() -> None:
 
     commands = [name(c) for c in app.registered_commands]
     commands += [
-        f"subscribers {name(c)}"
+        f"{g.name} {name(c)}"
         for g in app.registered_groups
         for c in g.typer_instance.registered_commands
     ]

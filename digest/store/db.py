@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from digest.errors import ConfigError, DigestError
 
@@ -57,7 +58,7 @@ def open_engine(database_url: str, base_dir: Path) -> Engine:
     try:
         with _MIGRATING:  # the scheduler's jobs open the database from several threads
             if url not in _MIGRATED:
-                migrate(engine)
+                _migrate_when_free(engine)
                 _MIGRATED.add(url)
     except DatabaseError as exc:
         where = engine.url.render_as_string(hide_password=True)
@@ -66,6 +67,20 @@ def open_engine(database_url: str, base_dir: Path) -> Engine:
             "and that its folder is writable"
         ) from None
     return engine
+
+
+def _migrate_when_free(engine: Engine, tries: int = 6) -> None:
+    """SQLite refuses at once (no busy wait) a read transaction that turns into a write while
+    another connection writes, as the scheduler's job store may: the upgrade, rolled back
+    whole, is tried again a little later."""
+    for attempt in range(tries):
+        try:
+            migrate(engine)
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or attempt == tries - 1:
+                raise
+            time.sleep(0.1 * 2**attempt)
 
 
 def migrate(engine: Engine) -> None:
