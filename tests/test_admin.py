@@ -239,6 +239,7 @@ def test_approve_sends_in_the_background_and_the_page_shows_progress(console) ->
     assert "Approve and send" in page.text
     assert f'src="/admin/editions/{WEEK}/email.html" width="375"' in page.text
     assert 'width="800"' in page.text and "From the editor" in page.text  # the text part
+    assert "-unsubscribe_url-" not in page.text and "-preferences_url-" not in page.text
     assert re.search(r"emessage-[a-z-]+-1\.txt \(\d+ characters\)", page.text)
     pdf = re.search(rf'href="(/admin/editions/{WEEK}/files/print-[^"]+\.pdf)"', page.text)
     assert pdf and client.get(pdf.group(1)).content.startswith(b"%PDF")
@@ -283,6 +284,7 @@ def test_an_alert_is_previewed_tested_confirmed_and_sent(console) -> None:
     assert preview.status_code == 200
     assert "&lt;strong&gt;tonight&lt;/strong&gt;" in preview.text  # in the escaped srcdoc
     assert "<script>" not in preview.text and "The vote is tonight." in preview.text
+    assert "-unsubscribe_url-" not in preview.text
     outbox = project.folder / "var" / "outbox"
     tested = client.post(
         "/admin/alerts", data={**form, "action": "test", "test_to": "me@example.org"}

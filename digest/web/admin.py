@@ -73,10 +73,16 @@ def _edition_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: S
             "web/admin/edition.html.j2",
             title=f"{edition_id}: {stored.subject}",
             edition=stored,
+            text=without_personal_links(stored.email.text, settings.delivery.base_url),
             state=state,
             pdfs=[f for f in files if f.content_type == "application/pdf"],
             parts=[
-                (f.filename, f.data.decode("utf-8", "replace"))
+                (
+                    f.filename,
+                    without_personal_links(
+                        f.data.decode("utf-8", "replace"), settings.delivery.base_url
+                    ),
+                )
                 for f in files
                 if f.content_type.startswith("text/")
             ],

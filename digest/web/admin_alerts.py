@@ -21,6 +21,7 @@ from digest.staff.sessions import Staff
 from digest.store import audience
 from digest.web.auth import CONSOLE, require_staff, staff_form, text_field
 from digest.web.console import console, in_background
+from digest.web.pages import preview_copy
 from digest.weekly import send_alert
 
 ACTIONS = ("preview", "test", "send", "confirm")
@@ -49,7 +50,7 @@ def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secr
             body=str(form.get("body") or "") if form else "",
             chosen=text_field(form, "list") if form else "",
             test_to=(text_field(form, "test_to") if form else "") or staff.email,
-            email=email,
+            email=preview_copy(email, settings.delivery.base_url) if email else None,
             note=note,
             problem=problem,
             confirm=confirm,

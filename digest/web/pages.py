@@ -10,6 +10,7 @@ from typing import Any
 from fastapi.responses import HTMLResponse
 
 from digest.config import Settings
+from digest.models import RenderedEmail
 from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
 from digest.render.templates import html_env
 
@@ -77,3 +78,12 @@ def without_personal_links(html: str, base_url: str) -> str:
     ):
         html = html.replace(placeholder, value)
     return html
+
+
+def preview_copy(email: RenderedEmail, base_url: str) -> RenderedEmail:
+    """An email as staff preview it: links in place of the per-recipient placeholders."""
+    return RenderedEmail(
+        email.subject,
+        without_personal_links(email.html, base_url),
+        without_personal_links(email.text, base_url),
+    )
