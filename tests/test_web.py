@@ -251,3 +251,92 @@ def test_someone_who_left_can_come_back_by_confirming(site) -> None:
     assert client.post(f"/c/{token}").status_code == 200
     info = details(engine, "ana@example.org")
     assert info.status == "active" and info.suppression is None
+
+
+def _signed(private_key, body: bytes, stamp: str) -> dict[str, str]:
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    signature = private_key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+    }
+
+
+def test_a_signed_bounce_keeps_the_address_out_of_the_next_send(
+    make_project, tmp_path, monkeypatch
+) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from typer.testing import CliRunner
+
+    from digest.cli import app
+    from tests.conftest import EXAMPLE_SOURCES
+
+    ours, theirs = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(
+        ours.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
+    project = make_project(EXAMPLE_SOURCES)
+    people = tmp_path / "p.csv"
+    people.write_text("email\nana@example.org\nbo@example.org\n")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", KEY)
+    cfg = ["--config", str(project.config)]
+    runner = CliRunner()
+    settings, engine = project.settings(), project.engine()
+    client = _client(settings, engine, webhook_public_key=public)
+    body = json.dumps(
+        [
+            {
+                "sg_event_id": "bounce-1",
+                "event": "bounce",
+                "type": "bounce",
+                "email": "Bo@Example.org",
+                "timestamp": int(NOW.timestamp()),
+                "digest_edition": "2026-W47",
+                "digest_batch": "1",
+            }
+        ]
+    ).encode()
+    stamp = str(int(NOW.timestamp()))
+    stale = str(int(NOW.timestamp()) - 11 * 60)
+    with time_machine.travel(NOW, tick=False):
+        imported = runner.invoke(
+            app, ["subscribers", "import", str(people), "--list", "weekly", *cfg]
+        )
+        assert imported.exit_code == 0
+        refused = [
+            client.post(
+                "/webhooks/sendgrid", content=body + b" ", headers=_signed(ours, body, stamp)
+            ),
+            client.post("/webhooks/sendgrid", content=body, headers=_signed(theirs, body, stamp)),
+            client.post("/webhooks/sendgrid", content=body, headers=_signed(ours, body, stale)),
+        ]
+        assert [r.status_code for r in refused] == [403, 403, 403]
+        with engine.connect() as conn:
+            assert (
+                conn.execute(sa.select(sa.func.count()).select_from(delivery_events)).scalar() == 0
+            )
+        for _ in range(2):  # SendGrid retries: the replay stores nothing twice
+            good = client.post(
+                "/webhooks/sendgrid", content=body, headers=_signed(ours, body, stamp)
+            )
+            assert good.status_code == 200
+        with engine.connect() as conn:
+            assert (
+                conn.execute(sa.select(sa.func.count()).select_from(delivery_events)).scalar() == 1
+            )
+        assert details(engine, "bo@example.org").suppression["reason"] == "bounce"
+        for args in (["collect"], ["build"], ["send", "--yes"]):
+            result = runner.invoke(app, [*args, *cfg])
+            assert result.exit_code == 0, result.output
+    sent_to = sorted(
+        p.read_text().split("To: ", 1)[1].split("\n", 1)[0]
+        for p in (project.folder / "var" / "outbox").rglob("*.eml")
+    )
+    assert sent_to == ["ana@example.org"]
