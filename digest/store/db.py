@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from digest.errors import ConfigError, DigestError
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MIGRATING = threading.Lock()
 _MIGRATED: set[str] = set()  # databases already brought up to date by this process
+_SQLITE_WRITERS: dict[str, threading.Lock] = {}
 
 
 def sqlite_url_for(database_url: str, base_dir: Path) -> str:
@@ -67,6 +69,17 @@ def open_engine(database_url: str, base_dir: Path) -> Engine:
             "and that its folder is writable"
         ) from None
     return engine
+
+
+def one_writer(engine: Engine) -> AbstractContextManager[object]:
+    """Around a short write from a web request: on SQLite, one such writer at a time in this
+    process. SQLite lets one writer in and makes the others sleep and poll (up to 100 ms a
+    nap), which turns a few concurrent requests into a long tail; a lock queues them instead.
+    Other databases take row locks and need nothing."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _MIGRATING:
+        return _SQLITE_WRITERS.setdefault(str(engine.url), threading.Lock())
 
 
 def _migrate_when_free(engine: Engine, tries: int = 6) -> None:

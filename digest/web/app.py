@@ -26,6 +26,7 @@ from digest.models import Recipient, RenderedEmail
 from digest.render.templates import html_env, text_env
 from digest.render.text import wrap
 from digest.store.audience import memberships_of, subscriber_by_id
+from digest.store.db import one_writer
 from digest.store.editions import get_edition, listing, state_of
 from digest.web.admin import IMPORT_PATH, admin_routes
 from digest.web.limits import BodyLimit
@@ -117,22 +118,8 @@ def _preferences(
     public = [x for x in settings.lists if x.slug != settings.edition.preview_list]
     if form is not None:
         try:
-            if form.get("action") == ["leave"]:
-                set_preferences(settings, engine, keys, token, leave_all=True, now=clock.now())
-            else:
-                chosen = set(form.get("list", []))
-                fmt = form.get("format", [""])[0] or None
-                profile = form.get("profile", [""])[0] or None
-                set_preferences(
-                    settings,
-                    engine,
-                    keys,
-                    token,
-                    lists={x.slug: x.slug in chosen for x in public},
-                    fmt=fmt,
-                    profile=profile,
-                    now=clock.now(),
-                )
+            with one_writer(engine):
+                _save_choices(settings, engine, keys, token, form, public)
         except (AudienceError, ConfigError) as exc:
             return message(settings, "Not saved", str(exc), 400)
     with engine.connect() as conn:
@@ -156,6 +143,30 @@ def _preferences(
             first.profile if first and first.profile else settings.print.default_profile
         ),
         saved=form is not None,
+    )
+
+
+def _save_choices(
+    settings: Settings,
+    engine: Engine,
+    keys: Keyring,
+    token: str,
+    form: dict[str, list[str]],
+    public: list[Any],
+) -> None:
+    if form.get("action") == ["leave"]:
+        set_preferences(settings, engine, keys, token, leave_all=True, now=clock.now())
+        return
+    chosen = set(form.get("list", []))
+    set_preferences(
+        settings,
+        engine,
+        keys,
+        token,
+        lists={x.slug: x.slug in chosen for x in public},
+        fmt=form.get("format", [""])[0] or None,
+        profile=form.get("profile", [""])[0] or None,
+        now=clock.now(),
     )
 
 
@@ -200,16 +211,17 @@ def _signup_routes(
                 settings, "Please wait", "Too many sign-ups from here: try again in an hour.", 429
             )
         try:
-            asked = request_subscription(
-                settings,
-                engine,
-                email=address,
-                name=data.get("name", [""])[0],
-                lists=data.get("list", []),
-                fmt=data.get("format", ["html"])[0],
-                profile=data.get("profile", [""])[0] or None,
-                now=clock.now(),
-            )
+            with one_writer(engine):
+                asked = request_subscription(
+                    settings,
+                    engine,
+                    email=address,
+                    name=data.get("name", [""])[0],
+                    lists=data.get("list", []),
+                    fmt=data.get("format", ["html"])[0],
+                    profile=data.get("profile", [""])[0] or None,
+                    now=clock.now(),
+                )
         except AudienceError as exc:
             return message(settings, "Not subscribed", str(exc), 400)
         if asked.needs_confirmation:
@@ -230,7 +242,8 @@ def _signup_routes(
     @app.post("/c/{token}", response_class=HTMLResponse)
     def confirm_now(token: str) -> HTMLResponse:
         try:
-            result = confirm(engine, keys, token, now=clock.now())
+            with one_writer(engine):
+                result = confirm(engine, keys, token, now=clock.now())
         except AudienceError as exc:
             return message(settings, "This link does not work", str(exc), 400)
         return _confirm_answer(settings, email=result.email, done=True)
@@ -333,7 +346,8 @@ def _unsubscribe_answer(
     email, changed = "", None
     if act:
         try:
-            result = unsubscribe(engine, keys, token, now=clock.now(), origin="web")
+            with one_writer(engine):
+                result = unsubscribe(engine, keys, token, now=clock.now(), origin="web")
         except AudienceError as exc:
             return message(settings, "This link does not work", str(exc), 400)
         email, changed = result.email, result.changed
@@ -364,7 +378,8 @@ async def _webhook(
     except ValueError:
         return Response("not a list of events", status_code=400)
     try:
-        counts = record_events(engine, events, now=clock.now())
+        with one_writer(engine):
+            counts = record_events(engine, events, now=clock.now())
     except Exception:  # the database, our side: SendGrid retries on a 5xx
         log.exception("could not store %d SendGrid events", len(events))
         return Response("try again", status_code=503)
