@@ -340,3 +340,38 @@ def test_a_signed_bounce_keeps_the_address_out_of_the_next_send(
         for p in (project.folder / "var" / "outbox").rglob("*.eml")
     )
     assert sent_to == ["ana@example.org"]
+
+
+def test_wrong_addresses_and_methods_get_plain_pages(site) -> None:
+    _, settings, engine = site
+    client = _client(settings, engine)
+    missing = client.get("/no/such/page")
+    assert missing.status_code == 404 and "There is nothing at this address" in missing.text
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in missing.headers["content-security-policy"]
+    assert client.put("/subscribe").status_code == 405
+    assert client.get("/archive/x/y").status_code == 404
+
+
+def test_the_access_log_never_shows_a_link_s_token() -> None:
+    import logging
+
+    from digest.web.pages import HideTokens
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        (
+            "127.0.0.1:5000",
+            "POST",
+            "/u/eyJzIjoxfQ.c2lnbmF0dXJl?x=1",
+            "1.1",
+            200,
+        ),
+        None,
+    )
+    HideTokens().filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "POST /u/<token>?x=1 HTTP/1.1" 200'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 from datetime import datetime
@@ -19,6 +20,8 @@ from digest.schedule import make_scheduler, next_runs, resume_job
 from digest.store import editions as editions_store
 from digest.store import ledger
 from digest.web.app import create_app
+from digest.web.console import wait_for_background
+from digest.web.pages import HideTokens
 from digest.weekly import approve, reject
 
 
@@ -103,8 +106,14 @@ def serve_command(
     for job_id, when in next_runs(scheduler):
         typer.echo(f"{job_id}: next run {when:%Y-%m-%d %H:%M} UTC" if when else f"{job_id}: -")
     typer.echo(f"web app on http://{host}:{port}")
+    logging.getLogger("uvicorn.access").addFilter(HideTokens())
     try:
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
     finally:
         SCHEDULER_STOP.set()
         scheduler.shutdown(wait=True)
+        if left := wait_for_background(timeout=120):
+            typer.secho(
+                f"{left} send(s) from the console still running: 'digest serve' resumes them",
+                err=True,
+            )

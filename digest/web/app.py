@@ -10,8 +10,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest import clock
 from digest.audience.actions import confirm, set_preferences, unsubscribe
@@ -52,6 +54,7 @@ def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
     app = FastAPI(title=settings.organisation.name, docs_url=None, redoc_url=None, openapi_url=None)
 
     app.add_middleware(BodyLimit, limit=MAX_BODY, uploads={IMPORT_PATH: MAX_UPLOAD})
+    _error_pages(app, settings)
 
     @app.middleware("http")
     async def headers(
@@ -90,6 +93,25 @@ def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
         return await _webhook(settings, engine, secrets, request)
 
     return app
+
+
+ERROR_PAGES = {
+    404: ("Not found", "There is nothing at this address: check the link."),
+    405: ("Not allowed", "This page cannot be used that way."),
+}
+
+
+def _error_pages(app: FastAPI, settings: Settings) -> None:
+    """Plain pages, not JSON, for a wrong address, method or parameter."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        title, text = ERROR_PAGES.get(exc.status_code, ("Error", str(exc.detail)))
+        return message(settings, title, text, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        return message(settings, "Bad request", "Something in that request is not right.", 400)
 
 
 FORMATS = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,8 @@ from digest.staff.sessions import Staff
 from digest.web.pages import CONSOLE_HEADERS, render
 
 log = logging.getLogger(__name__)
+_RUNNING: set[threading.Thread] = set()
+_RUNNING_LOCK = threading.Lock()
 
 
 def console(
@@ -53,7 +56,23 @@ def in_background(name: str, work: Callable[[], object]) -> threading.Thread:
             log.error("%s: %s", name, exc)
         except Exception:
             log.exception("%s failed", name)
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(threading.current_thread())
 
     thread = threading.Thread(target=run, name=f"digest-{name}", daemon=True)
+    with _RUNNING_LOCK:
+        _RUNNING.add(thread)
     thread.start()
     return thread
+
+
+def wait_for_background(timeout: float) -> int:
+    """At shutdown (after the stop event is set): let sends started from the console record
+    their batches in flight. The number still running when time is up."""
+    deadline = time.monotonic() + timeout
+    with _RUNNING_LOCK:
+        running = list(_RUNNING)
+    for thread in running:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return sum(t.is_alive() for t in running)
