@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 
 from digest import clock
 from digest.config import Secrets, Settings
@@ -122,9 +123,19 @@ def _edition_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: S
         with engine.connect() as conn:
             return JSONResponse(ledger.summary(conn, edition_id))
 
+    _decision_routes(app, settings, engine, secrets)
+
+
+def _decision_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secrets) -> None:
+    """Approve (the send then runs in the background) and reject."""
+    base = f"{CONSOLE}/editions/{{edition_id}}"
+
     @app.post(f"{base}/approve")
     async def approve_edition(request: Request, edition_id: str) -> Response:
         staff, _ = await staff_form(request, engine)
+        return await run_in_threadpool(approve_and_send, staff, edition_id)
+
+    def approve_and_send(staff: Staff, edition_id: str) -> Response:
         now = clock.now()
         try:
             mark_approved(engine, edition_id, who=staff.email, now=now)
@@ -143,7 +154,10 @@ def _edition_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: S
     @app.post(f"{base}/reject")
     async def reject_edition(request: Request, edition_id: str) -> Response:
         staff, form = await staff_form(request, engine)
-        now, note = clock.now(), text_field(form, "note")
+        return await run_in_threadpool(refuse, staff, edition_id, text_field(form, "note"))
+
+    def refuse(staff: Staff, edition_id: str, note: str) -> Response:
+        now = clock.now()
         try:
             reject(engine, edition_id, who=staff.email, now=now, note=note)
         except DigestError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from digest import clock
@@ -64,6 +65,10 @@ def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secr
     @app.post(f"{CONSOLE}/alerts")
     async def alert_post(request: Request) -> Response:
         staff, form = await staff_form(request, engine)
+        # Rendering and sending are blocking work: the thread pool, not the event loop.
+        return await run_in_threadpool(handle, staff, form)
+
+    def handle(staff: Staff, form: FormData) -> Response:
         action = text_field(form, "action")
         body = str(form.get("body") or "")
         list_slug = text_field(form, "list") or None

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from digest import clock
@@ -101,7 +102,8 @@ def subscriber_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
                     while chunk := await upload.read(UPLOAD_CHUNK):
                         out.write(chunk)
                 try:
-                    report = import_csv(
+                    report = await run_in_threadpool(
+                        import_csv,
                         settings,
                         engine,
                         path,

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest import clock
@@ -82,7 +83,10 @@ def create_app(settings: Settings, engine: Engine, secrets: Secrets) -> FastAPI:
     @app.post("/p/{token}", response_class=HTMLResponse)
     async def preferences_save(token: str, request: Request) -> HTMLResponse:
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        return _preferences(settings, engine, keys, token, form=form)
+        # The database work runs in the thread pool: it may wait for SQLite's writer.
+        return await run_in_threadpool(
+            lambda: _preferences(settings, engine, keys, token, form=form)
+        )
 
     _archive_routes(app, settings, engine)
     _signup_routes(app, settings, engine, secrets, keys)
@@ -232,12 +236,15 @@ def _signup_routes(
             return message(
                 settings, "Please wait", "Too many sign-ups from here: try again in an hour.", 429
             )
+        return await run_in_threadpool(lambda: register(data))
+
+    def register(data: dict[str, list[str]]) -> HTMLResponse:
         try:
             with one_writer(engine):
                 asked = request_subscription(
                     settings,
                     engine,
-                    email=address,
+                    email=data.get("email", [""])[0].strip(),
                     name=data.get("name", [""])[0],
                     lists=data.get("list", []),
                     fmt=data.get("format", ["html"])[0],
@@ -249,6 +256,12 @@ def _signup_routes(
         if asked.needs_confirmation:
             _send_confirmation(settings, secrets, keys, asked)
         return form(sent=True)
+
+    _confirm_routes(app, settings, engine, keys)
+
+
+def _confirm_routes(app: FastAPI, settings: Settings, engine: Engine, keys: Keyring) -> None:
+    """The link in the confirmation email: a Confirm button, and its POST activates."""
 
     @app.get("/c/{token}", response_class=HTMLResponse)
     def confirm_page(token: str) -> HTMLResponse:
@@ -399,9 +412,13 @@ async def _webhook(
         events = parse_events(body)
     except ValueError:
         return Response("not a list of events", status_code=400)
-    try:
+
+    def store() -> Any:
         with one_writer(engine):
-            counts = record_events(engine, events, now=clock.now())
+            return record_events(engine, events, now=clock.now())
+
+    try:
+        counts = await run_in_threadpool(store)
     except Exception:  # the database, our side: SendGrid retries on a 5xx
         log.exception("could not store %d SendGrid events", len(events))
         return Response("try again", status_code=503)

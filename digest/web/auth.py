@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from digest import clock
@@ -75,7 +76,7 @@ def require_staff(request: Request, engine: Engine) -> Staff:
 
 async def staff_form(request: Request, engine: Engine) -> tuple[Staff, FormData]:
     """The person and the form they posted, once the session and its CSRF token check out."""
-    staff = require_staff(request, engine)
+    staff = await run_in_threadpool(require_staff, request, engine)
     form = await request.form()
     given = form.get("csrf")
     if not isinstance(given, str) or not staff.csrf_ok(given):
@@ -134,8 +135,12 @@ def auth_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
         ip = request.client.host if request.client else "unknown"
         if not per_ip.allow(ip):
             return login_page(next_path, "Too many attempts from here: wait 15 minutes.", 429)
-        result = users.log_in(
-            engine, text_field(form, "email"), str(form.get("password") or ""), now=clock.now()
+        result = await run_in_threadpool(  # argon2 takes tens of milliseconds
+            users.log_in,
+            engine,
+            text_field(form, "email"),
+            str(form.get("password") or ""),
+            now=clock.now(),
         )
         if result.locked_until is not None:
             local = result.locked_until.astimezone(settings.organisation.zone)
@@ -146,7 +151,7 @@ def auth_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
             return login_page(next_path, problem, 429)
         if result.user_id is None:
             return login_page(next_path, "Wrong email address or password.", 401)
-        token = sessions.start(engine, result.user_id, now=clock.now())
+        token = await run_in_threadpool(sessions.start, engine, result.user_id, now=clock.now())
         response = RedirectResponse(safe_next(next_path), 303)
         response.set_cookie(SESSION_COOKIE, token, **_cookie_options(settings))
         response.delete_cookie(LOGIN_COOKIE, path=CONSOLE)
@@ -155,9 +160,13 @@ def auth_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
     @app.post(f"{CONSOLE}/logout")
     async def logout(request: Request) -> Response:
         staff, _ = await staff_form(request, engine)
-        sessions.end(engine, request.cookies.get(SESSION_COOKIE, ""))
-        with engine.begin() as conn:
-            audit.record(conn, who=staff.email, action="logged out", now=clock.now())
+        await run_in_threadpool(_log_out, engine, request.cookies.get(SESSION_COOKIE, ""), staff)
         response = RedirectResponse(f"{CONSOLE}/login", 303)
         response.delete_cookie(SESSION_COOKIE, path=CONSOLE)
         return response
+
+
+def _log_out(engine: Engine, token: str, staff: Staff) -> None:
+    sessions.end(engine, token)
+    with engine.begin() as conn:
+        audit.record(conn, who=staff.email, action="logged out", now=clock.now())
