@@ -1,5 +1,6 @@
-"""The audit log: who did what to which thing, and when. Written in the same transaction
-as the change it describes, so the log never claims what did not happen."""
+"""The audit log: who did what to which thing, and when. ``record`` writes in the
+transaction of the change it describes; ``log`` writes just after an action that commits on
+its own; either way the log never claims what did not happen."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Engine, Row
 
+from digest import clock
 from digest.store.tables import audit_log
 
 
@@ -28,3 +30,9 @@ def recent(conn: Connection, *, limit: int = 200, target: str | None = None) -> 
     if target is not None:
         query = query.where(audit_log.c.target == target)
     return list(conn.execute(query))
+
+
+def log(engine: Engine, *, who: str, action: str, target: str = "", detail: str = "") -> None:
+    """An entry of its own, after an action that ran in its own transactions (the console's)."""
+    with engine.begin() as conn:
+        record(conn, who=who, action=action, target=target, detail=detail, now=clock.now())

@@ -19,7 +19,7 @@ from digest.store import editions, ledger
 from digest.web.admin_alerts import alert_routes
 from digest.web.admin_subscribers import IMPORT_PATH, subscriber_routes
 from digest.web.auth import CONSOLE, auth_routes, require_staff, staff_form, text_field
-from digest.web.console import console, in_background
+from digest.web.console import console, in_background, missing
 from digest.web.pages import FRAMED_HEADERS, without_personal_links
 from digest.weekly import AWAITING, mark_approved, reject, send_now
 
@@ -59,9 +59,7 @@ def _edition_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: S
         with engine.connect() as conn:
             stored = editions.get_edition(conn, edition_id)
             if stored is None:
-                return console(
-                    settings, staff, "web/admin/missing.html.j2", title="Not found", status=404
-                )
+                return missing(settings, staff)
             state = editions.state_of(conn, edition_id)
             files = editions.get_files(conn, edition_id)
             progress = ledger.summary(conn, edition_id)
@@ -141,8 +139,7 @@ def _decision_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: 
             mark_approved(engine, edition_id, who=staff.email, now=now)
         except DigestError as exc:
             return _refused(settings, staff, edition_id, str(exc))
-        with engine.begin() as conn:
-            audit.record(conn, who=staff.email, action="approved", target=edition_id, now=now)
+        audit.log(engine, who=staff.email, action="approved", target=edition_id)
         in_background(
             f"send-{edition_id}",
             lambda: send_now(
@@ -162,10 +159,7 @@ def _decision_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: 
             reject(engine, edition_id, who=staff.email, now=now, note=note)
         except DigestError as exc:
             return _refused(settings, staff, edition_id, str(exc))
-        with engine.begin() as conn:
-            audit.record(
-                conn, who=staff.email, action="rejected", target=edition_id, detail=note, now=now
-            )
+        audit.log(engine, who=staff.email, action="rejected", target=edition_id, detail=note)
         return RedirectResponse(f"{CONSOLE}/editions/{edition_id}", 303)
 
 

@@ -88,15 +88,13 @@ def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secr
                 given = send_test(
                     settings, secrets, email, transport, text_field(form, "test_to"), list_slug, now
                 )
-                with engine.begin() as conn:
-                    audit.record(
-                        conn,
-                        who=staff.email,
-                        action="alert test sent",
-                        target=given,
-                        detail=email.subject,
-                        now=now,
-                    )
+                audit.log(
+                    engine,
+                    who=staff.email,
+                    action="alert test sent",
+                    target=given,
+                    detail=email.subject,
+                )
                 return page(staff, form, email=email, note=f"Test sent to {given}.")
         except DigestError as exc:
             return page(staff, form, problem=str(exc), status=400)
@@ -107,15 +105,13 @@ def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secr
                 count = sum(1 for _ in audience.recipients_for(conn, slugs))
             return page(staff, form, email=email, confirm=count)
         store_alert(engine, settings, ident, email, now)
-        with engine.begin() as conn:
-            audit.record(
-                conn,
-                who=staff.email,
-                action="alert sent",
-                target=ident,
-                detail=f"{email.subject} (lists: {', '.join(slugs)})",
-                now=now,
-            )
+        audit.log(
+            engine,
+            who=staff.email,
+            action="alert sent",
+            target=ident,
+            detail=f"{email.subject} (lists: {', '.join(slugs)})",
+        )
         in_background(
             f"alert-{ident}",
             lambda: send_alert(

@@ -23,7 +23,7 @@ from digest.errors import DigestError
 from digest.staff import audit
 from digest.store import audience, ledger
 from digest.web.auth import CONSOLE, require_staff, staff_form, text_field
-from digest.web.console import console
+from digest.web.console import console, missing
 
 IMPORT_PATH = f"{CONSOLE}/subscribers/import"
 UPLOAD_CHUNK = 1 << 20
@@ -54,9 +54,7 @@ def subscriber_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
         with engine.connect() as conn:
             row = audience.subscriber_by_id(conn, subscriber_id)
             if row is None:
-                return console(
-                    settings, staff, "web/admin/missing.html.j2", title="Not found", status=404
-                )
+                return missing(settings, staff)
             sends = ledger.sends_to(conn, subscriber_id)
             events = events_of(conn, row.email)
         return console(
@@ -116,16 +114,14 @@ def subscriber_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
                 except DigestError as exc:
                     problem = str(exc)
             if report is not None and report.written:
-                with engine.begin() as conn:
-                    audit.record(
-                        conn,
-                        who=staff.email,
-                        action="subscribers imported",
-                        target=list_slug,
-                        detail=f"{name}: added {report.added}, updated {report.updated}, "
-                        f"rejected {len(report.rejected)}",
-                        now=clock.now(),
-                    )
+                audit.log(
+                    engine,
+                    who=staff.email,
+                    action="subscribers imported",
+                    target=list_slug,
+                    detail=f"{name}: added {report.added}, updated {report.updated}, "
+                    f"rejected {len(report.rejected)}",
+                )
         return console(
             settings,
             staff,
@@ -148,15 +144,13 @@ def subscriber_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
             count = export_csv(settings, engine, out, list_slug=list or None, status=status or None)
         except DigestError as exc:
             return Response(f"{exc}\n", status_code=400, media_type="text/plain")
-        with engine.begin() as conn:
-            audit.record(
-                conn,
-                who=staff.email,
-                action="subscribers exported",
-                target=list or "all lists",
-                detail=f"{count} rows" + (f", status {status}" if status else ""),
-                now=clock.now(),
-            )
+        audit.log(
+            engine,
+            who=staff.email,
+            action="subscribers exported",
+            target=list or "all lists",
+            detail=f"{count} rows" + (f", status {status}" if status else ""),
+        )
         stamp = clock.now().strftime("%Y%m%d")
         return Response(
             out.getvalue(),

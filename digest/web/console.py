@@ -46,6 +46,10 @@ def console(
     return page
 
 
+def missing(settings: Settings, staff: Staff) -> HTMLResponse:
+    return console(settings, staff, "web/admin/missing.html.j2", title="Not found", status=404)
+
+
 def in_background(name: str, work: Callable[[], object]) -> threading.Thread:
     """Start a send that outlives the request; its progress is read from the ledger."""
 
