@@ -56,6 +56,10 @@ def run_demo(out: Path | None) -> Path:
     typer.echo(f"print edition:   {out_dir / 'print-default.pdf'} (and emessage-default-*.txt)")
     typer.echo(f"messages (.eml): {settings.resolve(settings.delivery.outbox_dir) / '2026-W48'}")
     typer.echo(f"try more:        digest build --config {folder / 'config.toml'} --force")
+    typer.echo(
+        f"the web app:     digest users add you@example.org --config {folder / 'config.toml'}; "
+        f"digest serve --config {folder / 'config.toml'}; then http://127.0.0.1:8000/admin"
+    )
     return folder
 
 
