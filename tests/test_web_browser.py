@@ -250,3 +250,30 @@ def test_staff_log_in_preview_approve_and_send_an_alert(browser: Browser, site: 
     screenshot(page, "admin-alert-sent")
     texts = [_text_of(p) for p in site.outbox()]
     assert sum("City Hall at 6 pm" in t for t in texts) == 3  # the test and two subscribers
+
+
+def test_console_pages_have_no_serious_accessibility_violations(
+    browser: Browser, site: Site
+) -> None:
+    _build_awaiting(site)
+    context = browser.new_context(bypass_csp=True)  # to inject axe-core
+    page = context.new_page()
+    page.goto(f"{site.url}/admin/login")
+    page.get_by_label("Email address").fill("staff@example.org")
+    page.get_by_label("Password").fill("a long staff password")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site.url}/admin")
+    found = {}
+    for path in (
+        "/admin",
+        "/admin/editions/2026-W48",
+        "/admin/alerts/new",
+        "/admin/subscribers",
+        "/admin/subscribers/1",
+        "/admin/subscribers/import",
+        "/admin/activity",
+    ):
+        page.goto(site.url + path)
+        if violations := axe_violations(page):
+            found[path] = violations
+    assert found == {}
