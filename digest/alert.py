@@ -55,7 +55,7 @@ def render_alert(
     """The alert's HTML (its own MJML template, the digest's header and footer) and text."""
     subject = one_line(subject)
     if not subject:
-        raise DigestError("--subject is empty: give the alert a subject line")
+        raise DigestError("the subject is empty: give the alert a subject line")
     org = settings.organisation
     archive_url = f"{settings.delivery.base_url}/archive/{alert}"
     body_html = clean_html(_MARKDOWN.render(markdown))
@@ -121,7 +121,7 @@ def send_test(
     try:
         given, _ = email_key(address)
     except EmailNotValidError as exc:
-        raise DeliveryError(f"--test-to {address!r} is not an email address: {exc}") from None
+        raise DeliveryError(f"test address {address!r} is not an email address: {exc}") from None
     slug = list_slug or list_slugs(settings, None, "alerts")[0]
     send_copies(
         settings,

@@ -306,6 +306,11 @@ def test_an_alert_is_previewed_tested_confirmed_and_sent(console) -> None:
     assert [a for _, a, _ in _audit(engine)][-2:] == ["alert test sent", "alert sent"]
     empty = client.post("/admin/alerts", data={**form, "body": " ", "action": "preview"})
     assert empty.status_code == 400 and "empty" in empty.text
+    untitled = client.post("/admin/alerts", data={**form, "subject": " ", "action": "preview"})
+    assert untitled.status_code == 400 and "the subject is empty" in untitled.text
+    nowhere = client.post("/admin/alerts", data={**form, "action": "test", "test_to": "nope"})
+    assert nowhere.status_code == 400 and "is not an email address" in nowhere.text
+    assert len(list(outbox.rglob("*.eml"))) == 3
 
 
 def test_subscribers_search_view_import_and_export(console) -> None:
