@@ -194,6 +194,22 @@ def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(console) -> N
     assert unknown.status_code == 401 and "Wrong email address or password" in unknown.text
 
 
+def test_an_unknown_address_answers_like_an_account_lock_out_included(console) -> None:
+    _, settings, engine = console
+    client = _client(settings, engine)
+
+    def answers(email: str) -> list[tuple[int, str]]:
+        out = []
+        for i in range(6):
+            page = _login(client, email=email, password=f"wrong {i}")
+            said = re.search(r'<p role="alert"><strong>(.*?)</strong>', page.text)
+            out.append((page.status_code, said.group(1) if said else ""))
+        return out
+
+    with time_machine.travel(NOW, tick=False):
+        assert answers("nobody@example.org") == answers(STAFF)
+
+
 @pytest.mark.parametrize(
     "wanted",
     [

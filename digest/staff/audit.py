@@ -32,6 +32,16 @@ def recent(conn: Connection, *, limit: int = 200, target: str | None = None) -> 
     return list(conn.execute(query))
 
 
+def times_of(conn: Connection, *, who: str, action: str, since: datetime) -> list[datetime]:
+    """When ``who`` did ``action`` since ``since``, oldest first."""
+    query = (
+        sa.select(audit_log.c.at)
+        .where(audit_log.c.who == who, audit_log.c.action == action, audit_log.c.at > since)
+        .order_by(audit_log.c.at, audit_log.c.id)
+    )
+    return list(conn.execute(query).scalars())
+
+
 def log(engine: Engine, *, who: str, action: str, target: str = "", detail: str = "") -> None:
     """An entry of its own, after an action that ran in its own transactions (the console's)."""
     with engine.begin() as conn:

@@ -106,8 +106,7 @@ def log_in(engine: Engine, address: str, password: str, *, now: datetime) -> Log
         user = _find(conn, key)
         if user is None:
             _verify(_DUMMY_HASH, password)
-            audit.record(conn, who=key, action="login failed", detail="unknown address", now=now)
-            return LoginResult(None, key)
+            return _unknown(conn, key, now)
         if user.locked_until is not None and user.locked_until > now:
             audit.record(conn, who=key, action="login refused", detail="locked", now=now)
             return LoginResult(None, key, user.locked_until)
@@ -119,6 +118,18 @@ def log_in(engine: Engine, address: str, password: str, *, now: datetime) -> Log
         conn.execute(staff_users.update().where(staff_users.c.id == user.id).values(**values))
         audit.record(conn, who=key, action="logged in", now=now)
         return LoginResult(user.id, key)
+
+
+def _unknown(conn: Connection, key: str, now: datetime) -> LoginResult:
+    """An address with no account answers exactly like one, lock-out included, so the login
+    form never tells which addresses are staff."""
+    failures = audit.times_of(conn, who=key, action="login failed", since=now - LOCK_FOR)
+    if len(failures) >= MAX_FAILURES:
+        audit.record(conn, who=key, action="login refused", detail="locked", now=now)
+        return LoginResult(None, key, failures[MAX_FAILURES - 1] + LOCK_FOR)
+    audit.record(conn, who=key, action="login failed", detail="unknown address", now=now)
+    locked = now + LOCK_FOR if len(failures) + 1 >= MAX_FAILURES else None
+    return LoginResult(None, key, locked)
 
 
 def _failed(conn: Connection, user: Row[Any], now: datetime) -> LoginResult:
