@@ -112,6 +112,7 @@ PAGES = [
 ]
 FORMS = [
     f"/admin/editions/{WEEK}/approve",
+    f"/admin/editions/{WEEK}/send",
     f"/admin/editions/{WEEK}/reject",
     "/admin/alerts",
     "/admin/subscribers/import",
@@ -274,6 +275,22 @@ def test_approve_sends_in_the_background_and_the_page_shows_progress(console) ->
     assert (STAFF, "approved", WEEK) in _audit(engine)
     again = client.post(f"/admin/editions/{WEEK}/approve", data={"csrf": csrf})
     assert again.status_code == 409 and "awaiting" in again.text
+
+
+def test_a_built_edition_without_approval_is_sent_from_its_page(console) -> None:
+    project, settings, engine = console
+    with engine.begin() as conn:
+        editions.set_state(conn, WEEK, "built", who="test", now=NOW)
+    client, csrf = _logged_in(settings, engine)
+    page = client.get(f"/admin/editions/{WEEK}").text
+    assert "Send now" in page and "Approve and send" not in page
+    done = client.post(f"/admin/editions/{WEEK}/send", data={"csrf": csrf})
+    assert done.status_code == 303
+    _wait_for_state(engine, WEEK, "sent")
+    assert len(list((project.folder / "var" / "outbox").rglob("*.eml"))) == 2
+    again = client.post(f"/admin/editions/{WEEK}/send", data={"csrf": csrf})
+    assert again.status_code == 409 and "is sent" in again.text
+    assert (STAFF, "sent", WEEK) in _audit(engine)
 
 
 def test_reject_keeps_the_edition_from_going_out(console) -> None:

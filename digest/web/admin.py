@@ -21,7 +21,7 @@ from digest.web.admin_subscribers import IMPORT_PATH, subscriber_routes
 from digest.web.auth import CONSOLE, auth_routes, require_staff, staff_form, text_field
 from digest.web.console import console, in_background, missing
 from digest.web.pages import FRAMED_HEADERS, without_personal_links
-from digest.weekly import AWAITING, mark_approved, reject, send_now
+from digest.weekly import AWAITING, mark_approved, reject, send_alert, send_now
 
 __all__ = ["IMPORT_PATH", "admin_routes"]
 LIVE = {"pending", "in_flight"}
@@ -125,7 +125,7 @@ def _edition_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: S
 
 
 def _decision_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secrets) -> None:
-    """Approve (the send then runs in the background) and reject."""
+    """Approve, send a built edition (the send runs in the background) and reject."""
     base = f"{CONSOLE}/editions/{{edition_id}}"
 
     @app.post(f"{base}/approve")
@@ -146,6 +146,36 @@ def _decision_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: 
                 settings, engine, secrets, edition_id, who=staff.email, now=now, stop=STOP
             ),
         )
+        return RedirectResponse(f"{CONSOLE}/editions/{edition_id}", 303)
+
+    @app.post(f"{base}/send")
+    async def send_edition(request: Request, edition_id: str) -> Response:
+        staff, _ = await staff_form(request, engine)
+        return await run_in_threadpool(send_built, staff, edition_id)
+
+    def send_built(staff: Staff, edition_id: str) -> Response:
+        """A built edition nobody asked approval for (a build by hand, a stored alert)."""
+        with engine.connect() as conn:
+            state = editions.state_of(conn, edition_id)
+        if state != "built":
+            why = f"{edition_id} is {(state or 'unknown').replace('_', ' ')}: only a built one"
+            return _refused(settings, staff, edition_id, why + " can be sent from here")
+        now = clock.now()
+        audit.log(engine, who=staff.email, action="sent", target=edition_id)
+        if edition_id.startswith("alert-"):
+            in_background(
+                f"send-{edition_id}",
+                lambda: send_alert(
+                    settings, engine, secrets, edition_id, None, now=now, stop=STOP, who=staff.email
+                ),
+            )
+        else:
+            in_background(
+                f"send-{edition_id}",
+                lambda: send_now(
+                    settings, engine, secrets, edition_id, who=staff.email, now=now, stop=STOP
+                ),
+            )
         return RedirectResponse(f"{CONSOLE}/editions/{edition_id}", 303)
 
     @app.post(f"{base}/reject")
