@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Row
 
 from digest.config import ListSettings
 from digest.models import Recipient
+from digest.store.sql import column_array, one_of
 from digest.store.tables import lists, memberships, subscribers, suppressions
 
 ACTIVE = "active"
@@ -41,7 +42,7 @@ def _by_email_key(conn: Connection, table: sa.Table, keys: Sequence[str]) -> dic
     """Rows of ``table`` for many email keys, a few hundred keys per query."""
     found: dict[str, Row[Any]] = {}
     for i in range(0, len(keys), CHUNK):
-        query = sa.select(table).where(table.c.email_key.in_(keys[i : i + CHUNK]))
+        query = sa.select(table).where(one_of(conn, table.c.email_key, keys[i : i + CHUNK]))
         found.update((row.email_key, row) for row in conn.execute(query))
     return found
 
@@ -55,7 +56,16 @@ def add_subscribers(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[st
     """Insert many subscribers (dicts of column values) at once; their ids by email key."""
     if not rows:
         return {}
-    query = sa.insert(subscribers).returning(subscribers.c.id, subscribers.c.email_key)
+    returning = (subscribers.c.id, subscribers.c.email_key)
+    if conn.dialect.name == "postgresql":
+        # One statement with an array per column: no multi-row VALUES text to build and parse.
+        columns = list(rows[0])
+        arrays = sa.select(
+            *(sa.func.unnest(column_array(subscribers.c[c], [r[c] for r in rows])) for c in columns)
+        )
+        query = sa.insert(subscribers).from_select(columns, arrays).returning(*returning)
+        return {key: sid for sid, key in conn.execute(query)}
+    query = sa.insert(subscribers).returning(*returning)
     return {key: sid for sid, key in conn.execute(query, list(rows))}
 
 
@@ -88,7 +98,7 @@ def list_memberships(conn: Connection, list_slug: str, ids: Sequence[int]) -> di
     for i in range(0, len(ids), CHUNK):
         query = sa.select(memberships).where(
             memberships.c.list_slug == list_slug,
-            memberships.c.subscriber_id.in_(ids[i : i + CHUNK]),
+            one_of(conn, memberships.c.subscriber_id, ids[i : i + CHUNK]),
         )
         found.update((row.subscriber_id, row) for row in conn.execute(query))
     return found
@@ -217,7 +227,7 @@ def lists_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
         query = (
             sa.select(memberships.c.subscriber_id, memberships.c.list_slug)
             .where(
-                memberships.c.subscriber_id.in_(ids[i : i + CHUNK]),
+                one_of(conn, memberships.c.subscriber_id, ids[i : i + CHUNK]),
                 memberships.c.status != UNSUBSCRIBED,
             )
             .order_by(memberships.c.list_slug)

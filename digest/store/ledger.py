@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from digest.store.sql import one_of
 from digest.store.tables import batches, editions, send_recipients
 
 PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN, SPLIT = (
@@ -43,7 +44,7 @@ def known_recipients(conn: Connection, edition_id: str, ids: Sequence[int]) -> s
     for i in range(0, len(ids), CHUNK):
         query = sa.select(send_recipients.c.subscriber_id).where(
             send_recipients.c.edition_id == edition_id,
-            send_recipients.c.subscriber_id.in_(ids[i : i + CHUNK]),
+            one_of(conn, send_recipients.c.subscriber_id, ids[i : i + CHUNK]),
         )
         found.update(conn.execute(query).scalars())
     return found
@@ -170,7 +171,7 @@ def split(
                 sa.update(send_recipients)
                 .where(
                     send_recipients.c.edition_id == edition_id,
-                    send_recipients.c.subscriber_id.in_(part[i : i + CHUNK]),
+                    one_of(conn, send_recipients.c.subscriber_id, part[i : i + CHUNK]),
                 )
                 .values(batch_id=new_id)
             )
