@@ -375,3 +375,19 @@ def test_the_access_log_never_shows_a_link_s_token() -> None:
     )
     HideTokens().filter(record)
     assert record.getMessage() == '127.0.0.1:5000 - "POST /u/<token>?x=1 HTTP/1.1" 200'
+
+
+def test_a_print_subscriber_chooses_the_facility_s_rules(make_project) -> None:
+    project = make_project(
+        '[print]\ndefault_profile = "letter6"\n'
+        '[[print.profiles]]\nname = "letter6"\nnote = "six pages"\n'
+        '[[print.profiles]]\nname = "jpay"\nnote = "JPay, 6,000 characters"\n'
+    )
+    settings, engine = project.settings(), project.engine()
+    client = _client(settings, engine)
+    page = client.get("/subscribe").text
+    assert '<option value="jpay">jpay: JPay, 6,000 characters</option>' in page
+    assert '<option value="letter6" selected>' in page
+    _form(client, "/subscribe", "email=kin%40example.org&list=weekly&format=print&profile=jpay")
+    [member] = details(engine, "kin@example.org").memberships
+    assert (member.format, member.profile) == ("print", "jpay")

@@ -217,6 +217,8 @@ def _signup_routes(
             title="Subscribe",
             lists=offered,
             formats=FORMATS,
+            profiles=settings.print.profiles,
+            default_profile=settings.print.default_profile,
             sent=sent,
             status=status,
         )
