@@ -391,3 +391,32 @@ def test_a_print_subscriber_chooses_the_facility_s_rules(make_project) -> None:
     _form(client, "/subscribe", "email=kin%40example.org&list=weekly&format=print&profile=jpay")
     [member] = details(engine, "kin@example.org").memberships
     assert (member.format, member.profile) == ("print", "jpay")
+
+
+def test_our_own_failure_is_a_503_so_sendgrid_sends_again(site, monkeypatch) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    import digest.web.app as web_app
+
+    _, settings, engine = site
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(
+        key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
+
+    def broken(*args, **kwargs):
+        raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(web_app, "record_events", broken)
+    body = b'[{"sg_event_id": "x1", "event": "bounce", "type": "bounce", "email": "a@b.org"}]'
+    stamp = str(int(NOW.timestamp()))
+    with time_machine.travel(NOW, tick=False):
+        response = _client(settings, engine, webhook_public_key=public).post(
+            "/webhooks/sendgrid", content=body, headers=_signed(key, body, stamp)
+        )
+    assert response.status_code == 503
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(delivery_events)).scalar() == 0
