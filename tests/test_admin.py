@@ -116,6 +116,7 @@ FORMS = [
     f"/admin/editions/{WEEK}/reject",
     "/admin/alerts",
     "/admin/subscribers/import",
+    "/admin/subscribers/1/remove",
     "/admin/logout",
 ]
 
@@ -380,6 +381,31 @@ def test_subscribers_search_view_import_and_export(console) -> None:
     assert ("subscribers imported", "weekly") in actions
     assert ("subscribers exported", "weekly") in actions
     assert actions.count(("subscribers imported", "weekly")) == 1  # not the dry run
+
+
+def test_staff_take_someone_off_a_list_or_off_everything(console) -> None:
+    from digest.audience.members import details
+
+    _, settings, engine = console
+    client, csrf = _logged_in(settings, engine)
+    one = client.post("/admin/subscribers/1/remove", data={"csrf": csrf, "list": "alerts"})
+    assert one.status_code == 303
+    page = client.get(one.headers["location"])
+    assert "removed ana@example.org from alerts" in page.text
+    who = details(engine, "ana@example.org")
+    assert {(m.list_slug, m.status) for m in who.memberships} == {
+        ("weekly", "active"),
+        ("alerts", "unsubscribed"),
+    }
+    assert who.suppression is None
+    client.post("/admin/subscribers/1/remove", data={"csrf": csrf, "list": ""})
+    who = details(engine, "ana@example.org")
+    assert who.status == "unsubscribed" and who.suppression["reason"] == "staff"
+    assert who.suppression["origin"] == f"console ({STAFF})"
+    nowhere = client.post("/admin/subscribers/1/remove", data={"csrf": csrf, "list": "nope"})
+    assert "not done" in client.get(nowhere.headers["location"]).text
+    removed = [(a, t) for _, a, t in _audit(engine) if a == "subscriber removed"]
+    assert removed == [("subscriber removed", "ana@example.org")] * 2
 
 
 def test_an_edition_s_numbers_come_from_sendgrid_s_events(console) -> None:

@@ -203,7 +203,13 @@ def _join(
 
 
 def remove(
-    settings: Settings, engine: Engine, address: str, *, list_slug: str | None, now: datetime
+    settings: Settings,
+    engine: Engine,
+    address: str,
+    *,
+    list_slug: str | None,
+    now: datetime,
+    origin: str = "digest subscribers remove",
 ) -> str:
     """Take someone off one list, or off everything (then suppressed, reason staff)."""
     if list_slug is not None:
@@ -216,7 +222,7 @@ def remove(
             ):
                 raise AudienceError(f"{sub.email} is not on {list_slug}")
             return f"removed {sub.email} from {list_slug}"
-        leave_everything(conn, sub, reason="staff", origin="digest subscribers remove", now=now)
+        leave_everything(conn, sub, reason="staff", origin=origin, now=now)
         return f"removed {sub.email} from every list; the address is suppressed (staff)"
 
 

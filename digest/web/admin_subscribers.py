@@ -6,9 +6,10 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -16,11 +17,12 @@ from starlette.datastructures import UploadFile
 from digest import clock
 from digest.audience.export import STATUSES, export_csv
 from digest.audience.importer import import_csv
-from digest.audience.members import details
+from digest.audience.members import details, remove
 from digest.config import Settings
 from digest.dispatch.events import events_of
 from digest.errors import DigestError
 from digest.staff import audit
+from digest.staff.sessions import Staff
 from digest.store import audience, ledger
 from digest.web.auth import CONSOLE, require_staff, staff_form, text_field
 from digest.web.console import console, missing
@@ -30,6 +32,13 @@ UPLOAD_CHUNK = 1 << 20
 
 
 def subscriber_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
+    _people_routes(app, settings, engine)
+    _file_routes(app, settings, engine)
+
+
+def _people_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
+    """Search, one person's page, and taking someone off a list or off everything."""
+
     @app.get(f"{CONSOLE}/subscribers", response_class=HTMLResponse)
     def search(request: Request, q: str = "") -> HTMLResponse:
         staff = require_staff(request, engine)
@@ -49,7 +58,7 @@ def subscriber_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
         )
 
     @app.get(f"{CONSOLE}/subscribers/{{subscriber_id:int}}", response_class=HTMLResponse)
-    def person(request: Request, subscriber_id: int) -> HTMLResponse:
+    def person(request: Request, subscriber_id: int, done: str = "") -> HTMLResponse:
         staff = require_staff(request, engine)
         with engine.connect() as conn:
             row = audience.subscriber_by_id(conn, subscriber_id)
@@ -65,7 +74,45 @@ def subscriber_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
             who=details(engine, row.email),
             sends=sends,
             events=events,
+            done=done[:300],
         )
+
+    @app.post(f"{CONSOLE}/subscribers/{{subscriber_id:int}}/remove")
+    async def remove_person(request: Request, subscriber_id: int) -> Response:
+        staff, form = await staff_form(request, engine)
+        return await run_in_threadpool(take_off, staff, subscriber_id, text_field(form, "list"))
+
+    def take_off(staff: Staff, subscriber_id: int, list_slug: str) -> Response:
+        with engine.connect() as conn:
+            row = audience.subscriber_by_id(conn, subscriber_id)
+        if row is None:
+            return missing(settings, staff)
+        try:
+            done = remove(
+                settings,
+                engine,
+                row.email,
+                list_slug=list_slug or None,
+                now=clock.now(),
+                origin=f"console ({staff.email})",
+            )
+        except DigestError as exc:
+            done = f"not done: {exc}"
+        else:
+            audit.log(
+                engine,
+                who=staff.email,
+                action="subscriber removed",
+                target=row.email_key,
+                detail=f"from {list_slug}" if list_slug else "from every list, suppressed",
+            )
+        return RedirectResponse(
+            f"{CONSOLE}/subscribers/{subscriber_id}?done={quote(done)}", status_code=303
+        )
+
+
+def _file_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
+    """CSV import (the command line's report) and export."""
 
     @app.get(IMPORT_PATH, response_class=HTMLResponse)
     def import_form(request: Request) -> HTMLResponse:
