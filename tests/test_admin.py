@@ -331,12 +331,17 @@ def test_an_alert_is_previewed_tested_confirmed_and_sent(console) -> None:
     asked = client.post("/admin/alerts", data={**form, "action": "send"})
     assert "to 2 recipients now?" in asked.text
     assert '<textarea name="body" hidden>The vote is **tonight**.' in asked.text
-    sent = client.post("/admin/alerts", data={**form, "action": "confirm"})
-    assert sent.status_code == 303
-    alert = sent.headers["location"].rsplit("/", 1)[1]
-    assert alert.startswith("alert-")
-    _wait_for_state(engine, alert, "sent")
+    chosen = re.search(r'name="alert" value="(alert-[0-9-]+)"', asked.text).group(1)
+    confirm = {**form, "action": "confirm", "alert": chosen}
+    sent = client.post("/admin/alerts", data=confirm)
+    assert sent.status_code == 303 and sent.headers["location"] == f"/admin/editions/{chosen}"
+    _wait_for_state(engine, chosen, "sent")
+    twice = client.post("/admin/alerts", data=confirm)  # a second click on "Yes"
+    assert twice.headers["location"] == f"/admin/editions/{chosen}"
+    time.sleep(0.5)
     assert len(list(outbox.rglob("*.eml"))) == 3
+    with engine.connect() as conn:
+        assert [r.id for r in editions.listing(conn)].count(chosen) == 1
     assert [a for _, a, _ in _audit(engine)][-2:] == ["alert test sent", "alert sent"]
     empty = client.post("/admin/alerts", data={**form, "body": " ", "action": "preview"})
     assert empty.status_code == 400 and "empty" in empty.text

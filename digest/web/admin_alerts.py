@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
@@ -19,13 +21,14 @@ from digest.models import RenderedEmail
 from digest.schedule import STOP
 from digest.staff import audit
 from digest.staff.sessions import Staff
-from digest.store import audience
+from digest.store import audience, editions
 from digest.web.auth import CONSOLE, require_staff, staff_form, text_field
 from digest.web.console import console, in_background
 from digest.web.pages import preview_copy
 from digest.weekly import send_alert
 
 ACTIONS = ("preview", "test", "send", "confirm")
+ALERT_ID = re.compile(r"^alert-\d{8}-\d{6}$")
 
 
 def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secrets) -> None:
@@ -39,6 +42,7 @@ def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secr
         note: str = "",
         problem: str = "",
         confirm: int | None = None,
+        alert: str = "",
         status: int = 200,
     ) -> HTMLResponse:
         return console(
@@ -55,6 +59,7 @@ def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secr
             note=note,
             problem=problem,
             confirm=confirm,
+            alert=alert,
             status=status,
         )
 
@@ -73,13 +78,15 @@ def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secr
         body = str(form.get("body") or "")
         list_slug = text_field(form, "list") or None
         now = clock.now()
-        if action not in ACTIONS:
-            return page(staff, form, problem="Choose preview, test or send.", status=400)
-        if len(body.encode()) > MAX_BODY_BYTES:
-            return page(staff, form, problem="The message is over 200 KB: shorten it.", status=400)
-        if not body.strip():
-            return page(staff, form, problem="The message is empty: write it first.", status=400)
-        ident = alert_id(now)
+        if problem := _problem(action, body):
+            return page(staff, form, problem=problem, status=400)
+        # The confirm step carries the id chosen at the send step: a second click on "Yes"
+        # finds the alert already stored and sends nothing more.
+        given = text_field(form, "alert")
+        ident = given if action == "confirm" and ALERT_ID.match(given) else alert_id(now)
+        with engine.connect() as conn:
+            if action == "confirm" and editions.state_of(conn, ident) is not None:
+                return RedirectResponse(f"{CONSOLE}/editions/{ident}", 303)
         try:
             slugs = list_slugs(settings, list_slug, "alerts")
             email = render_alert(settings, text_field(form, "subject"), body, alert=ident, now=now)
@@ -103,7 +110,7 @@ def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secr
         if action == "send":
             with engine.connect() as conn:
                 count = sum(1 for _ in audience.recipients_for(conn, slugs))
-            return page(staff, form, email=email, confirm=count)
+            return page(staff, form, email=email, confirm=count, alert=ident)
         store_alert(engine, settings, ident, email, now)
         audit.log(
             engine,
@@ -119,3 +126,13 @@ def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secr
             ),
         )
         return RedirectResponse(f"{CONSOLE}/editions/{ident}", 303)
+
+
+def _problem(action: str, body: str) -> str:
+    if action not in ACTIONS:
+        return "Choose preview, test or send."
+    if len(body.encode()) > MAX_BODY_BYTES:
+        return "The message is over 200 KB: shorten it."
+    if not body.strip():
+        return "The message is empty: write it first."
+    return ""
