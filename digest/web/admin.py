@@ -3,6 +3,9 @@ the activity log, and the alert and subscriber pages (their own modules)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from functools import partial
+
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
@@ -140,13 +143,7 @@ def _decision_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: 
         except DigestError as exc:
             return _refused(settings, staff, edition_id, str(exc))
         audit.log(engine, who=staff.email, action="approved", target=edition_id)
-        in_background(
-            f"send-{edition_id}",
-            lambda: send_now(
-                settings, engine, secrets, edition_id, who=staff.email, now=now, stop=STOP
-            ),
-        )
-        return RedirectResponse(f"{CONSOLE}/editions/{edition_id}", 303)
+        return start_send(staff, edition_id, now)
 
     @app.post(f"{base}/send")
     async def send_edition(request: Request, edition_id: str) -> Response:
@@ -160,22 +157,17 @@ def _decision_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: 
         if state != "built":
             why = f"{edition_id} is {(state or 'unknown').replace('_', ' ')}: only a built one"
             return _refused(settings, staff, edition_id, why + " can be sent from here")
-        now = clock.now()
         audit.log(engine, who=staff.email, action="sent", target=edition_id)
+        return start_send(staff, edition_id, clock.now())
+
+    def start_send(staff: Staff, edition_id: str, now: datetime) -> Response:
+        """The send in the background (an alert to its alerts lists, an edition to the digest
+        and print lists); the edition's page then shows its progress."""
         if edition_id.startswith("alert-"):
-            in_background(
-                f"send-{edition_id}",
-                lambda: send_alert(
-                    settings, engine, secrets, edition_id, None, now=now, stop=STOP, who=staff.email
-                ),
-            )
+            work = partial(send_alert, settings, engine, secrets, edition_id, None)
         else:
-            in_background(
-                f"send-{edition_id}",
-                lambda: send_now(
-                    settings, engine, secrets, edition_id, who=staff.email, now=now, stop=STOP
-                ),
-            )
+            work = partial(send_now, settings, engine, secrets, edition_id)
+        in_background(f"send-{edition_id}", partial(work, who=staff.email, now=now, stop=STOP))
         return RedirectResponse(f"{CONSOLE}/editions/{edition_id}", 303)
 
     @app.post(f"{base}/reject")
