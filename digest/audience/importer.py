@@ -14,6 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.engine import Connection, Engine
 
 from digest.audience.cells import unescape_cell
+from digest.chunks import batched
 from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store
@@ -97,7 +98,7 @@ def import_csv(
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
         refreshed = False
-        for chunk in _chunks(rows):
+        for chunk in batched(rows, CHUNK_ROWS):
             apply_rows(conn, chunk, target, report)
             if not refreshed and report.added >= CHUNK_ROWS // 2:
                 store.refresh_statistics(conn)  # once the tables have clearly grown
@@ -107,18 +108,6 @@ def import_csv(
         else:
             report.written = True
     return report
-
-
-def _chunks(rows: Iterator[Row]) -> Iterator[list[Row]]:
-    """Rows a few thousand at a time, so memory stays flat however long the file."""
-    chunk: list[Row] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == CHUNK_ROWS:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def apply_rows(

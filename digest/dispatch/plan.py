@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from digest.chunks import batched
 from digest.config import Settings
 from digest.errors import DeliveryError
 from digest.models import Recipient
@@ -78,7 +78,7 @@ def plan_send(
         cutter = _BatchCutter(conn, edition.id, transport, settings.delivery.batch_size, now)
         ledger.lock_edition(conn, edition.id)
         first_send = not ledger.has_recipients(conn, edition.id)
-        for chunk in _chunks(audience.recipients_for(conn, slugs)):
+        for chunk in batched(audience.recipients_for(conn, slugs), CHUNK):
             known = (
                 set()
                 if first_send
@@ -138,14 +138,3 @@ def variant_of(settings: Settings, person: Recipient) -> str:
     if person.format == PRINT:
         return f"{PRINT}:{settings.print.profile_named(person.profile).name}"
     return person.format
-
-
-def _chunks(people: Iterator[Recipient]) -> Iterator[list[Recipient]]:
-    chunk: list[Recipient] = []
-    for person in people:
-        chunk.append(person)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

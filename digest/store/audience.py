@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from digest.chunks import batched
 from digest.config import ListSettings
 from digest.models import Recipient
 from digest.store.sql import column_array, one_of
@@ -41,8 +42,8 @@ def subscriber_by_id(conn: Connection, subscriber_id: int) -> Row[Any] | None:
 def _by_email_key(conn: Connection, table: sa.Table, keys: Sequence[str]) -> dict[str, Row[Any]]:
     """Rows of ``table`` for many email keys, a few hundred keys per query."""
     found: dict[str, Row[Any]] = {}
-    for i in range(0, len(keys), CHUNK):
-        query = sa.select(table).where(one_of(conn, table.c.email_key, keys[i : i + CHUNK]))
+    for part in batched(keys, CHUNK):
+        query = sa.select(table).where(one_of(conn, table.c.email_key, part))
         found.update((row.email_key, row) for row in conn.execute(query))
     return found
 
@@ -95,10 +96,10 @@ def memberships_of(conn: Connection, subscriber_id: int) -> list[Row[Any]]:
 def list_memberships(conn: Connection, list_slug: str, ids: Sequence[int]) -> dict[int, Row[Any]]:
     """The memberships of one list for many subscribers at once."""
     found: dict[int, Row[Any]] = {}
-    for i in range(0, len(ids), CHUNK):
+    for part in batched(ids, CHUNK):
         query = sa.select(memberships).where(
             memberships.c.list_slug == list_slug,
-            one_of(conn, memberships.c.subscriber_id, ids[i : i + CHUNK]),
+            one_of(conn, memberships.c.subscriber_id, part),
         )
         found.update((row.subscriber_id, row) for row in conn.execute(query))
     return found
@@ -223,11 +224,11 @@ def export_rows(conn: Connection, list_slug: str | None, status: str | None) -> 
 def lists_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
     """Lists each subscriber is on (not unsubscribed from)."""
     found: dict[int, list[str]] = {}
-    for i in range(0, len(ids), CHUNK):
+    for part in batched(ids, CHUNK):
         query = (
             sa.select(memberships.c.subscriber_id, memberships.c.list_slug)
             .where(
-                one_of(conn, memberships.c.subscriber_id, ids[i : i + CHUNK]),
+                one_of(conn, memberships.c.subscriber_id, part),
                 memberships.c.status != UNSUBSCRIBED,
             )
             .order_by(memberships.c.list_slug)

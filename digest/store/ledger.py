@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from digest.chunks import batched
 from digest.store.sql import one_of
 from digest.store.tables import batches, editions, send_recipients
 
@@ -41,10 +42,10 @@ class Claimed:
 def known_recipients(conn: Connection, edition_id: str, ids: Sequence[int]) -> set[int]:
     """Which of these subscribers the edition's ledger already holds."""
     found: set[int] = set()
-    for i in range(0, len(ids), CHUNK):
+    for part in batched(ids, CHUNK):
         query = sa.select(send_recipients.c.subscriber_id).where(
             send_recipients.c.edition_id == edition_id,
-            one_of(conn, send_recipients.c.subscriber_id, ids[i : i + CHUNK]),
+            one_of(conn, send_recipients.c.subscriber_id, part),
         )
         found.update(conn.execute(query).scalars())
     return found
@@ -166,12 +167,12 @@ def split(
     first = add_batch(conn, edition_id, seq, variant, transport, now)
     second = add_batch(conn, edition_id, seq + 1, variant, transport, now)
     for new_id, part in ((first, ids[:half]), (second, ids[half:])):
-        for i in range(0, len(part), CHUNK):
+        for piece in batched(part, CHUNK):
             conn.execute(
                 sa.update(send_recipients)
                 .where(
                     send_recipients.c.edition_id == edition_id,
-                    one_of(conn, send_recipients.c.subscriber_id, part[i : i + CHUNK]),
+                    one_of(conn, send_recipients.c.subscriber_id, piece),
                 )
                 .values(batch_id=new_id)
             )
