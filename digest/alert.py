@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -27,9 +28,16 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False})
 MAX_BODY_BYTES = 200_000
 
 
+ALERT_ID = re.compile(r"^alert-\d{8}-\d{6}$")
+
+
 def alert_id(now: datetime) -> str:
     """Alerts get their own ids, apart from the weekly ``2026-W48`` ones."""
     return f"alert-{now:%Y%m%d-%H%M%S}"
+
+
+def is_alert(edition_id: str) -> bool:
+    return edition_id.startswith("alert-")
 
 
 def read_body(path: Path) -> str:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
+from digest.alert import is_alert
 from digest.build import build
 from digest.collect import collect
 from digest.config import Secrets, Settings
@@ -296,7 +297,7 @@ def resume_unfinished(
         unfinished = [r.id for r in editions.listing(conn) if r.state in (APPROVED, SENDING)]
     transport = choose_transport(settings, secrets, now)
     for edition_id in unfinished:
-        kind = "alerts" if edition_id.startswith("alert-") else "digest"
+        kind = "alerts" if is_alert(edition_id) else "digest"
         plan = plan_send(
             settings,
             engine,

@@ -3,9 +3,6 @@ the activity log, and the alert and subscriber pages (their own modules)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from functools import partial
-
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
@@ -14,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 from digest import clock
 from digest.config import Secrets, Settings
 from digest.errors import DigestError
-from digest.schedule import STOP
 from digest.staff import audit
 from digest.staff.numbers import edition_numbers
 from digest.staff.sessions import Staff
@@ -22,9 +18,9 @@ from digest.store import editions, ledger
 from digest.web.admin_alerts import alert_routes
 from digest.web.admin_subscribers import IMPORT_PATH, subscriber_routes
 from digest.web.auth import CONSOLE, auth_routes, require_staff, staff_form, text_field
-from digest.web.console import console, in_background, missing
+from digest.web.console import console, missing, start_send
 from digest.web.pages import FRAMED_HEADERS, without_personal_links
-from digest.weekly import AWAITING, mark_approved, reject, send_alert, send_now
+from digest.weekly import AWAITING, mark_approved, reject
 
 __all__ = ["IMPORT_PATH", "admin_routes"]
 LIVE = {"pending", "in_flight"}
@@ -143,7 +139,7 @@ def _decision_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: 
         except DigestError as exc:
             return _refused(settings, staff, edition_id, str(exc))
         audit.log(engine, who=staff.email, action="approved", target=edition_id)
-        return start_send(staff, edition_id, now)
+        return start_send(settings, engine, secrets, staff, edition_id, now)
 
     @app.post(f"{base}/send")
     async def send_edition(request: Request, edition_id: str) -> Response:
@@ -158,17 +154,7 @@ def _decision_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: 
             why = f"{edition_id} is {(state or 'unknown').replace('_', ' ')}: only a built one"
             return _refused(settings, staff, edition_id, why + " can be sent from here")
         audit.log(engine, who=staff.email, action="sent", target=edition_id)
-        return start_send(staff, edition_id, clock.now())
-
-    def start_send(staff: Staff, edition_id: str, now: datetime) -> Response:
-        """The send in the background (an alert to its alerts lists, an edition to the digest
-        and print lists); the edition's page then shows its progress."""
-        if edition_id.startswith("alert-"):
-            work = partial(send_alert, settings, engine, secrets, edition_id, None)
-        else:
-            work = partial(send_now, settings, engine, secrets, edition_id)
-        in_background(f"send-{edition_id}", partial(work, who=staff.email, now=now, stop=STOP))
-        return RedirectResponse(f"{CONSOLE}/editions/{edition_id}", 303)
+        return start_send(settings, engine, secrets, staff, edition_id, clock.now())
 
     @app.post(f"{base}/reject")
     async def reject_edition(request: Request, edition_id: str) -> Response:

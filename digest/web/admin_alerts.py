@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.engine import Engine
@@ -12,23 +10,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from digest import clock
-from digest.alert import MAX_BODY_BYTES, alert_id, render_alert, send_test, store_alert
+from digest.alert import ALERT_ID, MAX_BODY_BYTES, alert_id, render_alert, send_test, store_alert
 from digest.config import Secrets, Settings
 from digest.dispatch.plan import list_slugs
 from digest.dispatch.send import choose_transport
 from digest.errors import DigestError
 from digest.models import RenderedEmail
-from digest.schedule import STOP
 from digest.staff import audit
 from digest.staff.sessions import Staff
 from digest.store import audience, editions
 from digest.web.auth import CONSOLE, require_staff, staff_form, text_field
-from digest.web.console import console, in_background
+from digest.web.console import console, start_send
 from digest.web.pages import preview_copy
-from digest.weekly import send_alert
 
 ACTIONS = ("preview", "test", "send", "confirm")
-ALERT_ID = re.compile(r"^alert-\d{8}-\d{6}$")
 
 
 def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secrets) -> None:
@@ -119,13 +114,7 @@ def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secr
             target=ident,
             detail=f"{email.subject} (lists: {', '.join(slugs)})",
         )
-        in_background(
-            f"alert-{ident}",
-            lambda: send_alert(
-                settings, engine, secrets, ident, list_slug, now=now, stop=STOP, who=staff.email
-            ),
-        )
-        return RedirectResponse(f"{CONSOLE}/editions/{ident}", 303)
+        return start_send(settings, engine, secrets, staff, ident, now, list_slug)
 
 
 def _problem(action: str, body: str) -> str:

@@ -7,14 +7,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
+from functools import partial
 from typing import Any
 
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.engine import Engine
 
-from digest.config import Settings
+from digest.alert import is_alert
+from digest.config import Secrets, Settings
 from digest.errors import DigestError
+from digest.schedule import STOP
 from digest.staff.sessions import Staff
+from digest.web.auth import CONSOLE
 from digest.web.pages import CONSOLE_HEADERS, render
+from digest.weekly import send_alert, send_now
 
 log = logging.getLogger(__name__)
 _RUNNING: set[threading.Thread] = set()
@@ -48,6 +55,25 @@ def console(
 
 def missing(settings: Settings, staff: Staff) -> HTMLResponse:
     return console(settings, staff, "web/admin/missing.html.j2", title="Not found", status=404)
+
+
+def start_send(
+    settings: Settings,
+    engine: Engine,
+    secrets: Secrets,
+    staff: Staff,
+    edition_id: str,
+    now: datetime,
+    list_slug: str | None = None,
+) -> Response:
+    """The send in the background (an alert to its list or every alerts list, an edition to
+    the digest and print lists); the edition's page then shows its progress."""
+    if is_alert(edition_id):
+        work = partial(send_alert, settings, engine, secrets, edition_id, list_slug)
+    else:
+        work = partial(send_now, settings, engine, secrets, edition_id)
+    in_background(f"send-{edition_id}", partial(work, who=staff.email, now=now, stop=STOP))
+    return RedirectResponse(f"{CONSOLE}/editions/{edition_id}", 303)
 
 
 def in_background(name: str, work: Callable[[], object]) -> threading.Thread:
