@@ -420,3 +420,19 @@ def test_our_own_failure_is_a_503_so_sendgrid_sends_again(site, monkeypatch) -> 
     assert response.status_code == 503
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(delivery_events)).scalar() == 0
+
+
+def test_a_rate_limit_forgets_keys_it_has_not_seen_for_a_window(monkeypatch) -> None:
+    import time
+
+    import digest.web.pages as pages
+
+    monkeypatch.setattr(pages, "SWEEP_ABOVE", 20)
+    limit = pages.RateLimit(count=1, window=0.05)
+    for n in range(20):
+        assert limit.allow(f"old{n}")
+    assert not limit.allow("old0")  # still limited inside the window
+    time.sleep(0.1)
+    for n in range(5):
+        assert limit.allow(f"new{n}")
+    assert len(limit.seen) <= 6  # the twenty stale keys were dropped

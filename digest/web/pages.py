@@ -51,6 +51,9 @@ def message(settings: Settings, title: str, text: str, status: int = 200) -> HTM
     return render(settings, "web/message.html.j2", title=title, message=text, status=status)
 
 
+SWEEP_ABOVE = 10_000  # distinct keys held before the stale ones are dropped (memory stays bounded)
+
+
 class RateLimit:
     """At most ``count`` requests per key in ``window`` seconds (per IP, per address)."""
 
@@ -58,10 +61,16 @@ class RateLimit:
         self.count, self.window = count, window
         self.seen: dict[str, deque[float]] = defaultdict(deque)
         self.lock = threading.Lock()
+        self.sweep_at = SWEEP_ABOVE
 
     def allow(self, key: str) -> bool:
         now = time.monotonic()
         with self.lock:
+            if len(self.seen) > self.sweep_at:  # forget keys last seen over a window ago
+                self.seen = defaultdict(
+                    deque, {k: v for k, v in self.seen.items() if v and v[-1] >= now - self.window}
+                )
+                self.sweep_at = max(SWEEP_ABOVE, 2 * len(self.seen))
             times = self.seen[key]
             while times and times[0] < now - self.window:
                 times.popleft()
