@@ -72,9 +72,17 @@ def _require(conn: Connection, address: str) -> Any:
 def details(engine: Engine, address: str) -> SubscriberDetails:
     """Everything stored about one subscriber."""
     with engine.connect() as conn:
-        sub = _require(conn, address)
-        rows = store.memberships_of(conn, sub.id)
-        sup = store.suppression_of(conn, sub.email_key)
+        return _details(conn, _require(conn, address))
+
+
+def details_by_id(conn: Connection, subscriber_id: int) -> SubscriberDetails | None:
+    sub = store.subscriber_by_id(conn, subscriber_id)
+    return _details(conn, sub) if sub is not None else None
+
+
+def _details(conn: Connection, sub: Any) -> SubscriberDetails:
+    rows = store.memberships_of(conn, sub.id)
+    sup = store.suppression_of(conn, sub.email_key)
     return SubscriberDetails(
         sub.id,
         sub.email,

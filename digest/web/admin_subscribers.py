@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from digest import clock
 from digest.audience.export import STATUSES, export_csv
 from digest.audience.importer import import_csv
-from digest.audience.members import details, remove
+from digest.audience.members import details_by_id, remove
 from digest.config import Settings
 from digest.dispatch.events import events_of
 from digest.errors import DigestError
@@ -61,17 +61,17 @@ def _people_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
     def person(request: Request, subscriber_id: int, done: str = "") -> HTMLResponse:
         staff = require_staff(request, engine)
         with engine.connect() as conn:
-            row = audience.subscriber_by_id(conn, subscriber_id)
-            if row is None:
+            who = details_by_id(conn, subscriber_id)
+            if who is None:
                 return missing(settings, staff)
             sends = ledger.sends_to(conn, subscriber_id)
-            events = events_of(conn, row.email)
+            events = events_of(conn, who.email)
         return console(
             settings,
             staff,
             "web/admin/subscriber.html.j2",
-            title=row.email,
-            who=details(engine, row.email),
+            title=who.email,
+            who=who,
             sends=sends,
             events=events,
             done=done[:300],
