@@ -20,6 +20,7 @@ from digest.dispatch.copies import send_copies
 from digest.dispatch.plan import plan_send
 from digest.dispatch.run import RunReport
 from digest.dispatch.send import choose_transport, deliver
+from digest.dispatch.suppressions import refresh_before_send
 from digest.edition import week_id
 from digest.errors import DeliveryError
 from digest.store import audience, editions, ledger
@@ -162,6 +163,7 @@ def send_now(
 ) -> RunReport:
     """Plan and deliver one edition to the digest and print lists, recording sending and sent."""
     transport = choose_transport(settings, secrets, now)
+    refresh_before_send(transport, engine, now)
     kinds = [k for k in ("digest", "print") if any(x.kind == k for x in settings.lists)]
     if not kinds:
         raise DeliveryError("no list of kind 'digest' or 'print' in config.toml: add one")
@@ -244,6 +246,7 @@ def send_alert(
 ) -> RunReport:
     """Send a stored alert to its list (or every alerts list), recording sending and sent."""
     transport = choose_transport(settings, secrets, now)
+    refresh_before_send(transport, engine, now)
     plan = plan_send(
         settings,
         engine,

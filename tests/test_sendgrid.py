@@ -157,3 +157,24 @@ def test_dropped_connections_are_uncertain_and_never_resent(
     forced = runner.invoke(app, ["send", "--yes", "--resend-uncertain", *cfg])
     assert forced.exit_code == 0, forced.output
     assert _status(runner, cfg)["recipients"]["accepted"] == 2000
+
+
+def test_scheduled_and_console_sends_pull_sendgrids_suppressions_first(
+    make_project, tmp_path, monkeypatch, fake
+) -> None:
+    from digest.config import Secrets
+    from digest.weekly import send_now
+
+    fake.suppressions["bounces"] = ["person1@example.org"]
+    project, _, _ = _project(make_project, tmp_path, monkeypatch, fake, 5)
+    send_now(
+        project.settings(),
+        project.engine(),
+        Secrets.from_env(),
+        "2026-W48",
+        who="scheduler",
+        now=NOW,
+    )
+    got = set(fake.accepted_counts())
+    assert got == {f"person{i}@example.org" for i in (0, 2, 3, 4)}
+    assert fake.suppression_requests  # SendGrid's lists were read before the send

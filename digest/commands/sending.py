@@ -23,8 +23,7 @@ from digest.dispatch.outbox import OutboxTransport
 from digest.dispatch.plan import SendPlan, list_slugs, plan_send
 from digest.dispatch.run import RunReport, mark_abandoned
 from digest.dispatch.send import choose_transport, deliver
-from digest.dispatch.sendgrid import SendGridTransport
-from digest.dispatch.suppressions import pull_suppressions
+from digest.dispatch.suppressions import refresh_before_send
 from digest.errors import DeliveryError
 from digest.schedule import schedule_alert
 from digest.store import audience, ledger
@@ -69,7 +68,7 @@ def send_command(
     now: datetime,
 ) -> None:
     transport = choose_transport(settings, secrets, now)
-    if isinstance(transport, SendGridTransport) and not dry_run:
+    if not dry_run:
         _pull_suppressions(transport, engine, now)
     ask = not (yes or dry_run) and sys.stdin.isatty()
 
@@ -104,13 +103,8 @@ def send_command(
     _finish_send(engine, planned, transport, report)
 
 
-def _pull_suppressions(transport: SendGridTransport, engine: Engine, now: datetime) -> None:
-    try:
-        added = pull_suppressions(transport, engine, now)
-    except ValueError as exc:
-        warn(f"{exc}: sending anyway, with the suppressions already stored")
-        return
-    if added:
+def _pull_suppressions(transport: Transport, engine: Engine, now: datetime) -> None:
+    if added := refresh_before_send(transport, engine, now, warn=warn):
         typer.echo(f"  {added} address(es) newly suppressed from SendGrid's lists")
 
 
@@ -275,8 +269,7 @@ def alert_command(
             )
         typer.echo(f"scheduled for {when:%A %d %B %Y %H:%M %Z}: 'digest serve' sends it then")
         return
-    if isinstance(transport, SendGridTransport):
-        _pull_suppressions(transport, engine, now)
+    _pull_suppressions(transport, engine, now)
     planned = plan_send(
         settings,
         engine,

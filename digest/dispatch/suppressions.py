@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +13,7 @@ from python_http_client.exceptions import HTTPError
 from sqlalchemy.engine import Engine
 
 from digest.audience.importer import email_key
+from digest.dispatch.batch import Transport
 from digest.dispatch.sendgrid import SendGridTransport
 from digest.store import audience
 
@@ -22,6 +25,26 @@ SOURCES = {
     "unsubscribes": "unsubscribed",
 }
 PAGE = 500
+log = logging.getLogger(__name__)
+
+
+def refresh_before_send(
+    transport: Transport,
+    engine: Engine,
+    now: datetime,
+    *,
+    warn: Callable[[str], None] = log.warning,
+) -> int:
+    """Before every send through SendGrid (by hand, scheduled, or from the console): its
+    suppressions into ours. A failure is a warning and the send goes on with the suppressions
+    already stored. How many addresses were newly suppressed (0 for the outbox)."""
+    if not isinstance(transport, SendGridTransport):
+        return 0
+    try:
+        return pull_suppressions(transport, engine, now)
+    except ValueError as exc:
+        warn(f"{exc}: sending anyway, with the suppressions already stored")
+        return 0
 
 
 def pull_suppressions(transport: SendGridTransport, engine: Engine, now: datetime) -> int:
