@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
@@ -114,21 +115,22 @@ def _people_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
 def _file_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
     """CSV import (the command line's report) and export."""
 
-    @app.get(IMPORT_PATH, response_class=HTMLResponse)
-    def import_form(request: Request) -> HTMLResponse:
-        staff = require_staff(request, engine)
+    def import_page(staff: Staff, status: int = 200, **shown: Any) -> HTMLResponse:
+        """The form, with the last import's report when there is one."""
+        empty = {"report": None, "problem": "", "file": "", "list_slug": "", "dry_run": True}
         return console(
             settings,
             staff,
             "web/admin/import.html.j2",
             title="Import subscribers",
             lists=settings.lists,
-            report=None,
-            problem="",
-            file="",
-            list_slug="",
-            dry_run=True,
+            status=status,
+            **(empty | shown),
         )
+
+    @app.get(IMPORT_PATH, response_class=HTMLResponse)
+    def import_form(request: Request) -> HTMLResponse:
+        return import_page(require_staff(request, engine))
 
     @app.post(IMPORT_PATH, response_class=HTMLResponse)
     async def import_post(request: Request) -> HTMLResponse:
@@ -169,12 +171,8 @@ def _file_routes(app: FastAPI, settings: Settings, engine: Engine) -> None:
                     detail=f"{name}: added {report.added}, updated {report.updated}, "
                     f"rejected {len(report.rejected)}",
                 )
-        return console(
-            settings,
+        return import_page(
             staff,
-            "web/admin/import.html.j2",
-            title="Import subscribers",
-            lists=settings.lists,
             report=report,
             problem=problem,
             file=upload.filename if isinstance(upload, UploadFile) else "",
