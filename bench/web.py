@@ -27,10 +27,10 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from digest.audience.importer import import_csv
 from digest.audience.tokens import Keyring
 from digest.config import load_settings
 from digest.store import editions, open_engine
+from tests.conftest import import_people
 from tests.golden_edition import golden_edition, render_golden
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,16 +75,7 @@ def prepare(folder: Path, port: int, subscribers: int) -> list[str]:
     engine = open_engine(settings.database_url, settings.base_dir)
     people = folder / "people.csv"
     people.write_text("email\n" + "".join(f"p{i}@example.org\n" for i in range(subscribers)))
-    import_csv(
-        settings,
-        engine,
-        people,
-        list_slug="weekly",
-        default_format=None,
-        pending=False,
-        dry_run=False,
-        now=NOW,
-    )
+    import_people(settings, engine, people)
     with engine.begin() as conn:
         editions.save_edition(conn, golden_edition(), render_golden(), NOW)
         editions.set_state(conn, golden_edition().id, "sent", who="bench", now=NOW)

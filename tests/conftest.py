@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from digest.audience.importer import ImportReport, import_csv
 from digest.config import Settings, load_settings
 from digest.store import open_engine
 
@@ -130,3 +131,19 @@ def browser() -> Iterator[Any]:
     from tests.browsers import launch
 
     yield from launch()
+
+
+def import_people(
+    settings: Settings, engine: Engine, path: Path, list_slug: str = "weekly"
+) -> ImportReport:
+    """A CSV onto a list, everyone active at once, as `digest subscribers import` does."""
+    return import_csv(
+        settings,
+        engine,
+        path,
+        list_slug=list_slug,
+        default_format=None,
+        pending=False,
+        dry_run=False,
+        now=NOW,
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -15,43 +14,23 @@ from typer.testing import CliRunner
 
 from digest.cli import app as cli
 from digest.config import Secrets
-from digest.staff.users import add_user
 from digest.store import editions
 from digest.store.tables import audit_log, batches, delivery_events, staff_sessions
 from digest.web.app import create_app
 from digest.web.auth import safe_next
 from tests.conftest import EXAMPLE_SOURCES, NOW
+from tests.console_setup import ALERTS, PASSWORD, STAFF, WEEK, awaiting_approval
 
 KEY = "admin-test-secret-key-0123456789"
-STAFF = "staff@example.org"
-PASSWORD = "a long staff password"
-WEEK = "2026-W48"
-ALERTS = '\n[[lists]]\nslug = "alerts"\nname = "Action alerts"\nkind = "alerts"\n'
 
 
 @pytest.fixture
-def console(make_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def console(make_project, monkeypatch: pytest.MonkeyPatch):
     """A project with subscribers, a built edition awaiting approval, and one staff account."""
     project = make_project(EXAMPLE_SOURCES + ALERTS)
-    people = tmp_path / "people.csv"
-    people.write_text("email,name\nana@example.org,Ana\nbo@example.org,Bo\n")
     monkeypatch.setenv("DIGEST_SECRET_KEY", KEY)
-    runner = CliRunner()
-    cfg = ["--config", str(project.config)]
-    with time_machine.travel(NOW, tick=False):
-        for args in (
-            ["subscribers", "import", str(people), "--list", "weekly"],
-            ["subscribers", "import", str(people), "--list", "alerts"],
-            ["collect"],
-            ["build"],
-        ):
-            result = runner.invoke(cli, [*args, *cfg])
-            assert result.exit_code == 0, result.output
-    settings, engine = project.settings(), project.engine()
-    with engine.begin() as conn:
-        editions.set_state(conn, WEEK, "awaiting_approval", who="scheduler", now=NOW)
-    add_user(engine, STAFF, PASSWORD, who="test", now=NOW)
-    return project, settings, engine
+    awaiting_approval(project)
+    return project, project.settings(), project.engine()
 
 
 def _client(settings, engine) -> TestClient:

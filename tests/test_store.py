@@ -12,7 +12,6 @@ from alembic.config import Config as AlembicConfig
 
 from digest.audience import actions
 from digest.audience.export import export_csv
-from digest.audience.importer import import_csv
 from digest.audience.tokens import Keyring
 from digest.build import build
 from digest.collect import collect
@@ -20,7 +19,7 @@ from digest.store import open_engine
 from digest.store.db import MIGRATIONS, sqlite_url_for
 from digest.store.tables import items, memberships, subscribers
 from tests.conftest import EXAMPLE_SOURCES as SOURCES
-from tests.conftest import NOW
+from tests.conftest import NOW, import_people
 
 
 def _alembic(url: str, base: Path, revision: str) -> None:
@@ -76,16 +75,7 @@ def test_import_send_list_unsubscribe_and_export(database_url, make_project, tmp
         "email,name,format\nAna@Example.org,Ana,html\nbo@example.org,Bo,text\n"
         "=x@example.org,=SUM(1),html\n"
     )
-    report = import_csv(
-        settings,
-        engine,
-        path,
-        list_slug="weekly",
-        default_format=None,
-        pending=False,
-        dry_run=False,
-        now=NOW,
-    )
+    report = import_people(settings, engine, path)
     assert report.added == 3
     keys = Keyring(b"store-test-key-long-enough")
     actions.unsubscribe(engine, keys, keys.make("unsubscribe", 2, "weekly", now=NOW), now=NOW)
@@ -100,16 +90,7 @@ def test_import_send_list_unsubscribe_and_export(database_url, make_project, tmp
     assert export_csv(settings, engine, out, list_slug="weekly", status=None) == 3
     exported = tmp_path / "export.csv"
     exported.write_text(out.getvalue())
-    again = import_csv(
-        settings,
-        engine,
-        exported,
-        list_slug="weekly",
-        default_format=None,
-        pending=False,
-        dry_run=False,
-        now=NOW,
-    )
+    again = import_people(settings, engine, exported)
     assert (again.added, again.updated, again.unchanged, len(again.suppressed)) == (0, 0, 2, 1)
 
 
@@ -144,16 +125,7 @@ def test_the_ledger_sends_everyone_once_on_both(database_url, make_project, tmp_
         "email,format\n"
         + "".join(f"p{i}@example.org,{'text' if i % 4 == 0 else 'html'}\n" for i in range(60))
     )
-    import_csv(
-        settings,
-        engine,
-        people,
-        list_slug="weekly",
-        default_format=None,
-        pending=False,
-        dry_run=False,
-        now=NOW,
-    )
+    import_people(settings, engine, people)
     collect(settings, engine, NOW)
     build(settings, engine, week=None, out=tmp_path / "out", force=False, now=NOW)
     plan = plan_send(

@@ -11,13 +11,12 @@ import sqlalchemy as sa
 import time_machine
 from fastapi.testclient import TestClient
 
-from digest.audience.importer import import_csv
 from digest.audience.members import details
 from digest.audience.tokens import Keyring
 from digest.config import Secrets
 from digest.store.tables import delivery_events
 from digest.web.app import create_app
-from tests.conftest import NOW
+from tests.conftest import NOW, import_people
 
 KEY = "web-test-secret-key-0123456789"
 
@@ -28,16 +27,7 @@ def site(make_project, tmp_path: Path):
     settings, engine = project.settings(), project.engine()
     people = tmp_path / "p.csv"
     people.write_text("email,name\nana@example.org,Ana\n")
-    import_csv(
-        settings,
-        engine,
-        people,
-        list_slug="weekly",
-        default_format=None,
-        pending=False,
-        dry_run=False,
-        now=NOW,
-    )
+    import_people(settings, engine, people)
     return project, settings, engine
 
 
@@ -154,16 +144,7 @@ def test_preferences_change_format_lists_and_leave_everything(make_project, tmp_
     settings, engine = project.settings(), project.engine()
     people = tmp_path / "p.csv"
     people.write_text("email\nbo@example.org\n")
-    import_csv(
-        settings,
-        engine,
-        people,
-        list_slug="weekly",
-        default_format=None,
-        pending=False,
-        dry_run=False,
-        now=NOW,
-    )
+    import_people(settings, engine, people)
     client = _client(settings, engine)
     token = Keyring(KEY.encode()).make("preferences", 1, "weekly", now=NOW)
     page = client.get(f"/p/{token}")

@@ -11,31 +11,24 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import time_machine
 import uvicorn
 from playwright.sync_api import Browser, Page, expect
-from typer.testing import CliRunner
 
-from digest.audience.importer import import_csv
 from digest.audience.members import details
 from digest.audience.tokens import Keyring
-from digest.cli import app as cli
 from digest.config import Secrets
-from digest.staff.users import add_user
-from digest.store import editions
 from digest.web.app import create_app
 from tests.browsers import axe_violations, screenshot
-from tests.conftest import EXAMPLE_SOURCES, NOW
+from tests.conftest import EXAMPLE_SOURCES, NOW, import_people
+from tests.console_setup import ALERTS, PASSWORD, STAFF, awaiting_approval
 
 pytestmark = pytest.mark.browser
 
 KEY = "browser-test-secret-key-0123456789"
-ALERTS = '\n[[lists]]\nslug = "alerts"\nname = "Action alerts"\nkind = "alerts"\n'
 
 
 def _free_port() -> int:
@@ -142,16 +135,7 @@ def test_public_pages_have_no_serious_accessibility_violations(
 ) -> None:
     people = site.project.folder / "p.csv"
     people.write_text("email\nana@example.org\n")
-    import_csv(
-        site.settings,
-        site.engine,
-        people,
-        list_slug="weekly",
-        default_format=None,
-        pending=False,
-        dry_run=False,
-        now=NOW,
-    )
+    import_people(site.settings, site.engine, people)
     keys = Keyring(KEY.encode())
     pages = {
         "subscribe": "/subscribe",
@@ -176,33 +160,6 @@ def test_public_pages_have_no_serious_accessibility_violations(
     assert found == {}
 
 
-def _in_a_thread(work: Callable[[], Any]) -> Any:
-    """Playwright's event loop runs in the test's thread, and collect starts its own."""
-    results: list[Any] = []
-    worker = threading.Thread(target=lambda: results.append(work()))
-    worker.start()
-    worker.join()
-    return results[0]
-
-
-def _build_awaiting(site: Site) -> None:
-    people = site.project.folder / "people.csv"
-    people.write_text("email,name\nana@example.org,Ana\nbo@example.org,Bo\n")
-    cfg = ["--config", str(site.project.config)]
-    with time_machine.travel(NOW, tick=False):
-        for args in (
-            ["subscribers", "import", str(people), "--list", "weekly"],
-            ["subscribers", "import", str(people), "--list", "alerts"],
-            ["collect"],
-            ["build"],
-        ):
-            result = _in_a_thread(lambda a=args: CliRunner().invoke(cli, [*a, *cfg]))
-            assert result.exit_code == 0, result.output
-    with site.engine.begin() as conn:
-        editions.set_state(conn, "2026-W48", "awaiting_approval", who="scheduler", now=NOW)
-    add_user(site.engine, "staff@example.org", "a long staff password", who="test", now=NOW)
-
-
 def _wait_for_text(page: Page, text: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while text not in page.content():
@@ -212,12 +169,12 @@ def _wait_for_text(page: Page, text: str, seconds: float = 30) -> None:
 
 
 def test_staff_log_in_preview_approve_and_send_an_alert(browser: Browser, site: Site) -> None:
-    _build_awaiting(site)
+    awaiting_approval(site.project)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{site.url}/admin/editions/2026-W48")
     assert "/admin/login" in page.url
-    page.get_by_label("Email address").fill("staff@example.org")
-    page.get_by_label("Password").fill("a long staff password")
+    page.get_by_label("Email address").fill(STAFF)
+    page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/admin/editions/2026-W48")
     phone = page.frame_locator('iframe[title="The email at phone width"]')
@@ -241,7 +198,7 @@ def test_staff_log_in_preview_approve_and_send_an_alert(browser: Browser, site: 
     expect(preview.locator("strong", has_text="6 pm")).to_be_visible()
     screenshot(page, "admin-alert-preview")
     page.get_by_role("button", name="Send a test").click()
-    expect(page.get_by_text("Test sent to staff@example.org")).to_be_visible()
+    expect(page.get_by_text(f"Test sent to {STAFF}")).to_be_visible()
     page.get_by_role("button", name="Send…").click()
     expect(page.get_by_text("to 2 recipients now?")).to_be_visible()
     page.get_by_role("button", name="Yes, send it now").click()
@@ -255,12 +212,12 @@ def test_staff_log_in_preview_approve_and_send_an_alert(browser: Browser, site: 
 def test_console_pages_have_no_serious_accessibility_violations(
     browser: Browser, site: Site
 ) -> None:
-    _build_awaiting(site)
+    awaiting_approval(site.project)
     context = browser.new_context(bypass_csp=True)  # to inject axe-core
     page = context.new_page()
     page.goto(f"{site.url}/admin/login")
-    page.get_by_label("Email address").fill("staff@example.org")
-    page.get_by_label("Password").fill("a long staff password")
+    page.get_by_label("Email address").fill(STAFF)
+    page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{site.url}/admin")
     found = {}
