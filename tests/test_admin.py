@@ -440,6 +440,8 @@ def test_staff_accounts_from_the_command_line(console) -> None:
     project, _, engine = console
     runner = CliRunner()
     cfg = ["--config", str(project.config)]
+    bad = runner.invoke(cli, ["users", "add", "not-an-address", *cfg], input="")
+    assert bad.exit_code == 1 and "is not an email address" in bad.output
     short = runner.invoke(cli, ["users", "add", "new@example.org", *cfg], input="short\n")
     assert short.exit_code == 1 and "shorter than 12" in short.output
     added = runner.invoke(

@@ -9,7 +9,7 @@ import typer
 from sqlalchemy.engine import Engine
 
 from digest.commands.common import who_am_i
-from digest.staff.users import StaffError, add_user, list_users, remove_user
+from digest.staff.users import StaffError, add_user, check_address, list_users, remove_user
 
 
 def _read_password() -> str:
@@ -23,6 +23,7 @@ def _read_password() -> str:
 
 
 def users_add_command(engine: Engine, email: str, *, now: datetime) -> None:
+    check_address(email)  # before asking for a password for it
     done = add_user(engine, email, _read_password(), who=f"cli:{who_am_i()}", now=now)
     typer.echo(f"{email.strip()}: {done}; log in at /admin/login")
 

@@ -40,7 +40,8 @@ class LoginResult:
         return self.user_id is not None
 
 
-def _key(address: str) -> str:
+def check_address(address: str) -> str:
+    """The address as a staff account's key, or StaffError saying what is wrong with it."""
     try:
         return email_key(address)[1]
     except EmailNotValidError as exc:
@@ -56,7 +57,7 @@ def check_password(password: str) -> None:
 
 def add_user(engine: Engine, address: str, password: str, *, who: str, now: datetime) -> str:
     """A new staff account, or a new password for an existing one (which also unlocks it)."""
-    key = _key(address)
+    key = check_address(address)
     check_password(password)
     hashed = _HASHER.hash(password)
     with engine.begin() as conn:
@@ -76,7 +77,7 @@ def add_user(engine: Engine, address: str, password: str, *, who: str, now: date
 
 
 def remove_user(engine: Engine, address: str, *, who: str, now: datetime) -> None:
-    key = _key(address)
+    key = check_address(address)
     with engine.begin() as conn:
         known = _find(conn, key)
         if known is None:
@@ -99,7 +100,7 @@ def log_in(engine: Engine, address: str, password: str, *, now: datetime) -> Log
     """Check a login. A locked account fails even with the right password; the fifth failure
     in a row locks it for 15 minutes. Every outcome goes to the audit log."""
     try:
-        key = _key(address)
+        key = check_address(address)
     except StaffError:
         key = address.strip().casefold()[:320]
     with engine.begin() as conn:
