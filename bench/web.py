@@ -57,7 +57,7 @@ from digest.store import open_engine
 from digest.web.app import create_app
 settings = load_settings(Path(sys.argv[1]))
 engine = open_engine(settings.database_url, settings.base_dir)
-app = create_app(settings, engine, Secrets.from_env())
+app = create_app(App(settings, engine, Secrets.from_env()))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
 """
 

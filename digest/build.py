@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from digest.config import Settings
 from digest.edition import EditionPlan, assemble, plan_edition
 from digest.errors import DigestError
+from digest.lifecycle.states import Kind, store_edition
 from digest.models import Attachment, Edition, RenderedEmail
 from digest.render import render_email
 from digest.render.print_edition import ProfilePrint, print_files
@@ -41,6 +42,7 @@ def build(
     out: Path | None,
     force: bool,
     now: datetime,
+    who: str = "scheduler",
 ) -> BuildResult:
     """Build the edition for ``week`` (default: this week); nothing when nothing is new."""
     plan = plan_edition(settings, engine, week, now)
@@ -51,7 +53,7 @@ def build(
     result.email = render_email(assembled.edition, settings)
     files, result.prints = print_files(assembled.edition, settings)
     with engine.begin() as conn:
-        editions.save_edition(conn, assembled.edition, result.email, now)
+        store_edition(conn, assembled.edition, result.email, kind=Kind.WEEKLY, who=who, now=now)
         editions.save_files(conn, plan.id, files)
     result.folder = out or settings.var_dir / "editions" / plan.id
     write_files(result.folder, assembled.edition, result.email, files)

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
-from sqlalchemy.engine import Engine
 
-from digest import clock
-from digest.config import Secrets, Settings, load_settings
-from digest.errors import DigestError
-from digest.store import open_engine
+from digest.commands.people_cli import subscribers_app, users_app
+from digest.commands.runner import ConfigOpt, DebugOpt, JsonOpt, errors_as_exit, run
 
 app = typer.Typer(
     help="Weekly newsletter and digest generator: collect, build, send.",
@@ -22,65 +17,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-subscribers_app = typer.Typer(
-    help="The audience: import, export, add, remove and show subscribers.", no_args_is_help=True
-)
 app.add_typer(subscribers_app, name="subscribers")
-users_app = typer.Typer(help="Staff accounts for the console at /admin.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        help="config.toml to use (default: ./config.toml, or $DIGEST_CONFIG).",
-        show_default=False,
-    ),
-]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 def main() -> None:
     """Console-script entry point."""
     app()
-
-
-@contextmanager
-def errors_as_exit(debug: bool) -> Iterator[None]:
-    """DigestError: one red line and exit 1. Anything else: a short line unless --debug."""
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s"
-    )
-    try:
-        yield
-    except DigestError as exc:
-        if debug:
-            raise
-        _fail(f"error: {exc}")
-    except KeyboardInterrupt:
-        _fail("interrupted: nothing half-written was kept", code=130)
-    except (typer.Exit, typer.Abort):
-        raise
-    except Exception as exc:
-        if debug:
-            raise
-        _fail(
-            f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for "
-            "the details, and report it)"
-        )
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def run(config: Path | None, debug: bool, job: Callable[[Settings, Engine], None]) -> None:
-    """Load the settings, open the database and run one job, errors turned into exit statuses."""
-    with errors_as_exit(debug):
-        settings = load_settings(config)
-        job(settings, open_engine(settings.database_url, settings.base_dir))
 
 
 @app.command()
@@ -91,7 +34,7 @@ def collect(config: ConfigOpt = None, debug: DebugOpt = False) -> None:
     run(
         config,
         debug,
-        lambda s, e: collect_command(s, e, clock.now()),
+        lambda a: collect_command(a.settings, a.engine, a.clock()),
     )
 
 
@@ -116,13 +59,8 @@ def build(
     run(
         config,
         debug,
-        lambda s, e: build_command(
-            s,
-            e,
-            week=week,
-            out=out,
-            force=force,
-            now=clock.now(),
+        lambda a: build_command(
+            a.settings, a.engine, week=week, out=out, force=force, now=a.clock()
         ),
     )
 
@@ -132,7 +70,9 @@ def send(
     list_: Annotated[
         str | None,
         typer.Option(
-            "--list", help="Send to this list only (default: every list of kind 'digest')."
+            "--list",
+            help="Send to this list only (default: every list the edition's kind goes to: "
+            "digest and print lists for a weekly edition, alerts lists for an alert).",
         ),
     ] = None,
     edition: Annotated[
@@ -157,16 +97,13 @@ def send(
     run(
         config,
         debug,
-        lambda s, e: send_command(
-            s,
-            e,
-            Secrets.from_env(),
+        lambda a: send_command(
+            a,
             list_slug=list_,
             edition_id=edition,
             dry_run=dry_run,
             yes=yes,
             resend_uncertain=resend_uncertain,
-            now=clock.now(),
         ),
     )
 
@@ -202,19 +139,15 @@ def alert(
     run(
         config,
         debug,
-        lambda s, e: alert_command(
-            s,
-            e,
-            Secrets.from_env(),
+        lambda a: alert_command(
+            a,
             subject=subject,
             body=body,
             list_slug=list_,
             test_to=test_to,
             dry_run=dry_run,
             yes=yes,
-            now=clock.now(),
             at=at,
-            config=config,
         ),
     )
 
@@ -236,7 +169,7 @@ def serve(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-    run(config, debug, lambda s, e: serve_command(s, e, config_path(config), host=host, port=port))
+    run(config, debug, lambda a: serve_command(a, config_path(config), host=host, port=port))
 
 
 @app.command("editions")
@@ -248,7 +181,7 @@ def editions_list(
     """Every edition and alert with its state (built, awaiting approval, sent ...) and who."""
     from digest.commands import editions_command
 
-    run(config, debug, lambda s, e: editions_command(e, as_json=as_json))
+    run(config, debug, lambda a: editions_command(a.engine, as_json=as_json))
 
 
 @app.command()
@@ -261,11 +194,7 @@ def approve(
     """Approve an edition that awaits approval: it is sent now."""
     from digest.commands import approve_command
 
-    run(
-        config,
-        debug,
-        lambda s, e: approve_command(s, e, Secrets.from_env(), edition, yes=yes, now=clock.now()),
-    )
+    run(config, debug, lambda a: approve_command(a, edition, yes=yes))
 
 
 @app.command()
@@ -278,7 +207,22 @@ def reject(
     """Reject an edition that awaits approval: it is never sent."""
     from digest.commands import reject_command
 
-    run(config, debug, lambda s, e: reject_command(e, edition, note=note, now=clock.now()))
+    run(config, debug, lambda a: reject_command(a, edition, note=note))
+
+
+@app.command()
+def cancel(
+    edition: Annotated[
+        str, typer.Argument(help="A scheduled alert, or an approved edition not yet sending.")
+    ],
+    note: Annotated[str, typer.Option(help="Why (kept in the history).")] = "",
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Cancel a scheduled alert (or an approved edition whose send has not started)."""
+    from digest.commands import cancel_command
+
+    run(config, debug, lambda a: cancel_command(a, edition, note=note))
 
 
 @app.command()
@@ -293,174 +237,7 @@ def status(
     """The send ledger of an edition: batches and recipients by state, failures, next steps."""
     from digest.commands import status_command
 
-    run(config, debug, lambda s, e: status_command(e, edition, as_json=as_json))
-
-
-@subscribers_app.command("import")
-def subscribers_import(
-    file: Annotated[
-        Path, typer.Argument(help="CSV with an 'email' column (and 'name', 'format').")
-    ],
-    list_: Annotated[str, typer.Option("--list", help="List to add them to.")],
-    format_: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="html, text or print, for rows that do not say "
-            "(default: print on a print list, else html).",
-        ),
-    ] = None,
-    pending: Annotated[bool, typer.Option(help="Make them confirm first.")] = False,
-    strict: Annotated[bool, typer.Option(help="Write nothing if any row is rejected.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; write nothing.")] = False,
-    config: ConfigOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Import subscribers from a CSV file into a list; every bad row is reported by line."""
-    from digest.commands import import_command
-
-    run(
-        config,
-        debug,
-        lambda s, e: import_command(
-            s,
-            e,
-            file,
-            list_slug=list_,
-            fmt=format_,
-            pending=pending,
-            strict=strict,
-            dry_run=dry_run,
-            now=clock.now(),
-        ),
-    )
-
-
-@subscribers_app.command("export")
-def subscribers_export(
-    list_: Annotated[str | None, typer.Option("--list", help="Only members of this list.")] = None,
-    status: Annotated[
-        str | None,
-        typer.Option(help="Only this status: pending, active, unsubscribed, bounced, complained."),
-    ] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Write to this file (default: standard output).")
-    ] = None,
-    config: ConfigOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Write subscribers as CSV (email,name,status,lists,format,created), spreadsheet-safe."""
-    from digest.commands import export_command
-
-    run(config, debug, lambda s, e: export_command(s, e, list_slug=list_, status=status, out=out))
-
-
-@subscribers_app.command("add")
-def subscribers_add(
-    email: Annotated[str, typer.Argument(help="The address to add.")],
-    list_: Annotated[str, typer.Option("--list", help="List to add them to.")],
-    name: Annotated[str, typer.Option(help="Their name.")] = "",
-    format_: Annotated[str | None, typer.Option("--format", help="html, text or print.")] = None,
-    profile: Annotated[
-        str | None, typer.Option(help="Print facility profile (for print members).")
-    ] = None,
-    pending: Annotated[bool, typer.Option(help="Make them confirm first.")] = False,
-    resubscribe: Annotated[
-        bool, typer.Option(help="Lift their suppression (only if they asked in writing).")
-    ] = False,
-    config: ConfigOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Put one person on a list (suppressed addresses are refused unless --resubscribe)."""
-    from digest.audience.members import add
-
-    run(
-        config,
-        debug,
-        lambda s, e: typer.echo(
-            add(
-                s,
-                e,
-                email,
-                list_slug=list_,
-                name=name,
-                fmt=format_,
-                profile=profile,
-                pending=pending,
-                resubscribe=resubscribe,
-                now=clock.now(),
-            )
-        ),
-    )
-
-
-@subscribers_app.command("remove")
-def subscribers_remove(
-    email: Annotated[str, typer.Argument(help="The address to remove.")],
-    list_: Annotated[
-        str | None,
-        typer.Option(
-            "--list",
-            help="Only from this list (default: from every list, and suppress the address).",
-        ),
-    ] = None,
-    config: ConfigOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Take someone off a list, or off everything (then they are never mailed again)."""
-    from digest.audience.members import remove
-
-    run(
-        config,
-        debug,
-        lambda s, e: typer.echo(remove(s, e, email, list_slug=list_, now=clock.now())),
-    )
-
-
-@subscribers_app.command("show")
-def subscribers_show(
-    email: Annotated[str, typer.Argument(help="The address to look up.")],
-    as_json: JsonOpt = False,
-    config: ConfigOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Everything stored about one subscriber, as key: value lines (or --json)."""
-    from digest.commands import show_command
-
-    run(config, debug, lambda s, e: show_command(e, email, as_json=as_json))
-
-
-@users_app.command("add")
-def users_add(
-    email: Annotated[str, typer.Argument(help="The staff member's email address.")],
-    config: ConfigOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Add a staff account (or set a new password); the password is asked for, or read
-    from standard input. At least 12 characters."""
-    from digest.commands.staff import users_add_command
-
-    run(config, debug, lambda s, e: users_add_command(e, email, now=clock.now()))
-
-
-@users_app.command("list")
-def users_list(config: ConfigOpt = None, debug: DebugOpt = False) -> None:
-    """Every staff account, with its last login."""
-    from digest.commands.staff import users_list_command
-
-    run(config, debug, lambda s, e: users_list_command(e))
-
-
-@users_app.command("remove")
-def users_remove(
-    email: Annotated[str, typer.Argument(help="The staff member's email address.")],
-    config: ConfigOpt = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Remove a staff account; its sessions end at once."""
-    from digest.commands.staff import users_remove_command
-
-    run(config, debug, lambda s, e: users_remove_command(e, email, now=clock.now()))
+    run(config, debug, lambda a: status_command(a.engine, edition, as_json=as_json))
 
 
 @app.command("lists")
@@ -472,7 +249,7 @@ def lists_command(
     """The lists from config.toml with their members counted by status."""
     from digest.commands import lists_command as show_lists
 
-    run(config, debug, lambda s, e: show_lists(s, e, as_json=as_json))
+    run(config, debug, lambda a: show_lists(a.settings, a.engine, as_json=as_json))
 
 
 @app.command()

@@ -12,8 +12,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -130,9 +132,10 @@ class ListSettings(_Strict):
 
 
 class DeliverySettings(_Strict):
-    from_email: str = "digest@example.org"
+    # No defaults once [delivery] is written: a real send never goes from a made-up address.
+    from_email: str
     from_name: str = ""
-    base_url: str = "http://localhost:8000"
+    base_url: str
     unsubscribe_mailto: str = ""
     outbox_dir: str = "var/outbox"
     batch_size: int = Field(default=1000, ge=1, le=1000)
@@ -146,8 +149,35 @@ class DeliverySettings(_Strict):
 
     @field_validator("base_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+    def _absolute_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        local = parts.hostname in LOCAL_HOSTS
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "is not an absolute http(s) URL: write the web app's public address, "
+                "like https://news.example.org"
+            )
+        if parts.scheme != "https" and not local:
+            raise ValueError(
+                "must be https (links in every email point here); http is only for "
+                "localhost or 127.0.0.1"
+            )
+        return value.strip().rstrip("/")
+
+    @field_validator("from_email")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        try:
+            validate_email(value.strip(), check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValueError(f"is not an email address ({exc})") from None
+        return value.strip()
+
+
+# Used only when config.toml has no [delivery] table: fine for building and previews, never
+# for a send (``Settings.check_can_send``).
+UNSET_DELIVERY = {"from_email": "digest@example.org", "base_url": "http://localhost:8000"}
+LOCAL_HOSTS = ("localhost", "127.0.0.1")
 
 
 class PrintProfile(_Strict):
@@ -214,12 +244,24 @@ class Settings(BaseSettings):
     collect: CollectSettings = Field(default_factory=CollectSettings)
     edition: EditionSettings = Field(default_factory=EditionSettings)
     lists: list[ListSettings] = Field(default_factory=list)
-    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    delivery: DeliverySettings = Field(default_factory=lambda: DeliverySettings(**UNSET_DELIVERY))
     print: PrintSettings = Field(default_factory=PrintSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
-    _source: Path | None = PrivateAttr(default=None)
+    _delivery_given: bool = PrivateAttr(default=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        """What each table allows alone, checked against the others (one line each)."""
+        problems = [
+            *_list_problems(self.lists),
+            *_section_problems(self.edition, self.sources),
+            *_approval_problems(self.edition, self.lists),
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -237,9 +279,13 @@ class Settings(BaseSettings):
         """The folder relative paths in the settings are resolved against (config.toml's)."""
         return self._base_dir
 
-    @property
-    def source(self) -> Path | None:
-        return self._source
+    def check_can_send(self) -> None:
+        """A send needs a [delivery] table of its own: no made-up sender or links."""
+        if not self._delivery_given:
+            raise ConfigError(
+                "config.toml has no [delivery] table: add one with from_email and base_url "
+                "(see the commented sample config.toml) before sending"
+            )
 
     def resolve(self, path: str | Path) -> Path:
         """A path from the settings, relative to config.toml's folder."""
@@ -300,7 +346,11 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     finally:
         _TOML_DATA.reset(token)
     settings._base_dir = source.resolve().parent
-    settings._source = source
+    settings._delivery_given = (
+        "delivery" in data
+        or "delivery" in overrides
+        or any(name.upper().startswith("DIGEST_DELIVERY__") for name in os.environ)
+    )
     return settings
 
 
@@ -327,6 +377,10 @@ def describe_validation_error(exc: ValidationError, source: Path, data: dict[str
     lines = []
     for err in exc.errors():
         loc = err["loc"]
+        msg = err["msg"].removeprefix("Value error, ")
+        if not loc:  # a check across tables: its message names the keys
+            lines.append(f"{source}: {msg}")
+            continue
         key = _dotted(loc)
         in_file = _present(data, loc[:-1] if err["type"] == "missing" else loc)
         where = str(source) if in_file else _env_name(loc)
@@ -338,8 +392,55 @@ def describe_validation_error(exc: ValidationError, source: Path, data: dict[str
         elif err["type"] == "missing":
             lines.append(f"{where}: {key} is required: add it")
         else:
-            lines.append(f"{where}: {key}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"{where}: {key}: {msg} (got {err.get('input')!r})")
     return "; ".join(lines)
+
+
+def place(table: str, index: int) -> str:
+    """A position in config.toml as people count: the first [[sources.feeds]] is
+    ``sources.feeds[1]``."""
+    return f"{table}[{index + 1}]"
+
+
+def _list_problems(lists: list[ListSettings]) -> list[str]:
+    seen: set[str] = set()
+    problems = []
+    for i, item in enumerate(lists):
+        if item.slug in seen:
+            problems.append(
+                f"{place('lists', i)}: the slug {item.slug!r} is used by an earlier list: "
+                "give each [[lists]] its own slug"
+            )
+        seen.add(item.slug)
+    return problems
+
+
+def _section_problems(edition: EditionSettings, sources: Sources) -> list[str]:
+    known = ", ".join(edition.sections)
+    problems = [
+        f"{place('sources.feeds', i)}.section {feed.section!r} is not in edition.sections "
+        f"({known}): add it there, or pick one of those"
+        for i, feed in enumerate(sources.feeds)
+        if feed.section not in edition.sections
+    ]
+    caps = edition.max_items_per_section
+    if isinstance(caps, dict):
+        problems += [
+            f"edition.max_items_per_section.{key} names no section in edition.sections ({known})"
+            for key in caps
+            if key not in edition.sections
+        ]
+    return problems
+
+
+def _approval_problems(edition: EditionSettings, lists: list[ListSettings]) -> list[str]:
+    if not edition.require_approval or any(x.slug == edition.preview_list for x in lists):
+        return []
+    known = ", ".join(x.slug for x in lists) or "none"
+    return [
+        f"edition.preview_list {edition.preview_list!r} names no list in [[lists]] (known: "
+        f"{known}), and edition.require_approval is on: add that list or name another"
+    ]
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:
@@ -353,7 +454,7 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
-            out += f"[{part}]"
+            out += f"[{part + 1}]"  # counted as people count: the first is 1
         elif part in {"int", "dict[str,int]"}:
             continue
         else:

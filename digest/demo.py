@@ -15,6 +15,7 @@ from digest.audience.importer import import_csv
 from digest.audience.tokens import keyring
 from digest.commands import build_command, collect_command, send_command
 from digest.config import Secrets, Settings, load_settings
+from digest.context import App
 from digest.paths import bundled
 from digest.store import open_engine
 
@@ -40,17 +41,9 @@ def run_demo(out: Path | None) -> Path:
     collect_command(settings, engine, DEMO_NOW)
     out_dir = folder / "edition"
     build_command(settings, engine, week=None, out=out_dir, force=False, now=DEMO_NOW)
-    for list_slug in (None, "inside"):  # the digest lists, then the print list
-        send_command(
-            settings,
-            engine,
-            Secrets(),
-            list_slug=list_slug,
-            edition_id=None,
-            dry_run=False,
-            yes=True,
-            now=DEMO_NOW,
-        )
+    demo = App(settings, engine, Secrets(), clock=lambda: DEMO_NOW)
+    # The weekly edition's lists: the digest ones and the print one.
+    send_command(demo, list_slug=None, edition_id=None, dry_run=False, yes=True)
     typer.echo(f"\nopen the email:  {out_dir / 'email.html'}")
     typer.echo(f"plain text:      {out_dir / 'email.txt'}")
     typer.echo(f"print edition:   {out_dir / 'print-default.pdf'} (and emessage-default-*.txt)")

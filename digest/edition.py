@@ -12,8 +12,10 @@ from sqlalchemy.engine import Engine
 from digest.collect.sanitize import cut_at_word
 from digest.config import Settings
 from digest.errors import ConfigError, DigestError
+from digest.lifecycle.states import Kind
 from digest.models import Edition, Event, Item, ItemKind, Section
 from digest.store import content, editions
+from digest.urls import Urls
 
 EVENTS_SECTION = "events"
 PREHEADER_CHARS = 140
@@ -58,7 +60,7 @@ def plan_edition(
         )
     cutoff = min(now, week_end)
     with engine.connect() as conn:
-        previous = editions.previous_cutoff(conn, edition_id)
+        previous = editions.previous_cutoff(conn, edition_id, Kind.WEEKLY)
     window_start = cutoff - timedelta(days=settings.edition.window_days)
     return EditionPlan(edition_id, window_start, cutoff, previous)
 
@@ -102,7 +104,7 @@ def assemble(settings: Settings, engine: Engine, plan: EditionPlan, *, force: bo
         cutoff=plan.cutoff,
         editor_note=editor_note,
         sections=tuple(sections),
-        archive_url=f"{settings.delivery.base_url}/archive/{plan.id}",
+        archive_url=Urls(settings.delivery.base_url).archive(plan.id),
     )
     return Assembled(edition, plan, unplaced)
 

@@ -1,5 +1,6 @@
 """The scheduler (APScheduler 3, its job store in the project's database): collect daily,
-build and send weekly, send unapproved editions at their deadline. Started by `digest serve`.
+build and send weekly; every minute, scheduled alerts and unapproved editions at their
+deadline. Started by `digest serve`. What each job does lives in ``digest.lifecycle``.
 
 Jobs are kept in the database, so a restart within ``schedule.grace_minutes`` of a missed
 run makes it once (coalesced); a later one records the week as missed. Times are in the
@@ -19,13 +20,11 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest import clock
-from digest.config import Secrets, Settings, load_settings
+from digest.config import Settings
+from digest.context import open_app
 from digest.errors import ConfigError
-from digest.store import open_engine
 from digest.store.db import sqlite_url_for
 
 log = logging.getLogger(__name__)
@@ -62,8 +61,7 @@ def make_scheduler(settings: Settings, config: Path) -> BackgroundScheduler:
         "weekly": (weekly_job, cron(settings.schedule.send, settings, "send")),
         "auto-send": (
             auto_send_job,
-            # Every minute: approval deadlines; it also wakes the scheduler for alerts
-            # that `digest alert --at` put in the job store from another process.
+            # Every minute: scheduled alerts whose time has come, approval deadlines.
             IntervalTrigger(minutes=1, timezone=settings.organisation.zone),
         ),
     }
@@ -75,36 +73,27 @@ def make_scheduler(settings: Settings, config: Path) -> BackgroundScheduler:
             # Changed in config.toml: a new schedule (a stored one keeps its missed runs).
             scheduler.modify_job(job_id, func=func, args=args)
             scheduler.reschedule_job(job_id, trigger=trigger)
-    scheduler.add_listener(_on_missed(settings), EVENT_JOB_MISSED)
+    scheduler.add_listener(_on_missed(settings, config), EVENT_JOB_MISSED)
     return scheduler
 
 
-def _on_missed(settings: Settings) -> Any:
+def _on_missed(settings: Settings, config: Path) -> Any:
     def record(event: JobExecutionEvent) -> None:
         if event.job_id != "weekly":
             log.warning("job %s due %s was missed", event.job_id, event.scheduled_run_time)
             return
-        from digest.weekly import record_missed
+        from digest.lifecycle.weekly import record_missed
 
-        engine = open_engine(settings.database_url, settings.base_dir)
-        record_missed(engine, settings, event.scheduled_run_time, clock.now())
-        log.warning(
-            "the weekly edition due %s was missed (past the grace period)", event.scheduled_run_time
-        )
+        record_missed(open_app(config), event.scheduled_run_time)
 
     return record
-
-
-def _context(config: str) -> tuple[Settings, Any, Secrets]:
-    settings = load_settings(Path(config))
-    return settings, open_engine(settings.database_url, settings.base_dir), Secrets.from_env()
 
 
 def collect_job(config: str) -> None:
     from digest.collect import collect
 
-    settings, engine, _ = _context(config)
-    report = collect(settings, engine, clock.now())
+    app = open_app(Path(config))
+    report = collect(app.settings, app.engine, app.clock())
     log.info(
         "collect: %s new, %s of %s sources failed",
         report.added,
@@ -114,21 +103,36 @@ def collect_job(config: str) -> None:
 
 
 def weekly_job(config: str) -> None:
-    from digest.weekly import run_weekly
+    from digest.lifecycle.weekly import run_weekly
 
-    settings, engine, secrets = _context(config)
-    log.info(
-        "weekly: %s",
-        run_weekly(settings, engine, secrets, now=clock.now(), holder=HOLDER, stop=STOP),
-    )
+    log.info("weekly: %s", run_weekly(open_app(Path(config)), holder=HOLDER, stop=STOP))
 
 
 def auto_send_job(config: str) -> None:
-    from digest.weekly import auto_send_due
+    """Every minute: scheduled alerts whose time has come, approval deadlines passed."""
+    from digest.lifecycle.alerts import send_due
+    from digest.lifecycle.weekly import auto_send_due
 
-    settings, engine, secrets = _context(config)
-    for edition_id in auto_send_due(settings, engine, secrets, now=clock.now()):
+    app = open_app(Path(config))
+    for alert in send_due(app, stop=STOP):
+        log.info("alert %s: its time came", alert)
+    for edition_id in auto_send_due(app, stop=STOP):
         log.info("auto-send: %s went out without approval (edition.auto_send_after)", edition_id)
+
+
+def alert_job(config: str, alert: str, list_slug: str | None = None) -> None:
+    """An alert scheduled by an older version, kept in the job store: it goes if it is
+    still scheduled (new ones wait in the database for ``auto_send_job``)."""
+    from digest.lifecycle.alerts import send_due
+
+    send_due(open_app(Path(config)), stop=STOP)
+
+
+def resume_job(config: str) -> None:
+    from digest.lifecycle.sending import resume_unfinished
+
+    for edition_id in resume_unfinished(open_app(Path(config)), stop=STOP):
+        log.info("resumed the unfinished send of %s", edition_id)
 
 
 def next_runs(scheduler: BackgroundScheduler) -> list[tuple[str, datetime | None]]:
@@ -138,35 +142,9 @@ def next_runs(scheduler: BackgroundScheduler) -> list[tuple[str, datetime | None
     ]
 
 
-def schedule_alert(
-    settings: Settings, config: Path, alert: str, list_slug: str | None, at: datetime
-) -> None:
-    """Put a stored alert in the job store; the running `digest serve` sends it at ``at``."""
-    scheduler = make_scheduler(settings, config)
-    try:
-        scheduler.add_job(
-            alert_job,
-            DateTrigger(run_date=at),
-            id=f"alert:{alert}",
-            name=alert,
-            args=[str(config.resolve()), alert, list_slug],
-            replace_existing=True,
-        )
-    finally:
-        scheduler.shutdown(wait=False)
-
-
-def alert_job(config: str, alert: str, list_slug: str | None) -> None:
-    from digest.weekly import send_alert
-
-    settings, engine, secrets = _context(config)
-    send_alert(settings, engine, secrets, alert, list_slug, now=clock.now(), stop=STOP)
-    log.info("alert %s sent", alert)
-
-
-def resume_job(config: str) -> None:
-    from digest.weekly import resume_unfinished
-
-    settings, engine, secrets = _context(config)
-    for edition_id in resume_unfinished(settings, engine, secrets, now=clock.now(), stop=STOP):
-        log.info("resumed the unfinished send of %s", edition_id)
+def next_weekly_send(settings: Settings, now: datetime) -> datetime | None:
+    """When the weekly job runs next, from ``schedule.send`` (the dashboard shows it)."""
+    fire: datetime | None = cron(settings.schedule.send, settings, "send").get_next_fire_time(
+        None, now
+    )
+    return fire

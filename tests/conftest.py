@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from digest.audience.importer import ImportReport, import_csv
-from digest.config import Settings, load_settings
+from digest.config import Secrets, Settings, load_settings
+from digest.context import App
 from digest.store import open_engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +110,13 @@ class Project:
     def engine(self) -> Engine:
         s = self.settings()
         return open_engine(s.database_url, s.base_dir)
+
+    def app(self, at: datetime | None = None, secrets: Secrets | None = None) -> App:
+        """The application context, its clock pinned to ``at`` when given."""
+        ctx = App(self.settings(), self.engine(), secrets or Secrets.from_env())
+        if at is not None:
+            ctx.clock = lambda: at
+        return ctx
 
 
 @pytest.fixture

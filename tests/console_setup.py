@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from digest.cli import app
 from digest.staff.users import add_user
-from digest.store import editions
+from digest.lifecycle.states import State, transition
 from tests.conftest import NOW, Project
 
 STAFF = "staff@example.org"
@@ -30,8 +30,9 @@ def _invoke(args: list[str]) -> Any:
     return results[0]
 
 
-def awaiting_approval(project: Project) -> None:
-    """Needs DIGEST_SECRET_KEY set and a config made with ``ALERTS`` and the example sources."""
+def awaiting_approval(project: Project, *, ask: bool = True) -> None:
+    """Needs DIGEST_SECRET_KEY set and a config made with ``ALERTS`` and the example sources.
+    ``ask`` False leaves the edition built (nobody asked for approval)."""
     people = project.folder / "people.csv"
     people.write_text("email,name\nana@example.org,Ana\nbo@example.org,Bo\n")
     cfg = ["--config", str(project.config)]
@@ -45,6 +46,7 @@ def awaiting_approval(project: Project) -> None:
             result = _invoke([*args, *cfg])
             assert result.exit_code == 0, result.output
     engine = project.engine()
-    with engine.begin() as conn:
-        editions.set_state(conn, WEEK, "awaiting_approval", who="scheduler", now=NOW)
+    if ask:
+        with engine.begin() as conn:
+            transition(conn, WEEK, State.AWAITING, who="scheduler", now=NOW)
     add_user(engine, STAFF, PASSWORD, who="test", now=NOW)

@@ -29,7 +29,10 @@ def golden_settings() -> Settings:
                 "reply_to": "newsletter@harborcitydpc.example.org",
                 "timezone": "America/New_York",
             },
-            "delivery": {"base_url": "https://digest.harborcitydpc.example.org"},
+            "delivery": {
+                "from_email": "newsletter@harborcitydpc.example.org",
+                "base_url": "https://digest.harborcitydpc.example.org",
+            },
         }
     )
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from digest.cli import app as cli
 from digest.config import Secrets
+from digest.context import App
 from digest.store import editions
 from digest.store.tables import audit_log, batches, delivery_events, staff_sessions
 from digest.web.app import create_app
@@ -35,7 +36,7 @@ def console(make_project, monkeypatch: pytest.MonkeyPatch):
 
 def _client(settings, engine) -> TestClient:
     return TestClient(
-        create_app(settings, engine, Secrets(secret_key=KEY)),
+        create_app(App(settings, engine, Secrets(secret_key=KEY))),
         base_url="https://testserver",
         follow_redirects=False,
     )
@@ -244,8 +245,15 @@ def test_approve_sends_in_the_background_and_the_page_shows_progress(console) ->
     assert "frame-ancestors 'self'" in preview.headers["content-security-policy"]
     assert "-unsubscribe_url-" not in preview.text and "From the editor" in preview.text
     with time_machine.travel(NOW, tick=False):
-        done = client.post(f"/admin/editions/{WEEK}/approve", data={"csrf": csrf})
+        asked = client.post(f"/admin/editions/{WEEK}/approve", data={"csrf": csrf})
+        assert asked.status_code == 200 and "to 2 recipients now?" in asked.text
+        assert "Lists: Weekly" in asked.text
+        with engine.connect() as conn:  # the first press only asks
+            assert editions.state_of(conn, WEEK) == "awaiting_approval"
+        done = client.post(f"/admin/editions/{WEEK}/approve", data={"csrf": csrf, "confirm": "yes"})
     assert done.status_code == 303 and done.headers["location"] == f"/admin/editions/{WEEK}"
+    shown = client.get(done.headers["location"]).text  # never the old state and its button
+    assert "Approve and send" not in shown and re.search(r"State: <strong>(sending|sent)", shown)
     _wait_for_state(engine, WEEK, "sent")
     status = client.get(f"/admin/editions/{WEEK}/status.json").json()
     assert status["recipients"]["accepted"] == 2 and status["recipients"]["pending"] == 0
@@ -253,22 +261,28 @@ def test_approve_sends_in_the_background_and_the_page_shows_progress(console) ->
     assert "Approve and send" not in after.text and "(staff@example.org)" in after.text
     assert len(list((project.folder / "var" / "outbox").rglob("*.eml"))) == 2
     assert (STAFF, "approved", WEEK) in _audit(engine)
-    again = client.post(f"/admin/editions/{WEEK}/approve", data={"csrf": csrf})
-    assert again.status_code == 409 and "awaiting" in again.text
+    again = client.post(f"/admin/editions/{WEEK}/approve", data={"csrf": csrf, "confirm": "yes"})
+    assert again.status_code == 409 and "cannot become approved" in again.text
 
 
-def test_a_built_edition_without_approval_is_sent_from_its_page(console) -> None:
-    project, settings, engine = console
-    with engine.begin() as conn:
-        editions.set_state(conn, WEEK, "built", who="test", now=NOW)
+def test_a_built_edition_without_approval_is_sent_from_its_page(make_project, monkeypatch) -> None:
+    project = make_project(EXAMPLE_SOURCES + ALERTS)
+    monkeypatch.setenv("DIGEST_SECRET_KEY", KEY)
+    awaiting_approval(project, ask=False)
+    settings, engine = project.settings(), project.engine()
     client, csrf = _logged_in(settings, engine)
     page = client.get(f"/admin/editions/{WEEK}").text
     assert "Send now" in page and "Approve and send" not in page
-    done = client.post(f"/admin/editions/{WEEK}/send", data={"csrf": csrf})
+    asked = client.post(f"/admin/editions/{WEEK}/send", data={"csrf": csrf})
+    assert asked.status_code == 200 and "to 2 recipients now?" in asked.text
+    assert not list((project.folder / "var").rglob("*.eml"))  # the first press only asks
+    done = client.post(f"/admin/editions/{WEEK}/send", data={"csrf": csrf, "confirm": "yes"})
     assert done.status_code == 303
+    shown = client.get(done.headers["location"]).text
+    assert "Send now" not in shown and re.search(r"State: <strong>(sending|sent)", shown)
     _wait_for_state(engine, WEEK, "sent")
     assert len(list((project.folder / "var" / "outbox").rglob("*.eml"))) == 2
-    again = client.post(f"/admin/editions/{WEEK}/send", data={"csrf": csrf})
+    again = client.post(f"/admin/editions/{WEEK}/send", data={"csrf": csrf, "confirm": "yes"})
     assert again.status_code == 409 and "is sent" in again.text
     assert (STAFF, "sent", WEEK) in _audit(engine)
 

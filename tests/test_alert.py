@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import time_machine
 from typer.testing import CliRunner
 
 from digest.cli import app
+from digest.schedule import auto_send_job
 from tests.conftest import NOW
 from tests.fake_sendgrid import FakeSendGrid, Faults
 from tests.sendgrid_setup import API_KEY, KEY
@@ -97,8 +99,17 @@ def test_an_alert_reaches_its_list_once_in_each_format(alerting) -> None:
     assert "did not fit" in printed
     state = json.loads(runner.invoke(app, ["status", alert, "--json", *cfg]).stdout)
     assert state["recipients"]["accepted"] == 3
-    again = _alert(runner, cfg, body, "--yes")  # a new alert id a second later is another alert
-    assert again.exit_code == 0
+    same_second = _alert(runner, cfg, body, "--yes")  # the same id: refused, nothing re-sent
+    assert same_second.exit_code == 1 and "stored already" in same_second.output
+    with time_machine.travel(NOW + timedelta(seconds=1), tick=False):
+        again = runner.invoke(
+            app, ["alert", "--subject", "Second", "--body", str(body), "--yes", *cfg]
+        )
+    assert again.exit_code == 0, again.output  # a second later: another alert, its own id
+    second = _outbox(project, "alert-20261126-120001")
+    assert sorted(second) == ["ana@example.org", "bo@example.org", "cy@example.org"]
+    assert {m["Subject"] for m in second.values()} == {"Second"}
+    assert len(_outbox(project, alert)) == 3
 
 
 def test_dry_run_and_test_send_touch_no_list(alerting) -> None:
@@ -151,9 +162,13 @@ def test_an_alert_through_sendgrid(alerting, monkeypatch) -> None:
         }
 
 
-def test_an_alert_at_a_later_time_waits_in_the_scheduler(alerting) -> None:
-    from digest.schedule import alert_job, make_scheduler
+def _minute_job(project, at: str) -> None:
+    """What digest serve runs every minute, at that local time of the test's day."""
+    with time_machine.travel(datetime.fromisoformat(f"2026-11-26T{at}-05:00"), tick=False):
+        auto_send_job(str(project.config))
 
+
+def test_an_alert_at_a_later_time_waits_in_the_database(alerting) -> None:
     project, runner, cfg, body = alerting
     result = _alert(runner, cfg, body, "--yes", "--at", "18:30")
     assert result.exit_code == 0, result.output
@@ -161,22 +176,43 @@ def test_an_alert_at_a_later_time_waits_in_the_scheduler(alerting) -> None:
     alert = "alert-20261126-120000"
     assert not (project.folder / "var" / "outbox" / alert).exists()
     listed = runner.invoke(app, ["editions", *cfg]).output
-    assert f"{alert}  scheduled" in listed
-    with time_machine.travel(NOW, tick=False):
-        scheduler = make_scheduler(project.settings(), project.config)
-        try:
-            job = scheduler.get_job(f"alert:{alert}")
-            assert job is not None and job.next_run_time.hour == 18
-            args = job.args
-        finally:
-            scheduler.shutdown(wait=False)
-    alert_job(*args)  # what digest serve runs at 18:30
+    assert f"{alert}  scheduled (goes 2026-11-26 23:30 UTC)" in listed
+    _minute_job(project, "18:29")
+    assert not (project.folder / "var" / "outbox" / alert).exists()
+    _minute_job(project, "18:31")
     assert sorted(_outbox(project, alert)) == [
         "ana@example.org",
         "bo@example.org",
         "cy@example.org",
     ]
     assert f"{alert}  sent" in runner.invoke(app, ["editions", *cfg]).output
+    _minute_job(project, "18:32")  # nothing twice
+    assert len(_outbox(project, alert)) == 3
+
+
+def test_a_scheduled_alert_cancelled_from_the_command_line_never_goes(alerting) -> None:
+    project, runner, cfg, body = alerting
+    assert _alert(runner, cfg, body, "--yes", "--at", "18:30").exit_code == 0
+    alert = "alert-20261126-120000"
+    done = runner.invoke(app, ["cancel", alert, "--note", "vigil called off", *cfg])
+    assert done.exit_code == 0 and "cancelled" in done.output
+    _minute_job(project, "18:31")
+    _minute_job(project, "23:00")
+    assert not (project.folder / "var" / "outbox" / alert).exists()
+    assert f"{alert}  cancelled" in runner.invoke(app, ["editions", *cfg]).output
+    refused = runner.invoke(app, ["send", "--edition", alert, "--yes", *cfg])
+    assert refused.exit_code == 1 and "is cancelled" in refused.output
+    assert not (project.folder / "var" / "outbox" / alert).exists()
+
+
+def test_an_alert_due_while_the_server_was_down_is_missed_not_sent_late(alerting) -> None:
+    project, runner, cfg, body = alerting
+    assert _alert(runner, cfg, body, "--yes", "--at", "13:00").exit_code == 0
+    _minute_job(project, "23:00")  # ten hours late, past schedule.grace_minutes
+    alert = "alert-20261126-120000"
+    assert not (project.folder / "var" / "outbox" / alert).exists()
+    listed = runner.invoke(app, ["editions", *cfg]).output
+    assert f"{alert}  missed" in listed
 
 
 @pytest.mark.parametrize("at", ["yesterday", "2026-11-20T10:00"])

@@ -99,7 +99,7 @@ def test_every_corpus_feed_is_salvaged_or_reported_and_builds_a_safe_email(
     if name in REPORTED:
         assert outcome.error is not None
         assert "feed 'corpus-feed'" in outcome.error
-        assert "sources.feeds[0]" in outcome.error
+        assert "sources.feeds[1]" in outcome.error
         assert rows == []
     else:
         assert outcome.error is None, outcome.error
@@ -394,7 +394,7 @@ def test_a_broken_calendar_is_reported_by_its_key_and_the_good_one_still_stored(
     bad, good = report.outcomes
     assert bad.error is not None
     assert "calendar 'bad'" in bad.error
-    assert "sources.calendars[0]" in bad.error
+    assert "sources.calendars[1]" in bad.error
     assert good.error is None
     assert good.added > 0
     assert not report.all_failed

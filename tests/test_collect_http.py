@@ -183,7 +183,7 @@ def test_a_dead_source_is_named_and_skipped_while_the_rest_is_collected(
     assert result.exit_code == 0, result.output
     assert "feed 'news': 2 new" in result.output
     warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
-    assert any("sources.feeds[1]" in w and reason in w for w in warnings), result.output
+    assert any("sources.feeds[2]" in w and reason in w for w in warnings), result.output
     assert any("1 of 2 sources failed" in w for w in warnings), result.output
     assert "Traceback" not in result.output
     assert count_items(project.engine()) == 2
@@ -204,8 +204,8 @@ def test_when_every_source_fails_the_command_exits_1_with_one_error_line(
     assert len(errors) == 1 and lines[-1] == errors[0]
     assert "all 2 sources failed" in errors[0]
     assert "Traceback" not in result.output
-    assert any("sources.feeds[0]" in line for line in lines)
-    assert any("sources.feeds[1]" in line and "404" in line for line in lines)
+    assert any("sources.feeds[1]" in line for line in lines)
+    assert any("sources.feeds[2]" in line and "404" in line for line in lines)
     assert count_items(project.engine()) == 0
 
 

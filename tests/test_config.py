@@ -53,7 +53,7 @@ def test_a_misspelt_environment_variable_is_named(make_project, monkeypatch) -> 
     [
         ('[organisation]\ntimezone = "Mars/Olympus"\n', "unknown timezone"),
         ('[edition]\nwindow_days = "seven"\n', "edition.window_days"),
-        ('[[sources.feeds]]\nname = "a"\n', "sources.feeds[0].url is required"),
+        ('[[sources.feeds]]\nname = "a"\n', "sources.feeds[1].url is required"),
         ("[edition\n", "not valid TOML"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,12 +13,12 @@ import pytest
 import time_machine
 from typer.testing import CliRunner
 
-import digest.weekly
+import digest.lifecycle.weekly
 from digest.cli import app
-from digest.config import Secrets
 from digest.schedule import cron, make_scheduler
 from digest.store import editions
-from digest.weekly import run_weekly
+from digest.lifecycle.sending import resume_unfinished
+from digest.lifecycle.weekly import approve, auto_send_due, run_weekly
 from tests.conftest import EXAMPLE_SOURCES, NOW
 from tests.sendgrid_setup import KEY
 
@@ -64,7 +65,9 @@ def test_a_bad_cron_line_names_the_key(make_project) -> None:
 def _restart_after_downtime(project, monkeypatch, missed_by: timedelta) -> list[str]:
     """Stop the scheduler, pretend it was down since a weekly run was due, start it again."""
     calls: list[str] = []
-    monkeypatch.setattr(digest.weekly, "run_weekly", lambda *a, **k: calls.append("ran") or "ok")
+    monkeypatch.setattr(
+        digest.lifecycle.weekly, "run_weekly", lambda *a, **k: calls.append("ran") or "ok"
+    )
     settings = project.settings()
     scheduler = make_scheduler(settings, project.config)
     scheduler.shutdown(wait=True)
@@ -119,8 +122,7 @@ def approval(make_project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             ).exit_code
             == 0
         )
-    settings, engine = project.settings(), project.engine()
-    outcome = run_weekly(settings, engine, Secrets.from_env(), now=NOW, holder="test")
+    outcome = run_weekly(project.app(NOW), holder="test")
     return project, runner, cfg, outcome
 
 
@@ -146,8 +148,8 @@ def test_a_preview_reaches_only_staff_and_approve_sends(approval) -> None:
     assert listed[0]["state"] == "sent"
     with project.engine().connect() as conn:
         states = [(e.state, e.who) for e in reversed(editions.history(conn, "2026-W48"))]
-    assert [s for s, _ in states] == ["awaiting_approval", "approved", "sending", "sent"]
-    assert states[0][1] == "scheduler" and states[1][1] != "scheduler"
+    assert [s for s, _ in states] == ["built", "awaiting_approval", "approved", "sending", "sent"]
+    assert states[1][1] == "scheduler" and states[2][1] != "scheduler"
 
 
 def test_reject_sends_nothing_and_cannot_be_approved_after(approval) -> None:
@@ -162,42 +164,28 @@ def test_reject_sends_nothing_and_cannot_be_approved_after(approval) -> None:
 def test_an_unapproved_edition_goes_out_at_its_deadline(approval, monkeypatch) -> None:
     project, _, _, _ = approval
     monkeypatch.setenv("DIGEST_EDITION__AUTO_SEND_AFTER", "6h")
-    settings, engine = project.settings(), project.engine()
-    secrets = Secrets.from_env()
-    assert (
-        digest.weekly.auto_send_due(settings, engine, secrets, now=NOW + timedelta(hours=5)) == []
-    )
-    assert digest.weekly.auto_send_due(settings, engine, secrets, now=NOW + timedelta(hours=7)) == [
-        "2026-W48"
-    ]
+    assert auto_send_due(project.app(NOW + timedelta(hours=5))) == []
+    assert auto_send_due(project.app(NOW + timedelta(hours=7))) == ["2026-W48"]
     assert len(_outbox(project, "2026-W48")) == 3
 
 
 def test_the_weekly_job_runs_once_per_week_and_skips_when_empty(approval) -> None:
     project, _, _, _ = approval
-    settings, engine = project.settings(), project.engine()
-    secrets = Secrets.from_env()
-    assert "another process" in run_weekly(settings, engine, secrets, now=NOW, holder="other")
-    assert "already awaiting_approval" in run_weekly(
-        settings, engine, secrets, now=NOW, holder="test"
-    )
+    assert "another process" in run_weekly(project.app(NOW), holder="other")
+    assert "already awaiting approval" in run_weekly(project.app(NOW), holder="test")
     next_week = NOW + timedelta(days=7)
-    assert "nothing new" in run_weekly(settings, engine, secrets, now=next_week, holder="test")
+    assert "nothing new" in run_weekly(project.app(next_week), holder="test")
 
 
 def test_a_send_cut_short_resumes_at_the_next_start(approval) -> None:
-    from digest.weekly import resume_unfinished
-
     project, runner, cfg, _ = approval
-    settings, engine = project.settings(), project.engine()
-    secrets = Secrets.from_env()
-    stop = __import__("threading").Event()
+    stop = threading.Event()
     stop.set()  # SIGTERM came at once: nothing is sent, the edition stays "sending"
-    digest.weekly.approve(settings, engine, secrets, "2026-W48", who="ed", now=NOW, stop=stop)
+    approve(project.app(NOW), "2026-W48", who="ed", stop=stop)
     assert not (project.folder / "var" / "outbox" / "2026-W48").exists()
     listed = json.loads(runner.invoke(app, ["editions", "--json", *cfg]).stdout)
     assert listed[0]["state"] == "sending"
-    assert resume_unfinished(settings, engine, secrets, now=NOW) == ["2026-W48"]
+    assert resume_unfinished(project.app(NOW)) == ["2026-W48"]
     assert len(_outbox(project, "2026-W48")) == 3
     listed = json.loads(runner.invoke(app, ["editions", "--json", *cfg]).stdout)
     assert listed[0]["state"] == "sent"

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from digest.audience.members import details
 from digest.audience.tokens import Keyring
 from digest.config import Secrets
+from digest.context import App
 from digest.store.tables import delivery_events
 from digest.web.app import create_app
 from tests.conftest import NOW, import_people
@@ -32,7 +33,7 @@ def site(make_project, tmp_path: Path):
 
 
 def _client(settings, engine, **secrets: str) -> TestClient:
-    return TestClient(create_app(settings, engine, Secrets(secret_key=KEY, **secrets)))
+    return TestClient(create_app(App(settings, engine, Secrets(secret_key=KEY, **secrets))))
 
 
 def test_get_never_unsubscribes_and_one_click_post_does(site) -> None:

@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from digest.audience.members import details
 from digest.audience.tokens import Keyring
 from digest.config import Secrets
+from digest.context import App
 from digest.web.app import create_app
 from tests.browsers import axe_violations, screenshot
 from tests.conftest import EXAMPLE_SOURCES, NOW, import_people
@@ -44,7 +45,7 @@ class Site:
         self.project, self.port = project, port
         self.url = f"http://127.0.0.1:{port}"
         self.settings, self.engine = project.settings(), project.engine()
-        app = create_app(self.settings, self.engine, Secrets(secret_key=KEY))
+        app = create_app(App(self.settings, self.engine, Secrets(secret_key=KEY)))
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
         )

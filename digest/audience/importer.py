@@ -10,9 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection, Engine
 
+from digest.audience.addresses import email_key
 from digest.audience.cells import unescape_cell
 from digest.chunks import batched
 from digest.config import Settings
@@ -58,13 +59,6 @@ class ImportTarget:
     status: str  # for new members: active, or pending with --pending
     source: str
     now: datetime
-
-
-def email_key(address: str) -> tuple[str, str]:
-    """(address as given, matching key) or EmailNotValidError. The key ignores case."""
-    given = address.strip()
-    normalized = validate_email(given, check_deliverability=False).normalized
-    return given, normalized.casefold()
 
 
 def import_csv(

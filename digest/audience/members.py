@@ -9,7 +9,8 @@ from typing import Any
 from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection, Engine
 
-from digest.audience.importer import FORMATS, email_key
+from digest.audience.addresses import email_key
+from digest.audience.importer import FORMATS
 from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store

@@ -8,7 +8,8 @@ from datetime import datetime
 from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection, Engine
 
-from digest.audience.importer import FORMATS, email_key
+from digest.audience.addresses import email_key
+from digest.audience.importer import FORMATS
 from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store

@@ -15,7 +15,7 @@ from digest.collect.calendars import parse_calendar
 from digest.collect.feeds import parse_feed
 from digest.collect.fetch import Fetched, FetchLimits, FetchRequest, fetch_all
 from digest.collect.notes import read_notes
-from digest.config import Settings
+from digest.config import Settings, place
 from digest.errors import DigestError, SourceError
 from digest.store import content
 
@@ -130,7 +130,11 @@ def _plan(settings: Settings, engine: Engine) -> list[_Planned]:
                 # as the weeks move on, even when the file has not changed.
                 state = content.FetchState(None, None)
             request = FetchRequest(
-                f"sources.{kind}s[{i}]", f"{kind} {name!r}", url, state.etag, state.last_modified
+                place(f"sources.{kind}s", i),
+                f"{kind} {name!r}",
+                url,
+                state.etag,
+                state.last_modified,
             )
             out.append(_Planned(kind, i, name, request))
     return out

@@ -7,13 +7,15 @@ from digest.commands.editions import (
     editions_command,
     reject_command,
     serve_command,
+    status_command,
 )
-from digest.commands.sending import alert_command, send_command, status_command
+from digest.commands.sending import alert_command, cancel_command, send_command
 
 __all__ = [
     "alert_command",
     "approve_command",
     "build_command",
+    "cancel_command",
     "collect_command",
     "editions_command",
     "export_command",

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from digest.build import build
 from digest.collect import SourceOutcome, collect
-from digest.commands.common import warn
+from digest.commands.common import warn, who_am_i
 from digest.config import Settings
 from digest.errors import DigestError
 
@@ -56,7 +56,7 @@ def build_command(
     force: bool,
     now: datetime,
 ) -> None:
-    result = build(settings, engine, week=week, out=out, force=force, now=now)
+    result = build(settings, engine, week=week, out=out, force=force, now=now, who=who_am_i())
     for unplaced, count in result.unplaced.items():
         warn(
             f"{count} item(s) in section {unplaced!r}, which is not in edition.sections: "

@@ -1,4 +1,4 @@
-"""`digest editions`, `approve`, `reject` and `serve`: editions over time."""
+"""`digest editions`, `approve`, `reject`, `status` and `serve`: editions over time."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import logging
 import sys
 import threading
-from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -14,7 +13,10 @@ import uvicorn
 from sqlalchemy.engine import Engine
 
 from digest.commands.common import stop_on_signals, who_am_i
-from digest.config import Secrets, Settings
+from digest.context import App
+from digest.errors import DeliveryError
+from digest.lifecycle.states import State
+from digest.lifecycle.weekly import approve, reject
 from digest.schedule import STOP as SCHEDULER_STOP
 from digest.schedule import make_scheduler, next_runs, resume_job
 from digest.store import editions as editions_store
@@ -22,7 +24,6 @@ from digest.store import ledger
 from digest.web.app import create_app
 from digest.web.console import wait_for_background
 from digest.web.pages import HideTokens
-from digest.weekly import approve, reject
 
 
 def editions_command(engine: Engine, *, as_json: bool) -> None:
@@ -40,6 +41,8 @@ def editions_command(engine: Engine, *, as_json: bool) -> None:
                         "edition": r.id,
                         "subject": r.subject,
                         "state": r.state,
+                        "kind": r.kind,
+                        "send_at": r.send_at.isoformat() if r.send_at else None,
                         "built": r.built_at.isoformat(),
                         "items": r.item_count,
                         "changed_by": last[r.id].who if r.id in last else None,
@@ -55,27 +58,21 @@ def editions_command(engine: Engine, *, as_json: bool) -> None:
     for r in rows:
         change = last.get(r.id)
         by = f" ({change.who}, {change.at:%Y-%m-%d %H:%M} UTC)" if change else ""
-        typer.echo(f"{r.id}  {r.state.replace('_', ' ')}{by}  {r.subject}")
+        when = f" (goes {r.send_at:%Y-%m-%d %H:%M} UTC)" if r.state == State.SCHEDULED else ""
+        typer.echo(f"{r.id}  {State(r.state).label}{when}{by}  {r.subject}")
+    stored = {r.id for r in rows}
     for event in events:
-        if event.state in ("missed", "skipped") and event.edition_id not in {r.id for r in rows}:
+        without_row = (State.MISSED, State.SKIPPED, State.FAILED)
+        if event.state in without_row and event.edition_id not in stored:
             typer.echo(f"{event.edition_id}  {event.state}  {event.note}")
 
 
-def approve_command(
-    settings: Settings,
-    engine: Engine,
-    secrets: Secrets,
-    edition_id: str,
-    *,
-    yes: bool,
-    now: datetime,
-) -> None:
+def approve_command(app: App, edition_id: str, *, yes: bool) -> None:
     if not yes and sys.stdin.isatty():
         typer.confirm(f"Approve and send {edition_id} now?", abort=True)
     with stop_on_signals() as stop:
-        approve(settings, engine, secrets, edition_id, who=who_am_i(), now=now, stop=stop)
-    with engine.connect() as conn:
-        people = ledger.summary(conn, edition_id)["recipients"]
+        result = approve(app, edition_id, who=who_am_i(), stop=stop)
+    people = result.people
     typer.echo(
         f"edition {edition_id} approved: {people['accepted']} accepted, "
         f"{people['pending']} pending, {people['failed']} failed, "
@@ -83,21 +80,61 @@ def approve_command(
     )
 
 
-def reject_command(engine: Engine, edition_id: str, *, note: str, now: datetime) -> None:
-    reject(engine, edition_id, who=who_am_i(), now=now, note=note)
+def reject_command(app: App, edition_id: str, *, note: str) -> None:
+    reject(app, edition_id, who=who_am_i(), note=note)
     typer.echo(f"edition {edition_id} rejected: it will not be sent")
 
 
-def serve_command(
-    settings: Settings, engine: Engine, config: Path, *, host: str, port: int
-) -> None:
+def status_command(engine: Engine, edition_id: str | None, *, as_json: bool) -> None:
+    with engine.connect() as conn:
+        if edition_id is None:
+            sent = ledger.editions_with_sends(conn)
+            if not sent:
+                raise DeliveryError("nothing has been sent yet: run 'digest send'")
+            edition_id = sent[0]
+        state = ledger.summary(conn, edition_id)
+    if as_json:
+        typer.echo(json.dumps(state))
+        return
+    people, batches = state["recipients"], state["batches"]
+    typer.echo(f"edition {edition_id}")
+    for label, counts in (("recipients", people), ("batches", batches)):
+        typer.echo(
+            f"  {label}: " + ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in ledger.STATES)
+        )
+    for failure in state["failures"]:
+        typer.echo(f"  batch {failure['batch']}: {failure['reason']}")
+    for line in _next_steps(batches):
+        typer.echo(f"  {line}")
+
+
+def _next_steps(batches: dict[str, int]) -> list[str]:
+    steps = []
+    if not sum(batches.values()):
+        steps.append("nothing planned for this edition: run 'digest send'")
+    elif batches["pending"] or batches["failed"]:
+        steps.append("next: run 'digest send' again to send the pending and failed batches")
+    if batches["in_flight"]:
+        steps.append(
+            "batches in flight: a 'digest send' is running, or was cut off (the next "
+            "'digest send' marks those uncertain)"
+        )
+    if batches["uncertain"]:
+        steps.append(
+            "uncertain batches may have been accepted; to send them again anyway, "
+            "run 'digest send --resend-uncertain'"
+        )
+    return steps
+
+
+def serve_command(app: App, config: Path, *, host: str, port: int) -> None:
     """The web app (uvicorn) and the scheduler in one process, until SIGTERM or Ctrl-C.
 
     uvicorn handles the signals; when it stops, the scheduler lets running sends finish
     their batches in flight, records them, and stops.
     """
-    app = create_app(settings, engine, Secrets.from_env())
-    scheduler = make_scheduler(settings, config)
+    web = create_app(app)
+    scheduler = make_scheduler(app.settings, config)
     scheduler.resume()
     # A send cut short by the last stop (SIGTERM, a crash) goes on now, not next week.
     threading.Thread(
@@ -108,7 +145,7 @@ def serve_command(
     typer.echo(f"web app on http://{host}:{port}")
     logging.getLogger("uvicorn.access").addFilter(HideTokens())
     try:
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info")).run()
+        uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="info")).run()
     finally:
         SCHEDULER_STOP.set()
         scheduler.shutdown(wait=True)

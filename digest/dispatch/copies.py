@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from digest.audience.tokens import keyring
-from digest.config import Secrets, Settings
 from digest.dispatch.batch import Addressee, OutgoingBatch, Transport
 from digest.dispatch.personal import personal_links
 from digest.errors import DeliveryError
 from digest.models import Recipient, RenderedEmail
 
+if TYPE_CHECKING:
+    from digest.context import App
+
 
 def send_copies(
-    settings: Settings,
-    secrets: Secrets,
+    app: App,
     email: RenderedEmail,
     transport: Transport,
     people: Iterable[Recipient],
@@ -27,9 +28,7 @@ def send_copies(
     variant: str = "html",
 ) -> int:
     """One copy each, the subject marked (``[TEST]``, ``[PREVIEW]``); nothing in the ledger."""
-    keys = keyring(
-        secrets.secret_key, secrets.previous_secret_key, settings.var_dir, may_create=False
-    )
+    settings, keys = app.settings, app.keys
     marked = RenderedEmail(f"{mark} {email.subject}".strip(), email.html, email.text)
     addressees = [
         Addressee(person, list_slug, personal_links(settings, keys, person, list_slug, now=now))

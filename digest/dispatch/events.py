@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection, Engine, Row
 
-from digest.audience.importer import email_key
+from digest.audience.addresses import email_key
 from digest.store import audience
 from digest.store.tables import delivery_events
 

@@ -10,6 +10,7 @@ from digest.audience.tokens import Keyring
 from digest.config import Settings
 from digest.models import Recipient
 from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
+from digest.urls import Urls
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ def personal_links(
     settings: Settings, keys: Keyring, recipient: Recipient, list_slug: str, *, now: datetime
 ) -> PersonalLinks:
     """Signed unsubscribe and preferences links for one recipient of one list."""
-    base = settings.delivery.base_url
+    urls = Urls(settings.delivery.base_url)
     unsub = keys.make("unsubscribe", recipient.id, list_slug, now=now)
     prefs = keys.make("preferences", recipient.id, list_slug, now=now)
     mailbox = (
@@ -39,10 +40,10 @@ def personal_links(
         or settings.organisation.reply_to
         or settings.delivery.from_email
     ).removeprefix("mailto:")
-    unsubscribe_url = f"{base}/u/{unsub}"
+    unsubscribe_url = urls.unsubscribe(unsub)
     # Tokens are base64url and "." only: nothing in them needs escaping in a mailto.
     header = f"<{unsubscribe_url}>, <mailto:{mailbox}?subject=unsubscribe%20{unsub}>"
-    return PersonalLinks(unsubscribe_url, f"{base}/p/{prefs}", header)
+    return PersonalLinks(unsubscribe_url, urls.preferences(prefs), header)
 
 
 def fill(body: str, values: dict[str, str], *, as_html: bool) -> str:

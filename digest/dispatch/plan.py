@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from digest.chunks import batched
 from digest.config import Settings
-from digest.errors import DeliveryError
 from digest.models import Recipient
 from digest.store import audience, ledger
-from digest.store.editions import StoredEdition, get_edition
+from digest.store.editions import StoredEdition
+
+if TYPE_CHECKING:
+    from digest.context import App
 
 PRINT = "print"
 CHUNK = 5000
@@ -30,50 +32,25 @@ class SendPlan:
     written: bool = False
 
 
-def list_slugs(settings: Settings, list_slug: str | None, kind: str = "digest") -> list[str]:
-    """The named list, or every list of ``kind`` (digest for editions, alerts for alerts)."""
-    if list_slug is not None:
-        return [settings.list_named(list_slug).slug]
-    slugs = [x.slug for x in settings.lists if x.kind == kind]
-    if not slugs:
-        raise DeliveryError(
-            f"no list of kind {kind!r} in config.toml: add one under [[lists]] or pass --list NAME"
-        )
-    return slugs
-
-
-def find_edition(conn: Connection, edition_id: str | None) -> StoredEdition:
-    edition = get_edition(conn, edition_id)
-    if edition is not None:
-        return edition
-    if edition_id:
-        raise DeliveryError(
-            f"edition {edition_id!r} has not been built: run "
-            f"'digest build --week {edition_id}' first"
-        )
-    raise DeliveryError("no edition has been built yet: run 'digest build' first")
-
-
 def plan_send(
-    settings: Settings,
-    engine: Engine,
+    app: App,
+    edition: StoredEdition,
+    slugs: list[str],
     *,
-    edition_id: str | None,
-    list_slug: str | None,
     transport: str,
     now: datetime,
     dry_run: bool,
-    kind: str = "digest",
 ) -> SendPlan:
-    """Snapshot who is new to this edition's ledger and cut their batches (nothing on dry run).
+    """Snapshot who on ``slugs`` is new to this edition's ledger and cut their batches
+    (nothing written on a dry run). Only the lifecycle's send calls this: it chose the
+    lists from the edition's kind.
 
     Recipients stream from the database a few thousand at a time, so memory stays
     flat however long the list.
     """
-    slugs = list_slugs(settings, list_slug, kind)
-    with engine.begin() as conn:
+    settings = app.settings
+    with app.engine.begin() as conn:
         audience.sync_lists(conn, settings.lists)
-        edition = find_edition(conn, edition_id)
         plan = SendPlan(edition, slugs, transport)
         cutter = _BatchCutter(conn, edition.id, transport, settings.delivery.batch_size, now)
         ledger.lock_edition(conn, edition.id)

@@ -1,44 +1,36 @@
-"""Sending an edition: choose the transport, then let the workers deliver the planned batches."""
+"""Delivering a planned edition: what each variant carries, then the workers."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
-
-from digest.audience.tokens import keyring
-from digest.config import PrintProfile, Secrets, Settings
+from digest.config import PrintProfile
 from digest.dispatch.batch import Outcome, Transport
-from digest.dispatch.outbox import OutboxTransport
 from digest.dispatch.plan import PRINT, SendPlan
 from digest.dispatch.run import Content, RunReport, SendRun, deliver_all, mark_abandoned
-from digest.dispatch.sendgrid import SendGridTransport
 from digest.models import RenderedEmail
 from digest.render.emessage import ascii_fold
 from digest.render.print_edition import files_for, print_notice
 from digest.store import ledger
 from digest.store.editions import get_files
 
+if TYPE_CHECKING:
+    from digest.context import App
+
 CUT = "\n\n[The rest did not fit in one message: read it at the link above.]\n"
 LINK_ROOM = 2 * 160  # what two personal links add to their placeholders, at most
 
 
-def choose_transport(settings: Settings, secrets: Secrets, now: datetime) -> Transport:
-    """SendGrid when SENDGRID_API_KEY is set; the outbox of .eml files otherwise."""
-    if secrets.sendgrid_api_key:
-        return SendGridTransport(settings, secrets.sendgrid_api_key, secrets.sendgrid_host)
-    return OutboxTransport(settings, now)
-
-
-def contents(settings: Settings, engine: Engine, plan: SendPlan) -> dict[str, Content]:
+def contents(app: App, plan: SendPlan) -> dict[str, Content]:
     """The digest for html and text members; per print profile, a short note with its files."""
+    settings = app.settings
     edition = plan.edition
     out = {"html": Content(edition.email), "text": Content(edition.email)}
-    with engine.connect() as conn:
+    with app.engine.connect() as conn:
         files = get_files(conn, edition.id)
-    archive_url = f"{settings.delivery.base_url}/archive/{edition.id}"
+    archive_url = app.urls.archive(edition.id)
     for profile in settings.print.profiles:
         mine = files_for(profile, files)
         if not mine:
@@ -75,40 +67,35 @@ def text_only(email: RenderedEmail, profile: PrintProfile) -> RenderedEmail:
 
 
 def deliver(
-    settings: Settings,
-    engine: Engine,
-    secrets: Secrets,
+    app: App,
     plan: SendPlan,
     transport: Transport,
     *,
-    clock: Callable[[], datetime],
     stop: threading.Event | None = None,
     resend_uncertain: bool = False,
     on_batch: Callable[[int, Outcome, int], None] | None = None,
 ) -> RunReport:
-    """Send every pending batch of the plan's edition; failed ones are tried again.
+    """Send every pending batch of the plan's edition; failed ones are tried again. Only
+    the lifecycle's send calls this.
 
     Batches left in flight by a process that died become uncertain and are sent
     again only with ``resend_uncertain`` (staff decided duplicates beat silence).
     """
-    keys = keyring(
-        secrets.secret_key, secrets.previous_secret_key, settings.var_dir, may_create=False
-    )
     edition_id = plan.edition.id
-    now = clock()
-    mark_abandoned(engine, edition_id, now)
-    with engine.begin() as conn:
+    now = app.clock()
+    mark_abandoned(app.engine, edition_id, now)
+    with app.engine.begin() as conn:
         ledger.requeue(conn, edition_id, ledger.FAILED, now)
         if resend_uncertain:
             ledger.requeue(conn, edition_id, ledger.UNCERTAIN, now)
     run = SendRun(
-        settings,
-        engine,
+        app.settings,
+        app.engine,
         edition_id,
-        contents(settings, engine, plan),
-        keys,
+        contents(app, plan),
+        app.keys,
         transport,
-        clock,
+        app.clock,
         stop or threading.Event(),
         on_batch,
     )

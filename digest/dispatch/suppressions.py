@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError
 from python_http_client.exceptions import HTTPError
 from sqlalchemy.engine import Engine
 
-from digest.audience.importer import email_key
+from digest.audience.addresses import email_key
 from digest.dispatch.batch import Transport
 from digest.dispatch.sendgrid import SendGridTransport
 from digest.store import audience

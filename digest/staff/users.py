@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection, Engine, Row
 
-from digest.audience.importer import email_key
+from digest.audience.addresses import email_key
 from digest.errors import DigestError
 from digest.staff import audit
 from digest.store.tables import staff_sessions, staff_users

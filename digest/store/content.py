@@ -247,3 +247,11 @@ def events_between(conn: Connection, start: datetime, end: datetime, zone: ZoneI
             )
         )
     return out
+
+
+def last_collect(conn: Connection) -> datetime | None:
+    """When any source was last fetched (the dashboard shows it)."""
+    latest: datetime | None = conn.execute(
+        sa.select(sa.func.max(fetch_state.c.last_checked))
+    ).scalar()
+    return latest

@@ -13,8 +13,6 @@ from sqlalchemy.engine import Connection, Row
 from digest.models import Attachment, Edition, RenderedEmail
 from digest.store.tables import edition_events, edition_files, editions, job_locks
 
-WEEKLY_ID = r"____-W__"
-
 
 @dataclass(frozen=True, slots=True)
 class StoredEdition:
@@ -24,22 +22,36 @@ class StoredEdition:
     item_count: int
     email: RenderedEmail
     cutoff: datetime
+    kind: str
+    state: str
+    list_slug: str | None = None  # an alert's one list (None: every list of its kind)
+    send_at: datetime | None = None  # a scheduled alert's time
 
 
-def previous_cutoff(conn: Connection, edition_id: str) -> datetime | None:
-    """The cutoff of the latest weekly edition before ``edition_id``."""
+def previous_cutoff(conn: Connection, edition_id: str, kind: str) -> datetime | None:
+    """The cutoff of the latest edition of ``kind`` before ``edition_id``."""
     return conn.execute(
         sa.select(sa.func.max(editions.c.cutoff)).where(
-            editions.c.id < edition_id, editions.c.id.like(WEEKLY_ID)
+            editions.c.id < edition_id, editions.c.kind == kind
         )
     ).scalar()
 
 
 def save_edition(
-    conn: Connection, edition: Edition, email: RenderedEmail, built_at: datetime
+    conn: Connection,
+    edition: Edition,
+    email: RenderedEmail,
+    built_at: datetime,
+    *,
+    kind: str,
+    list_slug: str | None = None,
+    send_at: datetime | None = None,
 ) -> None:
-    """Store (or replace) an edition with its rendered email."""
+    """Store (or replace) an edition with its rendered email. Its state is not touched."""
     values = {
+        "kind": kind,
+        "list_slug": list_slug,
+        "send_at": send_at,
         "subject": email.subject,
         "since": edition.since,
         "cutoff": edition.cutoff,
@@ -54,12 +66,14 @@ def save_edition(
         conn.execute(sa.insert(editions).values(id=edition.id, **values))
 
 
-def get_edition(conn: Connection, edition_id: str | None) -> StoredEdition | None:
-    """One stored edition (or alert) by id, or the most recently built weekly edition."""
+def get_edition(
+    conn: Connection, edition_id: str | None, *, latest_of: str = ""
+) -> StoredEdition | None:
+    """One stored edition (or alert) by id, or the most recently built one of ``latest_of``."""
     query = sa.select(editions)
     if edition_id is None:
         query = (
-            query.where(editions.c.id.like(WEEKLY_ID)).order_by(editions.c.built_at.desc()).limit(1)
+            query.where(editions.c.kind == latest_of).order_by(editions.c.built_at.desc()).limit(1)
         )
     else:
         query = query.where(editions.c.id == edition_id)
@@ -74,6 +88,10 @@ def get_edition(conn: Connection, edition_id: str | None) -> StoredEdition | Non
         m["item_count"],
         RenderedEmail(m["subject"], m["html"], m["text"]),
         m["cutoff"],
+        m["kind"],
+        m["state"],
+        m["list_slug"],
+        m["send_at"],
     )
 
 
@@ -104,10 +122,17 @@ def get_files(conn: Connection, edition_id: str) -> list[Attachment]:
     return [Attachment(r.name, r.content_type, bytes(r.data)) for r in conn.execute(query)]
 
 
-def set_state(
+def lock_row(conn: Connection, edition_id: str) -> None:
+    """Hold the edition's row until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(editions.c.id).where(editions.c.id == edition_id).with_for_update())
+
+
+def record_state(
     conn: Connection, edition_id: str, state: str, *, who: str, now: datetime, note: str = ""
 ) -> None:
-    """Record a state change of an edition (also of a week that got no edition), with who."""
+    """Store a state change (also of a week that got no edition), with who. Only the
+    lifecycle's ``transition`` calls this: it checks the move first."""
     conn.execute(sa.update(editions).where(editions.c.id == edition_id).values(state=state))
     conn.execute(
         sa.insert(edition_events).values(
@@ -136,23 +161,52 @@ def listing(conn: Connection) -> list[Row[Any]]:
         editions.c.id,
         editions.c.subject,
         editions.c.state,
+        editions.c.kind,
+        editions.c.send_at,
         editions.c.built_at,
         editions.c.item_count,
     ).order_by(editions.c.built_at.desc())
     return list(conn.execute(query))
 
 
-def awaiting_since(conn: Connection) -> list[tuple[str, datetime]]:
-    """Editions waiting for approval, with when they started waiting."""
+def ids_in_state(conn: Connection, states: list[str]) -> list[str]:
+    """Editions now in one of ``states``, oldest built first."""
+    query = (
+        sa.select(editions.c.id).where(editions.c.state.in_(states)).order_by(editions.c.built_at)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def in_state_since(conn: Connection, state: str) -> list[tuple[str, datetime]]:
+    """Editions now in ``state``, with when they entered it."""
     query = (
         sa.select(editions.c.id, sa.func.max(edition_events.c.at))
         .join(edition_events, edition_events.c.edition_id == editions.c.id)
-        .where(
-            editions.c.state == "awaiting_approval", edition_events.c.state == "awaiting_approval"
-        )
+        .where(editions.c.state == state, edition_events.c.state == state)
         .group_by(editions.c.id)
     )
     return [(row[0], row[1]) for row in conn.execute(query)]
+
+
+def due_at(conn: Connection, state: str, now: datetime) -> list[tuple[str, datetime]]:
+    """Editions in ``state`` whose ``send_at`` has come, with it, earliest first."""
+    query = (
+        sa.select(editions.c.id, editions.c.send_at)
+        .where(editions.c.state == state, editions.c.send_at <= now)
+        .order_by(editions.c.send_at)
+    )
+    return [(row[0], row[1]) for row in conn.execute(query)]
+
+
+def latest_events(conn: Connection, state: str, limit: int) -> list[Row[Any]]:
+    """The newest state changes to ``state`` (a dashboard's failures), newest first."""
+    query = (
+        sa.select(edition_events)
+        .where(edition_events.c.state == state)
+        .order_by(edition_events.c.at.desc(), edition_events.c.id.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query))
 
 
 def take_lock(conn: Connection, name: str, holder: str, *, now: datetime, until: datetime) -> bool:
@@ -172,7 +226,3 @@ def take_lock(conn: Connection, name: str, holder: str, *, now: datetime, until:
     except sa.exc.IntegrityError:
         return False
     return True
-
-
-def release_lock(conn: Connection, name: str, holder: str) -> None:
-    conn.execute(sa.delete(job_locks).where(job_locks.c.name == name, job_locks.c.holder == holder))

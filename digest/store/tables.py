@@ -89,6 +89,9 @@ editions = sa.Table(
     sa.Column("html", sa.Text, nullable=False),
     sa.Column("text", sa.Text, nullable=False),
     sa.Column("state", sa.String(30), nullable=False, server_default="built"),
+    sa.Column("kind", sa.String(20), nullable=False, server_default="weekly"),
+    sa.Column("list_slug", sa.String(100), nullable=True),
+    sa.Column("send_at", UTCDateTime, nullable=True),
 )
 
 edition_events = sa.Table(

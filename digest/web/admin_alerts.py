@@ -3,118 +3,113 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from digest import clock
-from digest.alert import ALERT_ID, MAX_BODY_BYTES, alert_id, render_alert, send_test, store_alert
-from digest.config import Secrets, Settings
-from digest.dispatch.plan import list_slugs
-from digest.dispatch.send import choose_transport
+from digest.alert import MAX_BODY_BYTES
+from digest.context import App
 from digest.errors import DigestError
-from digest.models import RenderedEmail
+from digest.lifecycle.alerts import ALERT_ID, AlertDraft, draft_alert, send_alert_test, store_alert
+from digest.lifecycle.states import state_of
 from digest.staff import audit
 from digest.staff.sessions import Staff
-from digest.store import audience, editions
-from digest.web.auth import CONSOLE, require_staff, staff_form, text_field
+from digest.urls import CONSOLE, edition_path
 from digest.web.console import console, start_send
+from digest.web.deps import Ctx, PostedDep, StaffDep, text_field
 from digest.web.pages import preview_copy
 
+router = APIRouter(prefix=CONSOLE + "/alerts")
 ACTIONS = ("preview", "test", "send", "confirm")
 
 
-def alert_routes(app: FastAPI, settings: Settings, engine: Engine, secrets: Secrets) -> None:
-    offered = [x for x in settings.lists if x.kind == "alerts"]
+def _page(
+    ctx: App,
+    staff: Staff,
+    form: FormData | None,
+    *,
+    draft: AlertDraft | None = None,
+    note: str = "",
+    problem: str = "",
+    confirm: bool = False,
+    status: int = 200,
+) -> HTMLResponse:
 
-    def page(
-        staff: Staff,
-        form: FormData | None,
-        *,
-        email: RenderedEmail | None = None,
-        note: str = "",
-        problem: str = "",
-        confirm: int | None = None,
-        alert: str = "",
-        status: int = 200,
-    ) -> HTMLResponse:
-        return console(
-            settings,
-            staff,
-            "web/admin/alert.html.j2",
-            title="New alert",
-            lists=offered,
-            subject=text_field(form, "subject") if form else "",
-            body=str(form.get("body") or "") if form else "",
-            chosen=text_field(form, "list") if form else "",
-            test_to=(text_field(form, "test_to") if form else "") or staff.email,
-            email=preview_copy(email, settings.delivery.base_url) if email else None,
-            note=note,
-            problem=problem,
-            confirm=confirm,
-            alert=alert,
-            status=status,
+    def field(name: str) -> str:
+        return text_field(form, name) if form else ""
+
+    return console(
+        ctx.settings,
+        staff,
+        "web/admin/alert.html.j2",
+        title="New alert",
+        lists=[x for x in ctx.settings.lists if x.kind == "alerts"],
+        subject=field("subject"),
+        body=str(form.get("body") or "") if form else "",
+        chosen=field("list"),
+        test_to=field("test_to") or staff.email,
+        email=preview_copy(draft.email, ctx.settings.delivery.base_url) if draft else None,
+        note=note,
+        problem=problem,
+        confirm=draft.recipients if confirm and draft else None,
+        alert=draft.id if draft else "",
+        status=status,
+    )
+
+
+@router.get("/new", response_class=HTMLResponse)
+def new_alert(ctx: Ctx, staff: StaffDep) -> HTMLResponse:
+    return _page(ctx, staff, None)
+
+
+@router.post("")
+async def alert_post(ctx: Ctx, posted: PostedDep) -> Response:
+    # Rendering and sending are blocking work: the thread pool, not the event loop.
+    return await run_in_threadpool(_handle, ctx, posted.staff, posted.form)
+
+
+def _handle(ctx: App, staff: Staff, form: FormData) -> Response:
+    action = text_field(form, "action")
+    body = str(form.get("body") or "")
+    if problem := _problem(action, body):
+        return _page(ctx, staff, form, problem=problem, status=400)
+    # The confirm step carries the id chosen at the send step: a second click on "Yes"
+    # finds the alert already stored and sends nothing more.
+    given = text_field(form, "alert")
+    ident = given if action == "confirm" and ALERT_ID.match(given) else None
+    if ident is not None:
+        with ctx.engine.connect() as conn:
+            if state_of(conn, ident) is not None:
+                return RedirectResponse(edition_path(ident), 303)
+    try:
+        draft = draft_alert(
+            ctx, text_field(form, "subject"), body, text_field(form, "list") or None, ident=ident
         )
-
-    @app.get(f"{CONSOLE}/alerts/new", response_class=HTMLResponse)
-    def new_alert(request: Request) -> HTMLResponse:
-        return page(require_staff(request, engine), None)
-
-    @app.post(f"{CONSOLE}/alerts")
-    async def alert_post(request: Request) -> Response:
-        staff, form = await staff_form(request, engine)
-        # Rendering and sending are blocking work: the thread pool, not the event loop.
-        return await run_in_threadpool(handle, staff, form)
-
-    def handle(staff: Staff, form: FormData) -> Response:
-        action = text_field(form, "action")
-        body = str(form.get("body") or "")
-        list_slug = text_field(form, "list") or None
-        now = clock.now()
-        if problem := _problem(action, body):
-            return page(staff, form, problem=problem, status=400)
-        # The confirm step carries the id chosen at the send step: a second click on "Yes"
-        # finds the alert already stored and sends nothing more.
-        given = text_field(form, "alert")
-        ident = given if action == "confirm" and ALERT_ID.match(given) else alert_id(now)
-        with engine.connect() as conn:
-            if action == "confirm" and editions.state_of(conn, ident) is not None:
-                return RedirectResponse(f"{CONSOLE}/editions/{ident}", 303)
-        try:
-            slugs = list_slugs(settings, list_slug, "alerts")
-            email = render_alert(settings, text_field(form, "subject"), body, alert=ident, now=now)
-            if action == "test":
-                transport = choose_transport(settings, secrets, now)
-                given = send_test(
-                    settings, secrets, email, transport, text_field(form, "test_to"), list_slug, now
-                )
-                audit.log(
-                    engine,
-                    who=staff.email,
-                    action="alert test sent",
-                    target=given,
-                    detail=email.subject,
-                )
-                return page(staff, form, email=email, note=f"Test sent to {given}.")
-        except DigestError as exc:
-            return page(staff, form, problem=str(exc), status=400)
-        if action == "preview":
-            return page(staff, form, email=email)
-        if action == "send":
-            with engine.connect() as conn:
-                count = sum(1 for _ in audience.recipients_for(conn, slugs))
-            return page(staff, form, email=email, confirm=count, alert=ident)
-        store_alert(engine, settings, ident, email, now)
-        audit.log(
-            engine,
-            who=staff.email,
-            action="alert sent",
-            target=ident,
-            detail=f"{email.subject} (lists: {', '.join(slugs)})",
-        )
-        return start_send(settings, engine, secrets, staff, ident, now, list_slug)
+        if action == "test":
+            sent_to = send_alert_test(ctx, draft, text_field(form, "test_to"))
+            audit.log(
+                ctx.engine,
+                who=staff.email,
+                action="alert test sent",
+                target=sent_to,
+                detail=draft.email.subject,
+            )
+            return _page(ctx, staff, form, draft=draft, note=f"Test sent to {sent_to}.")
+        if action in ("preview", "send"):
+            return _page(ctx, staff, form, draft=draft, confirm=action == "send")
+        store_alert(ctx, draft, who=staff.email)
+        response = start_send(ctx, staff, draft.id)
+    except DigestError as exc:
+        return _page(ctx, staff, form, problem=str(exc), status=400)
+    audit.log(
+        ctx.engine,
+        who=staff.email,
+        action="alert sent",
+        target=draft.id,
+        detail=f"{draft.email.subject} (lists: {', '.join(draft.slugs)})",
+    )
+    return response
 
 
 def _problem(action: str, body: str) -> str:

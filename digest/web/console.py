@@ -1,5 +1,5 @@
 """What every console page shares: the frame with the staff member's name and logout form,
-no caching, and work that runs on after the page has answered."""
+no caching, and sends that run on after the page has answered."""
 
 from __future__ import annotations
 
@@ -7,21 +7,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
-from functools import partial
 from typing import Any
 
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.engine import Engine
 
-from digest.alert import is_alert
-from digest.config import Secrets, Settings
-from digest.errors import DigestError
+from digest.config import Settings
+from digest.context import App
+from digest.lifecycle.sending import begin_send, send
 from digest.schedule import STOP
 from digest.staff.sessions import Staff
-from digest.web.auth import CONSOLE
+from digest.urls import edition_path
 from digest.web.pages import CONSOLE_HEADERS, render
-from digest.weekly import send_alert, send_now
 
 log = logging.getLogger(__name__)
 _RUNNING: set[threading.Thread] = set()
@@ -57,23 +53,27 @@ def missing(settings: Settings, staff: Staff) -> HTMLResponse:
     return console(settings, staff, "web/admin/missing.html.j2", title="Not found", status=404)
 
 
-def start_send(
-    settings: Settings,
-    engine: Engine,
-    secrets: Secrets,
-    staff: Staff,
-    edition_id: str,
-    now: datetime,
-    list_slug: str | None = None,
-) -> Response:
-    """The send in the background (an alert to its list or every alerts list, an edition to
-    the digest and print lists); the edition's page then shows its progress."""
-    if is_alert(edition_id):
-        work = partial(send_alert, settings, engine, secrets, edition_id, list_slug)
-    else:
-        work = partial(send_now, settings, engine, secrets, edition_id)
-    in_background(f"send-{edition_id}", partial(work, who=staff.email, now=now, stop=STOP))
-    return RedirectResponse(f"{CONSOLE}/editions/{edition_id}", 303)
+def refused(settings: Settings, staff: Staff, edition_id: str, why: str) -> HTMLResponse:
+    return console(
+        settings,
+        staff,
+        "web/admin/refused.html.j2",
+        title="Not done",
+        why=why,
+        back=edition_path(edition_id),
+        status=409,
+    )
+
+
+def start_send(app: App, staff: Staff, edition_id: str) -> Response:
+    """Record ``sending`` now (the next page shows it), deliver in the background through
+    the one send; a failure is recorded, mailed and shown on the dashboard."""
+    begin_send(app, edition_id, who=staff.email)
+    in_background(
+        f"send-{edition_id}",
+        lambda: send(app, edition_id, who=staff.email, stop=STOP, notify=True),
+    )
+    return RedirectResponse(edition_path(edition_id), 303)
 
 
 def in_background(name: str, work: Callable[[], object]) -> threading.Thread:
@@ -82,10 +82,8 @@ def in_background(name: str, work: Callable[[], object]) -> threading.Thread:
     def run() -> None:
         try:
             work()
-        except DigestError as exc:
+        except Exception as exc:  # recorded by the send itself; the log says which
             log.error("%s: %s", name, exc)
-        except Exception:
-            log.exception("%s failed", name)
         finally:
             with _RUNNING_LOCK:
                 _RUNNING.discard(threading.current_thread())

@@ -1,0 +1,65 @@
+"""What every command shares: the --config and --debug options, and running one job with
+its errors turned into exit statuses (one red line and 1; 2 is Typer's, for usage)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from digest.context import App, open_app
+from digest.errors import DigestError
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="config.toml to use (default: ./config.toml, or $DIGEST_CONFIG).",
+        show_default=False,
+    ),
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+@contextmanager
+def errors_as_exit(debug: bool) -> Iterator[None]:
+    """DigestError: one red line and exit 1. Anything else: a short line unless --debug."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s"
+    )
+    try:
+        yield
+    except DigestError as exc:
+        if debug:
+            raise
+        _fail(f"error: {exc}")
+    except KeyboardInterrupt:
+        _fail("interrupted: nothing half-written was kept", code=130)
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(
+            f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for "
+            "the details, and report it)"
+        )
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def run(config: Path | None, debug: bool, job: Callable[[App], object]) -> None:
+    """Build the application context (settings, database, secrets) and run one job, errors
+    turned into exit statuses. A job that returns a line has it printed."""
+    with errors_as_exit(debug):
+        said = job(open_app(config))
+        if isinstance(said, str):
+            typer.echo(said)

@@ -1,0 +1,268 @@
+"""The one way anything is delivered: refresh suppressions, mark abandoned batches, plan
+the edition's audience, record sending, deliver, then sent or failed.
+
+The command line, the scheduler, the console and the resume at start all call
+:func:`send`. Asking "send to N people?" is the edge's job: :func:`preview_send` gives
+the numbers without writing anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.engine import Connection
+
+from digest.context import App
+from digest.dispatch.batch import Outcome, Transport
+from digest.dispatch.outbox import OutboxTransport
+from digest.dispatch.plan import SendPlan, plan_send
+from digest.dispatch.run import RunReport, mark_abandoned
+from digest.dispatch.send import deliver
+from digest.dispatch.suppressions import refresh_before_send
+from digest.errors import DeliveryError
+from digest.lifecycle.failures import report_failure
+from digest.lifecycle.states import (
+    SENDABLE,
+    UNFINISHED,
+    Kind,
+    State,
+    audience_of,
+    state_of,
+    transition,
+)
+from digest.store import editions, ledger
+from digest.store.editions import StoredEdition
+
+log = logging.getLogger(__name__)
+NOT_DONE = ("pending", "in_flight", "failed", "uncertain")
+
+
+@dataclass(slots=True)
+class SendEvents:
+    """How a send talks to whoever started it (all optional)."""
+
+    warn: Callable[[str], None] = log.warning
+    note: Callable[[str], None] = log.info
+    on_batch: Callable[[int, Outcome, int], None] | None = None
+    on_start: Callable[[int], None] | None = None  # recipients left to send
+
+
+@dataclass(slots=True)
+class SendResult:
+    plan: SendPlan
+    report: RunReport = field(default_factory=RunReport)
+    people: dict[str, int] = field(default_factory=dict)
+    state: State | None = None
+    outbox: Path | None = None
+
+    @property
+    def edition_id(self) -> str:
+        return self.plan.edition.id
+
+
+def find_edition(conn: Connection, edition_id: str | None) -> StoredEdition:
+    """The named edition (or alert), or the latest weekly one; an error saying what to build."""
+    edition = editions.get_edition(conn, edition_id, latest_of=Kind.WEEKLY)
+    if edition is not None:
+        return edition
+    if edition_id:
+        raise DeliveryError(
+            f"edition {edition_id!r} has not been built: run "
+            f"'digest build --week {edition_id}' first"
+        )
+    raise DeliveryError("no edition has been built yet: run 'digest build' first")
+
+
+def _sendable(conn: Connection, edition_id: str | None, approving: bool = False) -> StoredEdition:
+    edition = find_edition(conn, edition_id)
+    state = State(edition.state)
+    if approving and state is State.AWAITING:
+        return edition
+    if state is not State.SENDING and state not in SENDABLE:
+        hint = {
+            State.AWAITING: f"approve it first: 'digest approve {edition.id}'",
+            State.SCHEDULED: "it goes at its time, or cancel it: 'digest cancel "
+            + edition.id
+            + "'",
+        }.get(state, "see 'digest editions'")
+        raise DeliveryError(f"edition {edition.id} is {state.label}, so it cannot be sent: {hint}")
+    return edition
+
+
+def lists_for(app: App, edition: StoredEdition, list_slug: str | None) -> list[str]:
+    """The edition's audience: the given list (if its kind fits), or every list of its kind."""
+    return audience_of(app.settings, Kind(edition.kind), list_slug or edition.list_slug)
+
+
+def preview_send(
+    app: App, edition_id: str | None, list_slug: str | None = None, *, approving: bool = False
+) -> SendPlan:
+    """Who a send would reach now (a dry-run plan): nothing is written. ``approving``: of
+    an edition awaiting approval, before the yes."""
+    with app.engine.connect() as conn:
+        edition = _sendable(conn, edition_id, approving)
+    slugs = lists_for(app, edition, list_slug)
+    return plan_send(
+        app, edition, slugs, transport=app.transport().name, now=app.clock(), dry_run=True
+    )
+
+
+def begin_send(app: App, edition_id: str, *, who: str) -> None:
+    """Record ``sending`` before the work starts, so a page that answers at once shows it;
+    what would stop the send (its state, its lists) is refused here, not later."""
+    with app.engine.begin() as conn:
+        edition = _sendable(conn, edition_id)
+        if edition.state == State.SENT:
+            raise DeliveryError(
+                f"edition {edition.id} is sent already: to reach people who joined since, "
+                f"run 'digest send --edition {edition.id}'"
+            )
+        lists_for(app, edition, None)
+        if State(edition.state) is not State.SENDING:
+            transition(conn, edition.id, State.SENDING, who=who, now=app.clock())
+
+
+def send(
+    app: App,
+    edition_id: str | None,
+    *,
+    who: str,
+    list_slug: str | None = None,
+    stop: threading.Event | None = None,
+    events: SendEvents | None = None,
+    resend_uncertain: bool = False,
+    notify: bool = False,
+    add_new: bool = True,
+) -> SendResult:
+    """Deliver an edition to its audience; run again to resume (nobody gets it twice).
+
+    ``notify``: a failure is also mailed to the preview list or the staff (sends nobody
+    is watching: the scheduler's and the console's). ``add_new`` False sends only who
+    the ledger already holds (the resume after a restart).
+    """
+    events = events or SendEvents()
+    now = app.clock()
+    with app.engine.connect() as conn:
+        edition = _sendable(conn, edition_id)
+    slugs = lists_for(app, edition, list_slug)
+    transport = app.transport(now)
+    try:
+        if added := refresh_before_send(transport, app.engine, now, warn=events.warn):
+            events.note(f"{added} address(es) newly suppressed from SendGrid's lists")
+        mark_abandoned(app.engine, edition.id, now)
+        plan = plan_send(
+            app, edition, slugs, transport=transport.name, now=now, dry_run=not add_new
+        )
+        result = SendResult(plan, outbox=_outbox(transport, edition.id))
+        if not _anything_to_send(app, plan, resend_uncertain) and edition.state == State.SENT:
+            result.people, result.state = _people(app, edition.id), State.SENT
+            return result
+        with app.engine.begin() as conn:
+            if state_of(conn, edition.id) is not State.SENDING:
+                transition(conn, edition.id, State.SENDING, who=who, now=now)
+        if events.on_start is not None:
+            events.on_start(_people(app, edition.id)["pending"])
+        result.report = deliver(
+            app,
+            plan,
+            transport,
+            stop=stop,
+            resend_uncertain=resend_uncertain,
+            on_batch=events.on_batch,
+        )
+    except Exception as exc:
+        report_failure(app, edition.id, _reason(exc), who=who, notify=notify)
+        raise
+    return _finish(app, result, who=who, notify=notify)
+
+
+def _anything_to_send(app: App, plan: SendPlan, resend_uncertain: bool) -> bool:
+    people = _people(app, plan.edition.id)
+    waiting = people["pending"] + people["failed"] + people["in_flight"]
+    if resend_uncertain:
+        waiting += people["uncertain"]
+    return bool(waiting or sum(plan.new_recipients.values()))
+
+
+def _finish(app: App, result: SendResult, *, who: str, notify: bool) -> SendResult:
+    """Sent when everyone was accepted; failed (with why) when something is left that a
+    rerun must deal with; still sending when stopped on purpose or another sender is at it."""
+    edition_id = result.edition_id
+    people = result.people = _people(app, edition_id)
+    report = result.report
+    now = app.clock()
+    log.info(
+        "edition %s: %s accepted, %s pending, %s failed, %s uncertain",
+        edition_id,
+        people["accepted"],
+        people["pending"],
+        people["failed"],
+        people["uncertain"],
+    )
+    if report.stopped_by:
+        report_failure(app, edition_id, report.stopped_by, who=who, notify=notify)
+    elif not any(people[k] for k in NOT_DONE):
+        with app.engine.begin() as conn:
+            transition(
+                conn,
+                edition_id,
+                State.SENT,
+                who=who,
+                now=now,
+                note=f"{people['accepted']} accepted",
+            )
+    elif not report.interrupted and (people["failed"] or people["uncertain"]):
+        report_failure(app, edition_id, left_over(edition_id, people), who=who, notify=notify)
+    with app.engine.connect() as conn:
+        result.state = state_of(conn, edition_id)
+    return result
+
+
+def left_over(edition_id: str, people: dict[str, int]) -> str:
+    """What a send left undone, and the command that deals with it."""
+    parts = []
+    if people["failed"]:
+        parts.append(
+            f"{people['failed']} recipient(s) failed: see 'digest status {edition_id}' for "
+            "the reasons, then run 'digest send --edition " + edition_id + "' again"
+        )
+    if people["uncertain"]:
+        parts.append(
+            f"{people['uncertain']} recipient(s) are in uncertain batches (SendGrid may have "
+            f"taken them): see 'digest status {edition_id}'; send them again only with "
+            f"'digest send --edition {edition_id} --resend-uncertain'"
+        )
+    return "; ".join(parts)
+
+
+def _people(app: App, edition_id: str) -> dict[str, int]:
+    with app.engine.connect() as conn:
+        people: dict[str, int] = ledger.summary(conn, edition_id)["recipients"]
+    return people
+
+
+def _outbox(transport: Transport, edition_id: str) -> Path | None:
+    return transport.folder(edition_id) if isinstance(transport, OutboxTransport) else None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) if str(exc) else type(exc).__name__
+
+
+def resume_unfinished(app: App, *, stop: threading.Event | None = None) -> list[str]:
+    """At start: editions and alerts left approved or sending (a SIGTERM, a crash) send
+    their pending batches; nobody new is added to one that had started."""
+    with app.engine.connect() as conn:
+        unfinished = editions.ids_in_state(conn, [s.value for s in UNFINISHED])
+    for edition_id in unfinished:
+        with app.engine.connect() as conn:
+            started = state_of(conn, edition_id) is State.SENDING
+        try:
+            send(app, edition_id, who="scheduler", stop=stop, notify=True, add_new=not started)
+        except Exception as exc:  # one edition's trouble never keeps the next from resuming
+            log.error("edition %s: the resumed send failed: %s", edition_id, _reason(exc))
+    return unfinished

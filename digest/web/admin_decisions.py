@@ -1,0 +1,108 @@
+"""Decisions on an edition from the console: approve and send, send now, reject, cancel.
+
+A send is asked twice: the first press shows the lists and how many people it reaches
+now, the second ("Yes, send it") starts it. The page after shows it sending.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from digest.context import App
+from digest.errors import DigestError
+from digest.lifecycle.alerts import cancel
+from digest.lifecycle.sending import preview_send
+from digest.lifecycle.weekly import mark_approved, reject
+from digest.staff import audit
+from digest.staff.sessions import Staff
+from digest.store import ledger
+from digest.urls import CONSOLE, edition_path
+from digest.web.console import console, refused, start_send
+from digest.web.deps import Ctx, Posted, PostedDep, text_field
+
+router = APIRouter(prefix=CONSOLE + "/editions/{edition_id}")
+YES = "yes"
+
+
+@router.post("/approve")
+async def approve_edition(ctx: Ctx, posted: PostedDep, edition_id: str) -> Response:
+    return await run_in_threadpool(_decide, ctx, posted, edition_id, "approve")
+
+
+@router.post("/send")
+async def send_edition(ctx: Ctx, posted: PostedDep, edition_id: str) -> Response:
+    return await run_in_threadpool(_decide, ctx, posted, edition_id, "send")
+
+
+def _decide(ctx: App, posted: Posted, edition_id: str, action: str) -> Response:
+    staff = posted.staff
+    if text_field(posted.form, "confirm") != YES:
+        return _ask(ctx, staff, edition_id, action)
+    try:
+        if action == "approve":
+            mark_approved(ctx, edition_id, who=staff.email)
+            audit.log(ctx.engine, who=staff.email, action="approved", target=edition_id)
+        response = start_send(ctx, staff, edition_id)
+    except DigestError as exc:
+        return refused(ctx.settings, staff, edition_id, str(exc))
+    audit.log(ctx.engine, who=staff.email, action="sent", target=edition_id)
+    return response
+
+
+def _ask(ctx: App, staff: Staff, edition_id: str, action: str) -> HTMLResponse:
+    """The second question: these lists, this many people, now?"""
+    try:
+        plan = preview_send(ctx, edition_id, approving=action == "approve")
+    except DigestError as exc:
+        return refused(ctx.settings, staff, edition_id, str(exc))
+    with ctx.engine.connect() as conn:
+        waiting = ledger.summary(conn, edition_id)["recipients"]["pending"]
+    lists = [x.name for x in ctx.settings.lists if x.slug in plan.lists]
+    return console(
+        ctx.settings,
+        staff,
+        "web/admin/confirm_send.html.j2",
+        title=f"Send {edition_id}?",
+        edition=plan.edition,
+        action=action,
+        lists=lists,
+        count=waiting + sum(plan.new_recipients.values()),
+        transport=plan.transport,
+        back=edition_path(edition_id),
+    )
+
+
+@router.post("/reject")
+async def reject_edition(ctx: Ctx, posted: PostedDep, edition_id: str) -> Response:
+    note = text_field(posted.form, "note")
+
+    def work() -> None:
+        reject(ctx, edition_id, who=posted.staff.email, note=note)
+        audit.log(
+            ctx.engine, who=posted.staff.email, action="rejected", target=edition_id, detail=note
+        )
+
+    return await _change(ctx, posted, edition_id, work)
+
+
+@router.post("/cancel")
+async def cancel_edition(ctx: Ctx, posted: PostedDep, edition_id: str) -> Response:
+    note = text_field(posted.form, "note")
+
+    def work() -> None:
+        cancel(ctx, edition_id, who=posted.staff.email, note=note)
+        audit.log(
+            ctx.engine, who=posted.staff.email, action="cancelled", target=edition_id, detail=note
+        )
+
+    return await _change(ctx, posted, edition_id, work)
+
+
+async def _change(ctx: App, posted: Posted, edition_id: str, work: object) -> Response:
+    try:
+        await run_in_threadpool(work)  # type: ignore[arg-type]
+    except DigestError as exc:
+        return refused(ctx.settings, posted.staff, edition_id, str(exc))
+    return RedirectResponse(edition_path(edition_id), 303)

@@ -1,0 +1,266 @@
+"""The public pages: one-click unsubscribe, preferences, sign-up with double opt-in and its
+confirmation. Every page is server-rendered, works without JavaScript, and never says
+whether an address is subscribed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from digest.audience.actions import confirm, set_preferences, unsubscribe
+from digest.audience.signup import SignupRequest, public_lists, request_subscription
+from digest.config import Settings
+from digest.context import App
+from digest.dispatch.copies import send_copies
+from digest.errors import AudienceError, ConfigError, DigestError
+from digest.models import Recipient, RenderedEmail
+from digest.render.templates import text_env
+from digest.render.text import wrap
+from digest.store.audience import memberships_of, subscriber_by_id
+from digest.store.db import one_writer
+from digest.web.deps import Ctx, LimitsDep
+from digest.web.pages import message, render
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+
+@router.get("/u/{token}", response_class=HTMLResponse)
+def unsubscribe_page(ctx: Ctx, token: str) -> HTMLResponse:
+    # Never unsubscribe on GET: mail scanners fetch every link.
+    return _unsubscribe_answer(ctx, token, act=False)
+
+
+@router.post("/u/{token}", response_class=HTMLResponse)
+def unsubscribe_now(ctx: Ctx, token: str) -> HTMLResponse:
+    # One button, or RFC 8058's one-click POST (List-Unsubscribe=One-Click): the same.
+    return _unsubscribe_answer(ctx, token, act=True)
+
+
+@router.get("/p/{token}", response_class=HTMLResponse)
+def preferences_page(ctx: Ctx, token: str) -> HTMLResponse:
+    return _preferences(ctx, token, form=None)
+
+
+@router.post("/p/{token}", response_class=HTMLResponse)
+async def preferences_save(ctx: Ctx, token: str, request: Request) -> HTMLResponse:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    # The database work runs in the thread pool: it may wait for SQLite's writer.
+    return await run_in_threadpool(lambda: _preferences(ctx, token, form=form))
+
+
+def _signup_form(ctx: App, sent: bool, status: int = 200) -> HTMLResponse:
+    settings = ctx.settings
+    return render(
+        settings,
+        "web/subscribe.html.j2",
+        title="Subscribe",
+        lists=[x for x in settings.lists if x.slug in public_lists(settings)],
+        formats=FORMATS,
+        profiles=settings.print.profiles,
+        default_profile=settings.print.default_profile,
+        sent=sent,
+        status=status,
+    )
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def subscribe_page(ctx: Ctx) -> HTMLResponse:
+    return _signup_form(ctx, sent=False)
+
+
+@router.post("/subscribe", response_class=HTMLResponse)
+async def subscribe_post(ctx: Ctx, limits: LimitsDep, request: Request) -> HTMLResponse:
+    data = parse_qs((await request.body()).decode("utf-8", "replace"))
+    address = data.get("email", [""])[0].strip()
+    ip = request.client.host if request.client else "unknown"
+    if data.get("website", [""])[0]:  # the honeypot: a person never fills it in
+        return _signup_form(ctx, sent=True)
+    if not limits.signup_ip.allow(ip) or not limits.signup_address.allow(address.casefold()):
+        return message(
+            ctx.settings, "Please wait", "Too many sign-ups from here: try again in an hour.", 429
+        )
+    return await run_in_threadpool(_register, ctx, data)
+
+
+def _register(ctx: App, data: dict[str, list[str]]) -> HTMLResponse:
+    try:
+        with one_writer(ctx.engine):
+            asked = request_subscription(
+                ctx.settings,
+                ctx.engine,
+                email=data.get("email", [""])[0].strip(),
+                name=data.get("name", [""])[0],
+                lists=data.get("list", []),
+                fmt=data.get("format", ["html"])[0],
+                profile=data.get("profile", [""])[0] or None,
+                now=ctx.clock(),
+            )
+    except AudienceError as exc:
+        return message(ctx.settings, "Not subscribed", str(exc), 400)
+    if asked.needs_confirmation:
+        _send_confirmation(ctx, asked)
+    return _signup_form(ctx, sent=True)
+
+
+@router.get("/c/{token}", response_class=HTMLResponse)
+def confirm_page(ctx: Ctx, token: str) -> HTMLResponse:
+    """The link in the confirmation email: a Confirm button; its POST activates."""
+    if ctx.keys.check(token, "confirm", now=ctx.clock()) is None:
+        return message(
+            ctx.settings,
+            "This link does not work",
+            "This confirmation link is not valid or is older than 7 days: subscribe again.",
+            400,
+        )
+    return _confirm_answer(ctx.settings, email="", done=False)
+
+
+@router.post("/c/{token}", response_class=HTMLResponse)
+def confirm_now(ctx: Ctx, token: str) -> HTMLResponse:
+    try:
+        with one_writer(ctx.engine):
+            result = confirm(ctx.engine, ctx.keys, token, now=ctx.clock())
+    except AudienceError as exc:
+        return message(ctx.settings, "This link does not work", str(exc), 400)
+    return _confirm_answer(ctx.settings, email=result.email, done=True)
+
+
+FORMATS = (
+    ("html", "Email with pictures and links (HTML)"),
+    ("text", "Plain text only"),
+    ("print", "A printable edition to post to someone inside"),
+)
+
+
+def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> HTMLResponse:
+    settings, engine, keys = ctx.settings, ctx.engine, ctx.keys
+    claims = keys.check(token, "preferences", now=ctx.clock())
+    if claims is None:
+        return message(
+            settings,
+            "This link does not work",
+            "This preferences link is not valid: use the link in a recent email.",
+            400,
+        )
+    public = [x for x in settings.lists if x.slug != settings.edition.preview_list]
+    if form is not None:
+        try:
+            with one_writer(engine):
+                _save_choices(ctx, token, form, public)
+        except (AudienceError, ConfigError) as exc:
+            return message(settings, "Not saved", str(exc), 400)
+    with engine.connect() as conn:
+        sub = subscriber_by_id(conn, claims.subscriber_id)
+        members = memberships_of(conn, claims.subscriber_id) if sub is not None else []
+    if sub is None:
+        return message(settings, "This link does not work", "We no longer hold this address.", 400)
+    joined = {m.list_slug for m in members if m.status != "unsubscribed"}
+    first = members[0] if members else None
+    return render(
+        settings,
+        "web/preferences.html.j2",
+        title="Your choices",
+        email=sub.email,
+        lists=public,
+        joined=joined,
+        formats=FORMATS,
+        current_format=first.format if first else "html",
+        profiles=settings.print.profiles,
+        current_profile=(
+            first.profile if first and first.profile else settings.print.default_profile
+        ),
+        saved=form is not None,
+    )
+
+
+def _save_choices(ctx: App, token: str, form: dict[str, list[str]], public: list[Any]) -> None:
+    settings, engine, keys = ctx.settings, ctx.engine, ctx.keys
+    if form.get("action") == ["leave"]:
+        set_preferences(settings, engine, keys, token, leave_all=True, now=ctx.clock())
+        return
+    chosen = set(form.get("list", []))
+    set_preferences(
+        settings,
+        engine,
+        keys,
+        token,
+        lists={x.slug: x.slug in chosen for x in public},
+        fmt=form.get("format", [""])[0] or None,
+        profile=form.get("profile", [""])[0] or None,
+        now=ctx.clock(),
+    )
+
+
+def _confirm_answer(settings: Settings, *, email: str, done: bool) -> HTMLResponse:
+    return render(settings, "web/confirm.html.j2", title="Confirm", email=email, done=done)
+
+
+def _send_confirmation(ctx: App, asked: SignupRequest) -> None:
+    settings, now = ctx.settings, ctx.clock()
+    token = ctx.keys.make("confirm", asked.subscriber_id, asked.list_slug, now=now)
+    names = ", ".join(x.name for x in settings.lists if x.slug == asked.list_slug)
+    text = (
+        text_env()
+        .get_template("email/confirm.txt.j2")
+        .render(
+            org=settings.organisation,
+            wrap=wrap,
+            lists=names or "our emails",
+            link=ctx.urls.confirm(token),
+        )
+    )
+    email = RenderedEmail(f"Confirm: {settings.organisation.name}", "", text)
+    person = Recipient(asked.subscriber_id, asked.email, "")
+    try:
+        send_copies(
+            ctx,
+            email,
+            ctx.transport(now),
+            [person],
+            list_slug=asked.list_slug,
+            mark="",
+            now=now,
+            label="confirm",
+            variant="text",
+        )
+    except DigestError:
+        log.exception("could not send the confirmation to subscriber %s", asked.subscriber_id)
+
+
+def _unsubscribe_answer(ctx: App, token: str, *, act: bool) -> HTMLResponse:
+    settings, engine, keys = ctx.settings, ctx.engine, ctx.keys
+    claims = keys.check(token, "unsubscribe", now=ctx.clock())
+    if claims is None:
+        return message(
+            settings,
+            "This link does not work",
+            "This unsubscribe link is not valid (it may be cut short). Use the link in "
+            "a recent email, or write to us.",
+            400,
+        )
+    list_name = next(
+        (x.name for x in settings.lists if x.slug == claims.list_slug), claims.list_slug
+    )
+    email, changed = "", None
+    if act:
+        try:
+            with one_writer(engine):
+                result = unsubscribe(engine, keys, token, now=ctx.clock(), origin="web")
+        except AudienceError as exc:
+            return message(settings, "This link does not work", str(exc), 400)
+        email, changed = result.email, result.changed
+    return render(
+        settings,
+        "web/unsubscribe.html.j2",
+        title="Unsubscribe",
+        done=act,
+        email=email,
+        changed=changed,
+        list_name=list_name,
+    )
