@@ -10,8 +10,8 @@ import time_machine
 from typer.testing import CliRunner
 
 from digest.cli import app
-from digest.staff.users import add_user
 from digest.lifecycle.states import State, transition
+from digest.staff.users import add_user
 from tests.conftest import NOW, Project
 
 STAFF = "staff@example.org"

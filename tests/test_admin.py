@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 
 import pytest
@@ -19,8 +18,10 @@ from digest.store import editions
 from digest.store.tables import audit_log, batches, delivery_events, staff_sessions
 from digest.web.app import create_app
 from digest.web.auth import safe_next
+from digest.web.console import wait_for_background
 from tests.conftest import EXAMPLE_SOURCES, NOW
 from tests.console_setup import ALERTS, PASSWORD, STAFF, WEEK, awaiting_approval
+from tests.waiting import wait_until
 
 KEY = "admin-test-secret-key-0123456789"
 
@@ -69,13 +70,11 @@ def _audit(engine) -> list[tuple[str, str, str]]:
 
 
 def _wait_for_state(engine, edition_id: str, state: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def reached() -> bool:
         with engine.connect() as conn:
-            if editions.state_of(conn, edition_id) == state:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"{edition_id} never became {state}")
+            return editions.state_of(conn, edition_id) == state
+
+    wait_until(f"{edition_id} to become {state}", reached)
 
 
 PAGES = [
@@ -331,7 +330,7 @@ def test_an_alert_is_previewed_tested_confirmed_and_sent(console) -> None:
     _wait_for_state(engine, chosen, "sent")
     twice = client.post("/admin/alerts", data=confirm)  # a second click on "Yes"
     assert twice.headers["location"] == f"/admin/editions/{chosen}"
-    time.sleep(0.5)
+    assert wait_for_background(timeout=30) == 0  # any second send would have finished
     assert len(list(outbox.rglob("*.eml"))) == 3
     with engine.connect() as conn:
         assert [r.id for r in editions.listing(conn)].count(chosen) == 1

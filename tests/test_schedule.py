@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 import digest.lifecycle.weekly
 from digest.cli import app
-from digest.schedule import cron, make_scheduler
-from digest.store import editions
 from digest.lifecycle.sending import resume_unfinished
 from digest.lifecycle.weekly import approve, auto_send_due, run_weekly
+from digest.schedule import cron, make_scheduler
+from digest.store import editions
 from tests.conftest import EXAMPLE_SOURCES, NOW
 from tests.sendgrid_setup import KEY
 

@@ -26,6 +26,7 @@ from digest.store.tables import batches, send_recipients
 from tests.conftest import Project
 from tests.fake_sendgrid import FakeSendGrid, Faults
 from tests.sendgrid_setup import API_KEY, prepare
+from tests.waiting import wait_until
 
 RUN_TIMEOUT = 60.0  # seconds any one `digest` process may take before the test fails
 POLL = 0.002
@@ -132,13 +133,7 @@ def sender_factory(
 
 
 def _wait_for(what: str, ready: Callable[[], bool], proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while not ready():
-        if proc.poll() is not None:
-            pytest.fail(f"digest exited ({proc.returncode}) before {what}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(POLL)
+    wait_until(what, ready, timeout=RUN_TIMEOUT, proc=proc)
 
 
 def _accepted_seqs(fake: FakeSendGrid) -> collections.Counter[int]:

@@ -162,19 +162,11 @@ def test_dropped_connections_are_uncertain_and_never_resent(
 def test_scheduled_and_console_sends_pull_sendgrids_suppressions_first(
     make_project, tmp_path, monkeypatch, fake
 ) -> None:
-    from digest.config import Secrets
-    from digest.weekly import send_now
+    from digest.lifecycle.sending import send
 
     fake.suppressions["bounces"] = ["person1@example.org"]
     project, _, _ = _project(make_project, tmp_path, monkeypatch, fake, 5)
-    send_now(
-        project.settings(),
-        project.engine(),
-        Secrets.from_env(),
-        "2026-W48",
-        who="scheduler",
-        now=NOW,
-    )
+    send(project.app(NOW), "2026-W48", who="scheduler", notify=True)
     got = set(fake.accepted_counts())
     assert got == {f"person{i}@example.org" for i in (0, 2, 3, 4)}
     assert fake.suppression_requests  # SendGrid's lists were read before the send

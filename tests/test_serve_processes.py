@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.fake_sendgrid import FakeSendGrid, Faults
 from tests.sendgrid_setup import API_KEY, prepare
+from tests.waiting import wait_until
 
 TIMEOUT = 120
 WEEKLY = """
@@ -19,13 +19,12 @@ import sys
 from pathlib import Path
 from datetime import datetime
 from zoneinfo import ZoneInfo
-from digest.config import Secrets, load_settings
-from digest.store import open_engine
-from digest.weekly import run_weekly
-settings = load_settings(Path(sys.argv[1]))
-engine = open_engine(settings.database_url, settings.base_dir)
+from digest.context import open_app
+from digest.lifecycle.weekly import run_weekly
+app = open_app(Path(sys.argv[1]))
 now = datetime(2026, 11, 26, 7, 0, tzinfo=ZoneInfo("America/New_York"))
-print(run_weekly(settings, engine, Secrets.from_env(), now=now, holder=sys.argv[2]))
+app.clock = lambda: now
+print(run_weekly(app, holder=sys.argv[2]))
 """
 
 
@@ -91,8 +90,7 @@ def test_an_alert_does_not_wait_behind_a_weekly_send(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    while not fake.accepted and weekly.poll() is None:
-        time.sleep(0.05)
+    wait_until("the weekly send's first batch", lambda: bool(fake.accepted), proc=weekly)
     alert = subprocess.run(
         [*digest, "alert", "--subject", "Vigil tonight", "--body", str(body), "--yes", *cfg],
         capture_output=True,

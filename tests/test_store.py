@@ -111,9 +111,8 @@ def test_collect_and_build_store_the_same_on_both(database_url, make_project, tm
 
 def test_the_ledger_sends_everyone_once_on_both(database_url, make_project, tmp_path) -> None:
     from digest.config import Secrets
-    from digest.dispatch.outbox import OutboxTransport
-    from digest.dispatch.plan import plan_send
-    from digest.dispatch.send import deliver
+    from digest.context import App
+    from digest.lifecycle.sending import send
     from digest.store import ledger
 
     project = make_project(SOURCES)
@@ -128,33 +127,15 @@ def test_the_ledger_sends_everyone_once_on_both(database_url, make_project, tmp_
     import_people(settings, engine, people)
     collect(settings, engine, NOW)
     build(settings, engine, week=None, out=tmp_path / "out", force=False, now=NOW)
-    plan = plan_send(
-        settings,
-        engine,
-        edition_id=None,
-        list_slug=None,
-        transport="outbox",
-        now=NOW,
-        dry_run=False,
-    )
+    ctx = App(settings, engine, Secrets(secret_key="a-long-enough-secret-key"), lambda: NOW)
+    result = send(ctx, None, who="test")
+    plan = result.plan
     assert sum(plan.new_recipients.values()) == 60 and plan.new_batches == 3 + 7
-    secrets = Secrets(secret_key="a-long-enough-secret-key")
-    report = deliver(
-        settings, engine, secrets, plan, OutboxTransport(settings, NOW), clock=lambda: NOW
-    )
-    assert report.outcomes["accepted"] == 10
+    assert result.report.outcomes["accepted"] == 10 and result.state == "sent"
     with engine.connect() as conn:
         state = ledger.summary(conn, plan.edition.id)
     assert state["recipients"]["accepted"] == 60 and state["batches"]["accepted"] == 10
     emls = list((tmp_path / "var" / "outbox" / plan.edition.id).glob("*.eml"))
     assert len(emls) == 60
-    again = plan_send(
-        settings,
-        engine,
-        edition_id=None,
-        list_slug=None,
-        transport="outbox",
-        now=NOW,
-        dry_run=False,
-    )
+    again = send(ctx, None, who="test").plan
     assert sum(again.new_recipients.values()) == 0 and again.new_batches == 0

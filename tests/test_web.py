@@ -381,7 +381,7 @@ def test_our_own_failure_is_a_503_so_sendgrid_sends_again(site, monkeypatch) -> 
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    import digest.web.app as web_app
+    import digest.web.webhook as web_app
 
     _, settings, engine = site
     key = ec.generate_private_key(ec.SECP256R1())

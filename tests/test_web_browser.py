@@ -184,6 +184,9 @@ def test_staff_log_in_preview_approve_and_send_an_alert(browser: Browser, site: 
     screenshot(page, "admin-preview")
 
     page.get_by_role("button", name="Approve and send").click()
+    expect(page.get_by_text("to 2 recipients now?")).to_be_visible()
+    screenshot(page, "admin-approve-confirm")
+    page.get_by_role("button", name="Yes, send it now").click()
     _wait_for_text(page, "State: <strong>sent</strong>")
     screenshot(page, "admin-sent")
     assert len(site.outbox()) == 2

@@ -9,7 +9,7 @@ import logging
 
 from digest.context import App
 from digest.dispatch.copies import send_copies
-from digest.lifecycle.states import MOVES, State, state_of, transition
+from digest.lifecycle.states import MOVES, State, locked_state, transition
 from digest.models import Recipient, RenderedEmail
 from digest.staff.users import list_users
 from digest.store import audience
@@ -23,7 +23,7 @@ def report_failure(app: App, edition_id: str, reason: str, *, who: str, notify: 
     and, for sends nobody is watching, mail the notice."""
     now = app.clock()
     with app.engine.begin() as conn:
-        current = state_of(conn, edition_id)
+        current = locked_state(conn, edition_id)
         if State.FAILED in MOVES[current]:
             transition(conn, edition_id, State.FAILED, who=who, now=now, note=reason)
     log.error("edition %s failed: %s", edition_id, reason)

@@ -31,6 +31,7 @@ from digest.lifecycle.states import (
     Kind,
     State,
     audience_of,
+    locked_state,
     state_of,
     transition,
 )
@@ -162,7 +163,7 @@ def send(
             result.people, result.state = _people(app, edition.id), State.SENT
             return result
         with app.engine.begin() as conn:
-            if state_of(conn, edition.id) is not State.SENDING:
+            if locked_state(conn, edition.id) is not State.SENDING:
                 transition(conn, edition.id, State.SENDING, who=who, now=now)
         if events.on_start is not None:
             events.on_start(_people(app, edition.id)["pending"])
@@ -207,14 +208,10 @@ def _finish(app: App, result: SendResult, *, who: str, notify: bool) -> SendResu
         report_failure(app, edition_id, report.stopped_by, who=who, notify=notify)
     elif not any(people[k] for k in NOT_DONE):
         with app.engine.begin() as conn:
-            transition(
-                conn,
-                edition_id,
-                State.SENT,
-                who=who,
-                now=now,
-                note=f"{people['accepted']} accepted",
-            )
+            # Another sender of the same edition may have finished it first.
+            if locked_state(conn, edition_id) is State.SENDING:
+                note = f"{people['accepted']} accepted"
+                transition(conn, edition_id, State.SENT, who=who, now=now, note=note)
     elif not report.interrupted and (people["failed"] or people["uncertain"]):
         report_failure(app, edition_id, left_over(edition_id, people), who=who, notify=notify)
     with app.engine.connect() as conn:

@@ -116,6 +116,13 @@ def state_of(conn: Connection, edition_id: str) -> State | None:
     return None if value is None else State(value)
 
 
+def locked_state(conn: Connection, edition_id: str) -> State | None:
+    """The state, read after taking the edition's row: read it this way before a move
+    that depends on it, so two processes never both see the old state."""
+    editions.lock_row(conn, edition_id)
+    return state_of(conn, edition_id)
+
+
 def allowed_after(state: State | None) -> list[str]:
     return sorted(s.label for s in MOVES[state])
 

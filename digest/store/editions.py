@@ -123,9 +123,9 @@ def get_files(conn: Connection, edition_id: str) -> list[Attachment]:
 
 
 def lock_row(conn: Connection, edition_id: str) -> None:
-    """Hold the edition's row until the transaction ends (PostgreSQL; SQLite has one writer)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(editions.c.id).where(editions.c.id == edition_id).with_for_update())
+    """Hold the edition's row until the transaction ends, before its state is read: a no-op
+    UPDATE takes the row lock on PostgreSQL and the write lock on SQLite."""
+    conn.execute(sa.update(editions).where(editions.c.id == edition_id).values(id=editions.c.id))
 
 
 def record_state(
