@@ -27,6 +27,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from digest.config_errors import (
+    approval_problems,
+    describe_validation_error,
+    list_problems,
+    section_problems,
+)
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -255,9 +261,9 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         """What each table allows alone, checked against the others (one line each)."""
         problems = [
-            *_list_problems(self.lists),
-            *_section_problems(self.edition, self.sources),
-            *_approval_problems(self.edition, self.lists),
+            *list_problems(self.lists),
+            *section_problems(self.edition, self.sources),
+            *approval_problems(self.edition, self.lists),
         ]
         if problems:
             raise ValueError("; ".join(problems))
@@ -370,105 +376,3 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}: fix the file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-
-
-def describe_validation_error(exc: ValidationError, source: Path, data: dict[str, Any]) -> str:
-    """One line per problem, each naming the key and where it came from."""
-    lines = []
-    for err in exc.errors():
-        loc = err["loc"]
-        msg = err["msg"].removeprefix("Value error, ")
-        if not loc:  # a check across tables: its message names the keys
-            lines.append(f"{source}: {msg}")
-            continue
-        key = _dotted(loc)
-        in_file = _present(data, loc[:-1] if err["type"] == "missing" else loc)
-        where = str(source) if in_file else _env_name(loc)
-        if err["type"] == "extra_forbidden":
-            lines.append(
-                f"{where}: unknown key {key!r}: check its spelling against the "
-                "commented sample config.toml"
-            )
-        elif err["type"] == "missing":
-            lines.append(f"{where}: {key} is required: add it")
-        else:
-            lines.append(f"{where}: {key}: {msg} (got {err.get('input')!r})")
-    return "; ".join(lines)
-
-
-def place(table: str, index: int) -> str:
-    """A position in config.toml as people count: the first [[sources.feeds]] is
-    ``sources.feeds[1]``."""
-    return f"{table}[{index + 1}]"
-
-
-def _list_problems(lists: list[ListSettings]) -> list[str]:
-    seen: set[str] = set()
-    problems = []
-    for i, item in enumerate(lists):
-        if item.slug in seen:
-            problems.append(
-                f"{place('lists', i)}: the slug {item.slug!r} is used by an earlier list: "
-                "give each [[lists]] its own slug"
-            )
-        seen.add(item.slug)
-    return problems
-
-
-def _section_problems(edition: EditionSettings, sources: Sources) -> list[str]:
-    known = ", ".join(edition.sections)
-    problems = [
-        f"{place('sources.feeds', i)}.section {feed.section!r} is not in edition.sections "
-        f"({known}): add it there, or pick one of those"
-        for i, feed in enumerate(sources.feeds)
-        if feed.section not in edition.sections
-    ]
-    caps = edition.max_items_per_section
-    if isinstance(caps, dict):
-        problems += [
-            f"edition.max_items_per_section.{key} names no section in edition.sections ({known})"
-            for key in caps
-            if key not in edition.sections
-        ]
-    return problems
-
-
-def _approval_problems(edition: EditionSettings, lists: list[ListSettings]) -> list[str]:
-    if not edition.require_approval or any(x.slug == edition.preview_list for x in lists):
-        return []
-    known = ", ".join(x.slug for x in lists) or "none"
-    return [
-        f"edition.preview_list {edition.preview_list!r} names no list in [[lists]] (known: "
-        f"{known}), and edition.require_approval is on: add that list or name another"
-    ]
-
-
-def _env_name(loc: tuple[int | str, ...]) -> str:
-    names = [
-        str(p).upper() for p in loc if isinstance(p, str) and p not in {"int", "dict[str,int]"}
-    ]
-    return "environment variable DIGEST_" + "__".join(names) + " or a flag"
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part + 1}]"  # counted as people count: the first is 1
-        elif part in {"int", "dict[str,int]"}:
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _present(data: Any, loc: tuple[int | str, ...]) -> bool:
-    node = data
-    for part in loc:
-        in_dict = isinstance(node, dict) and part in node
-        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
-        if in_dict or in_list:
-            node = node[part]
-        else:
-            return not isinstance(part, str) or part in {"int", "dict[str,int]"}
-    return True

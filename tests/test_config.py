@@ -97,3 +97,73 @@ def test_relative_paths_resolve_against_the_config_folder(make_project) -> None:
     project = make_project()
     settings = project.settings()
     assert settings.resolve("var/outbox") == project.folder / "var" / "outbox"
+
+
+ORG = '[organisation]\nname = "Org"\npostal_address = "PO Box 1, Town"\n'
+LIST = '[[lists]]\nslug = "weekly"\nname = "Weekly"\n'
+DELIVERY = '[delivery]\nfrom_email = "news@example.org"\nbase_url = "https://news.example.org"\n'
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (  # approval on, and the preview list it would go to does not exist
+            ORG + LIST + DELIVERY + '[edition]\nrequire_approval = true\npreview_list = "eds"\n',
+            "edition.preview_list 'eds' names no list in [[lists]]",
+        ),
+        (
+            ORG + LIST + DELIVERY.replace("https://news.example.org", "news.example.org"),
+            "delivery.base_url: is not an absolute http(s) URL",
+        ),
+        (
+            ORG + LIST + DELIVERY.replace("https://news.example.org", "http://news.example.org"),
+            "delivery.base_url: must be https",
+        ),
+        (
+            ORG + LIST + DELIVERY.replace("news@example.org", "newsletter"),
+            "delivery.from_email: is not an email address",
+        ),
+        (
+            ORG + LIST + '[delivery]\nfrom_email = "a@example.org"\n',
+            "delivery.base_url is required",
+        ),
+        (ORG + LIST + LIST + DELIVERY, "lists[2]: the slug 'weekly' is used by an earlier list"),
+        (
+            ORG
+            + LIST
+            + DELIVERY
+            + '[[sources.feeds]]\nname = "f"\nurl = "f.xml"\nsection = "blog"\n',
+            "sources.feeds[1].section 'blog' is not in edition.sections (news, stories, events)",
+        ),
+        (
+            ORG + LIST + DELIVERY + "[edition.max_items_per_section]\nnwes = 3\n",
+            "edition.max_items_per_section.nwes names no section in edition.sections",
+        ),
+    ],
+)
+def test_configuration_that_would_break_a_send_is_refused_at_load(
+    tmp_path: Path, toml: str, expected: str
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(toml, encoding="utf-8")
+    result = CliRunner().invoke(app, ["editions", "--config", str(path)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.output
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost:8000", "http://127.0.0.1:8000/"])
+def test_plain_http_is_only_for_this_machine(tmp_path: Path, base_url: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(ORG + LIST + DELIVERY.replace("https://news.example.org", base_url))
+    assert load_settings(path).delivery.base_url == base_url.rstrip("/")
+
+
+def test_without_a_delivery_table_it_builds_but_never_sends(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f'database_url = "sqlite:///{tmp_path / "d.db"}"\n' + ORG + LIST)
+    cfg = ["--config", str(path)]
+    assert CliRunner().invoke(app, ["build", "--force", *cfg]).exit_code == 0
+    sent = CliRunner().invoke(app, ["send", "--yes", *cfg])
+    assert sent.exit_code == 1 and "no [delivery] table" in sent.output
+    assert not (tmp_path / "var" / "outbox").exists()

@@ -350,3 +350,56 @@ def test_a_sender_outliving_a_killed_one_does_not_call_it_done(sender_factory, f
     # B's closing line must account for all 600, and its exit status must not say "done".
     assert f"{people - 86} accepted" in out
     assert second.returncode == 1, out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_alert_killed_mid_send_is_resumed_by_the_next_serve(sender_factory, fake) -> None:
+    people = 1500
+    sender = sender_factory(people, batch=100, concurrency=1)
+    config = sender.project.config
+    config.write_text(
+        config.read_text() + '\n[[lists]]\nslug = "alerts"\nname = "Alerts"\nkind = "alerts"\n'
+    )
+    everyone = sender.folder / "people.csv"
+    imported = sender.run("subscribers", "import", str(everyone), "--list", "alerts")
+    assert imported.returncode == 0, imported.stderr
+    body = sender.folder / "alert.md"
+    body.write_text("Vigil at six.")
+    fake.faults.latency = 0.2
+    alert = sender.start("alert", "alert", "--subject", "Vigil", "--body", str(body), "--yes")
+    _wait_for("a few of the alert's batches", lambda: len(fake.requests) >= 4, alert)
+    alert.send_signal(signal.SIGKILL)
+    alert.wait(timeout=10)
+    time.sleep(fake.faults.latency + 0.4)  # the fake finishes (accepts) what was in flight
+    before = len(fake.accepted_counts())
+    assert 0 < before < people
+    listed = json.loads(sender.run("editions", "--json").stdout)
+    [ident] = [e["edition"] for e in listed if e["kind"] == "alert"]
+    assert [e["state"] for e in listed if e["edition"] == ident] == ["sending"]
+
+    fake.faults.latency = 0.01
+    serve = sender.start("serve", "serve", "--port", str(_free_port()))
+
+    def settled() -> bool:
+        batches = sender.ledger()
+        return all(state not in ("pending", "in_flight") for state, _ in batches.values())
+
+    _wait_for("serve to resume the alert", settled, serve)
+    serve.send_signal(signal.SIGTERM)
+    serve.wait(timeout=RUN_TIMEOUT)
+    counts = fake.accepted_counts()
+    assert set(counts.values()) == {1}  # nobody got it twice
+    state = sender.run("status", ident, "--json")
+    recipients = json.loads(state.stdout)["recipients"]
+    assert recipients["accepted"] + recipients["uncertain"] == people
+    # Everyone got it once: serve sent the rest, and the batch in flight at the kill (which
+    # the fake took) is held as uncertain, not sent again.
+    assert len(counts) == people and recipients["accepted"] > before
+    assert "resumed the unfinished send of " + ident in sender.output("serve")

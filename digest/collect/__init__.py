@@ -15,7 +15,8 @@ from digest.collect.calendars import parse_calendar
 from digest.collect.feeds import parse_feed
 from digest.collect.fetch import Fetched, FetchLimits, FetchRequest, fetch_all
 from digest.collect.notes import read_notes
-from digest.config import Settings, place
+from digest.config import Settings
+from digest.config_errors import place
 from digest.errors import DigestError, SourceError
 from digest.store import content
 

@@ -14,6 +14,7 @@ from digest.context import App
 from digest.errors import DigestError
 from digest.lifecycle.alerts import cancel
 from digest.lifecycle.sending import preview_send
+from digest.lifecycle.states import State
 from digest.lifecycle.weekly import mark_approved, reject
 from digest.staff import audit
 from digest.staff.sessions import Staff
@@ -43,11 +44,11 @@ def _decide(ctx: App, posted: Posted, edition_id: str, action: str) -> Response:
     try:
         if action == "approve":
             mark_approved(ctx, edition_id, who=staff.email)
-            audit.log(ctx.engine, who=staff.email, action="approved", target=edition_id)
+            audit.log(ctx.engine, who=staff.email, action=State.APPROVED, target=edition_id)
         response = start_send(ctx, staff, edition_id)
     except DigestError as exc:
         return refused(ctx.settings, staff, edition_id, str(exc))
-    audit.log(ctx.engine, who=staff.email, action="sent", target=edition_id)
+    audit.log(ctx.engine, who=staff.email, action=State.SENT, target=edition_id)
     return response
 
 
@@ -81,7 +82,11 @@ async def reject_edition(ctx: Ctx, posted: PostedDep, edition_id: str) -> Respon
     def work() -> None:
         reject(ctx, edition_id, who=posted.staff.email, note=note)
         audit.log(
-            ctx.engine, who=posted.staff.email, action="rejected", target=edition_id, detail=note
+            ctx.engine,
+            who=posted.staff.email,
+            action=State.REJECTED,
+            target=edition_id,
+            detail=note,
         )
 
     return await _change(ctx, posted, edition_id, work)
@@ -94,7 +99,11 @@ async def cancel_edition(ctx: Ctx, posted: PostedDep, edition_id: str) -> Respon
     def work() -> None:
         cancel(ctx, edition_id, who=posted.staff.email, note=note)
         audit.log(
-            ctx.engine, who=posted.staff.email, action="cancelled", target=edition_id, detail=note
+            ctx.engine,
+            who=posted.staff.email,
+            action=State.CANCELLED,
+            target=edition_id,
+            detail=note,
         )
 
     return await _change(ctx, posted, edition_id, work)
