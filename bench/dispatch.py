@@ -52,10 +52,13 @@ import digest.dispatch.run as run_module
 import digest.dispatch.sendgrid as sendgrid_module
 from digest.audience.tokens import keyring
 from digest.config import Secrets, Settings
+from digest.context import App
 from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
 from digest.dispatch.personal import personal_links
 from digest.dispatch.plan import plan_send
-from digest.dispatch.send import choose_transport, deliver
+from digest.dispatch.send import deliver
+from digest.lifecycle.sending import find_edition, lists_for
+from digest.lifecycle.states import Kind
 from digest.models import Edition, Recipient, RenderedEmail
 from digest.render import render_email
 from digest.store import audience, ledger, open_engine
@@ -392,21 +395,17 @@ def _run_case(folder: Path, n: int, latency: float) -> dict[str, Any]:
     populate(settings, engine, n)
     edition, email = edition_and_email(settings)
     with engine.begin() as conn:
-        save_edition(conn, edition, email, NOW)
+        save_edition(conn, edition, email, NOW, kind=Kind.WEEKLY)
+        stored = find_edition(conn, edition.id)
     result.update(setup_s=time.perf_counter() - start, rss_setup=peak_rss_mb())
     result["html_kb"] = len(email.html.encode()) / 1024
     log(f"  [{n:,} @ {latency}s] {n:,} subscribers stored in {result['setup_s']:.1f} s")
 
     start = time.perf_counter()
-    plan = plan_send(
-        settings,
-        engine,
-        edition_id=edition.id,
-        list_slug=None,
-        transport="sendgrid",
-        now=NOW,
-        dry_run=False,
-    )
+    # The stages the lifecycle's send runs, timed one by one.
+    ctx = App(settings, engine, Secrets(secret_key=SECRET_KEY), lambda: NOW)
+    slugs = lists_for(ctx, stored, None)
+    plan = plan_send(ctx, stored, slugs, transport="sendgrid", now=NOW, dry_run=False)
     result.update(plan_s=time.perf_counter() - start, rss_plan=peak_rss_mb())
     result.update(planned=sum(plan.new_recipients.values()), planned_batches=plan.new_batches)
     log(f"  [{n:,} @ {latency}s] planned {plan.new_batches} batches in {result['plan_s']:.1f} s")
@@ -428,18 +427,16 @@ def _deliver(
             sendgrid_api_key="SG.bench-key", secret_key=SECRET_KEY, sendgrid_host=fake.url
         )
         meter = Meter()
-        transport = TimedTransport(choose_transport(settings, secrets, NOW), meter)
+        ctx = App(
+            settings,
+            TimedEngine(engine, meter),  # type: ignore[arg-type]
+            secrets,
+            lambda: datetime.now(UTC),
+        )
+        transport = TimedTransport(ctx.transport(), meter)
         cpu0, start = cpu_seconds(), time.perf_counter()
         with instrumented(meter):
-            report = deliver(
-                settings,
-                TimedEngine(engine, meter),  # type: ignore[arg-type]
-                secrets,
-                plan,
-                transport,
-                clock=lambda: datetime.now(UTC),
-                on_batch=meter.on_batch,
-            )
+            report = deliver(ctx, plan, transport, on_batch=meter.on_batch)
         took, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
         rss, load = peak_rss_mb(), os.getloadavg()[0]
         log(f"  [{n:,} @ {latency}s] delivered {len(meter.per_batch)} batches in {took:.1f} s")

@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from digest.audience.tokens import Keyring
 from digest.config import load_settings
-from digest.store import editions, open_engine
+from digest.lifecycle.states import Kind, State, store_edition, transition
+from digest.store import open_engine
 from tests.conftest import import_people
 from tests.golden_edition import golden_edition, render_golden
 
@@ -43,6 +44,7 @@ name = "Bench Coalition"
 postal_address = "PO Box 1, Testville, NY 10001"
 website = "https://coalition.example.org"
 [delivery]
+from_email = "news@coalition.example.org"
 base_url = "http://127.0.0.1:{port}"
 [[lists]]
 slug = "weekly"
@@ -52,12 +54,9 @@ kind = "digest"
 SERVE = """
 import sys, uvicorn
 from pathlib import Path
-from digest.config import Secrets, load_settings
-from digest.store import open_engine
+from digest.context import open_app
 from digest.web.app import create_app
-settings = load_settings(Path(sys.argv[1]))
-engine = open_engine(settings.database_url, settings.base_dir)
-app = create_app(App(settings, engine, Secrets.from_env()))
+app = create_app(open_app(Path(sys.argv[1])))
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
 """
 
@@ -77,8 +76,10 @@ def prepare(folder: Path, port: int, subscribers: int) -> list[str]:
     people.write_text("email\n" + "".join(f"p{i}@example.org\n" for i in range(subscribers)))
     import_people(settings, engine, people)
     with engine.begin() as conn:
-        editions.save_edition(conn, golden_edition(), render_golden(), NOW)
-        editions.set_state(conn, golden_edition().id, "sent", who="bench", now=NOW)
+        edition = golden_edition()
+        store_edition(conn, edition, render_golden(), kind=Kind.WEEKLY, who="bench", now=NOW)
+        for state in (State.SENDING, State.SENT):  # a sent edition, for the archive pages
+            transition(conn, edition.id, state, who="bench", now=NOW)
     keys = Keyring(KEY.encode())
     return [
         f"/u/{keys.make('unsubscribe', i, 'weekly', now=NOW)}" for i in range(1, subscribers + 1)

@@ -20,6 +20,7 @@ from digest.audience.importer import ImportReport, import_csv
 from digest.config import Secrets, Settings, load_settings
 from digest.context import App
 from digest.store import open_engine
+from tests.fake_sendgrid import FakeSendGrid, Faults
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -27,6 +28,7 @@ EXAMPLES = ROOT / "examples"
 ZONE = ZoneInfo("America/New_York")
 # The week the bundled examples were written for (a Thursday morning).
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=ZONE)
+API_KEY = "SG.test-key"  # what the fake SendGrid takes
 
 # The bundled example sources, as config.toml lines.
 EXAMPLE_SOURCES = f"""
@@ -75,6 +77,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     admin_url = os.environ.get("DIGEST_TEST_POSTGRES_URL")
     if not admin_url:
+        if os.environ.get("DIGEST_REQUIRE_POSTGRES"):  # make test: a missing server fails
+            pytest.fail("PostgreSQL did not start: see scripts/with-postgres")
         pytest.skip("no PostgreSQL: run under scripts/with-postgres (make test does)")
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -155,3 +159,12 @@ def import_people(
         dry_run=False,
         now=NOW,
     )
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSendGrid]:
+    """A fake SendGrid on loopback (the test key, no rate-limit waits); the test fails if
+    the fake itself raised."""
+    with FakeSendGrid(api_key=API_KEY, faults=Faults(reset_in=0)) as server:
+        yield server
+    assert server.crashes() == [], f"the fake SendGrid raised: {server.crashes()}"

@@ -10,10 +10,11 @@ import time_machine
 from typer.testing import CliRunner
 
 from digest.cli import app
-from tests.conftest import EXAMPLE_SOURCES, NOW, Project
+from tests.conftest import API_KEY, EXAMPLE_SOURCES, NOW, Project
+
+__all__ = ["API_KEY", "KEY", "prepare"]
 
 KEY = "sendgrid-test-secret-key-0123456789"
-API_KEY = "SG.test-key"
 
 
 def prepare(

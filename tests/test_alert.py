@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from digest.cli import app
 from digest.schedule import auto_send_job
 from tests.conftest import NOW
-from tests.fake_sendgrid import FakeSendGrid, Faults
 from tests.sendgrid_setup import API_KEY, KEY
 
 LISTS = """
@@ -145,21 +144,18 @@ def test_a_bad_body_file_is_one_clear_error(alerting, tmp_path, content, message
     assert "Traceback" not in result.output
 
 
-def test_an_alert_through_sendgrid(alerting, monkeypatch) -> None:
+def test_an_alert_through_sendgrid(alerting, monkeypatch, fake) -> None:
     _, runner, cfg, body = alerting
-    with FakeSendGrid(api_key=API_KEY, faults=Faults(reset_in=0)) as fake:
-        monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
-        monkeypatch.setenv("DIGEST_SENDGRID_HOST", fake.url)
-        result = _alert(runner, cfg, body, "--yes")
-        assert result.exit_code == 0, result.output
-        assert sorted(fake.accepted_counts()) == [
-            "ana@example.org",
-            "bo@example.org",
-            "cy@example.org",
-        ]
-        assert {b["custom_args"]["digest_edition"] for b in fake.requests} == {
-            "alert-20261126-120000"
-        }
+    monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
+    monkeypatch.setenv("DIGEST_SENDGRID_HOST", fake.url)
+    result = _alert(runner, cfg, body, "--yes")
+    assert result.exit_code == 0, result.output
+    assert sorted(fake.accepted_counts()) == [
+        "ana@example.org",
+        "bo@example.org",
+        "cy@example.org",
+    ]
+    assert {b["custom_args"]["digest_edition"] for b in fake.requests} == {"alert-20261126-120000"}
 
 
 def _minute_job(project, at: str) -> None:

@@ -206,6 +206,21 @@ def test_formula_cells_are_escaped_on_export_and_restored_on_import(make_project
     assert _snapshot(project) == before
 
 
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_name_stored_with_a_formula_start_is_quoted_in_the_export(
+    make_project, tmp_path, start: str
+) -> None:
+    """The importer strips cells, so a tab or CR can only come from elsewhere (a sign-up,
+    an older version): the export must still quote it."""
+    project = make_project()
+    _import(project, _write(tmp_path, "a.csv", "email,name\na@example.org,A\n"))
+    with project.engine().begin() as conn:
+        store.update_subscriber(conn, 1, name=f"{start}1+1")
+    exported = io.StringIO(_export(project, list_slug="weekly"), newline="")
+    [row] = list(csv.reader(exported))[1:]
+    assert row[1] == f"'{start}1+1"
+
+
 def test_export_columns_filters_and_round_trip(make_project, tmp_path) -> None:
     project = make_project('[[lists]]\nslug = "alerts"\nname = "Alerts"\nkind = "alerts"\n')
     _import(

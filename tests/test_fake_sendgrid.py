@@ -96,7 +96,7 @@ def payload(*emails: str, **top: Any) -> dict[str, Any]:
 def fake() -> Iterator[FakeSendGrid]:
     with FakeSendGrid(api_key=KEY) as running:
         yield running
-    assert running._errors == []  # no handler crashed
+    assert running.crashes() == []  # no handler crashed
 
 
 def test_a_valid_request_is_accepted_and_recorded(fake: FakeSendGrid) -> None:

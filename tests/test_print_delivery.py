@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from digest.cli import app
 from tests.conftest import EXAMPLE_SOURCES, NOW
-from tests.fake_sendgrid import FakeSendGrid, Faults, mail_send_schema
+from tests.fake_sendgrid import mail_send_schema
 from tests.sendgrid_setup import API_KEY, KEY
 
 PRINT_LISTS = """
@@ -101,22 +101,21 @@ def test_print_members_get_their_profiles_files_through_the_outbox(printed) -> N
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
-def test_print_members_through_sendgrid_get_attachments_once(printed, monkeypatch) -> None:
+def test_print_members_through_sendgrid_get_attachments_once(printed, monkeypatch, fake) -> None:
     _, runner, cfg, out = printed
-    with FakeSendGrid(api_key=API_KEY, faults=Faults(reset_in=0)) as fake:
-        monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
-        monkeypatch.setenv("DIGEST_SENDGRID_HOST", fake.url)
-        result = runner.invoke(app, ["send", "--list", "inside", "--yes", *cfg])
-        assert result.exit_code == 0, result.output
-        schema = mail_send_schema()
-        assert len(fake.requests) == 2  # one request per profile variant
-        for body in fake.requests:
-            jsonschema.validate(body, schema)
-            assert [c["type"] for c in body["content"]] == ["text/plain"]
-            files = {a["filename"]: a for a in body["attachments"]}
-            pdf = next(name for name in files if name.endswith(".pdf"))
-            assert base64.b64decode(files[pdf]["content"]) == (out / pdf).read_bytes()
-        assert set(fake.accepted_counts().values()) == {1}
+    monkeypatch.setenv("SENDGRID_API_KEY", API_KEY)
+    monkeypatch.setenv("DIGEST_SENDGRID_HOST", fake.url)
+    result = runner.invoke(app, ["send", "--list", "inside", "--yes", *cfg])
+    assert result.exit_code == 0, result.output
+    schema = mail_send_schema()
+    assert len(fake.requests) == 2  # one request per profile variant
+    for body in fake.requests:
+        jsonschema.validate(body, schema)
+        assert [c["type"] for c in body["content"]] == ["text/plain"]
+        files = {a["filename"]: a for a in body["attachments"]}
+        pdf = next(name for name in files if name.endswith(".pdf"))
+        assert base64.b64decode(files[pdf]["content"]) == (out / pdf).read_bytes()
+    assert set(fake.accepted_counts().values()) == {1}
     state = json.loads(runner.invoke(app, ["status", "--json", *cfg]).stdout)
     assert state["recipients"]["accepted"] == 3
 

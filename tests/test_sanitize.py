@@ -134,3 +134,16 @@ def test_a_json_feed_with_a_byte_order_mark_is_still_a_json_feed() -> None:
 
 def test_lone_surrogates_and_controls_never_reach_the_text() -> None:
     assert html_to_text("<p>a\ud800b\x01c\uffff</p>") == "abc"
+
+
+def test_sanitiser_output_is_exactly_the_harmless_markup() -> None:
+    """Exact output, not a list of things absent: an attribute let through shows up."""
+    dirty = (
+        '<p style="color:#fff;background:url(https://t.example/p.gif)" class="x" id="y">'
+        'Hi <b style="font-size:1px">there</b> <a href="https://e.org/" style="display:none" '
+        'onclick="x()" title="E">link</a><style>p{color:red}</style></p>'
+    )
+    assert clean_html(dirty) == (
+        '<p>Hi <b>there</b> <a href="https://e.org/" title="E" rel="noopener noreferrer">'
+        "link</a></p>"
+    )

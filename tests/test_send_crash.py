@@ -25,17 +25,11 @@ import sqlalchemy as sa
 from digest.store.tables import batches, send_recipients
 from tests.conftest import Project
 from tests.fake_sendgrid import FakeSendGrid, Faults
-from tests.sendgrid_setup import API_KEY, prepare
+from tests.sendgrid_setup import prepare
 from tests.waiting import wait_until
 
 RUN_TIMEOUT = 60.0  # seconds any one `digest` process may take before the test fails
 POLL = 0.002
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSendGrid]:
-    with FakeSendGrid(api_key=API_KEY, faults=Faults(reset_in=0)) as server:
-        yield server
 
 
 @dataclass

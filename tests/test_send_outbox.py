@@ -150,12 +150,18 @@ def test_sending_never_renders_again(ready, monkeypatch) -> None:
     def no_render(*_args, **_kwargs):
         raise AssertionError("rendered during send")
 
+    # Where every render ends up, looked up at call time: MJML, the CSS inliner, the PDF.
     for target in (
-        "digest.render.render_email",
-        "digest.render.html.compile_mjml",
-        "digest.render.text.render_text",
+        "digest.render.html.mjml2html",
+        "premailer.Premailer.transform",
+        "weasyprint.HTML.write_pdf",
     ):
         monkeypatch.setattr(target, no_render)
+    from digest.render import render_email
+    from tests.golden_edition import golden_edition, golden_settings
+
+    with pytest.raises(AssertionError, match="rendered during send"):  # the traps work
+        render_email(golden_edition(), golden_settings())
     result = runner.invoke(app, ["send", "--yes", *cfg])
     assert result.exit_code == 0, result.output
     assert len(_messages(project)) == 3

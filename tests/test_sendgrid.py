@@ -6,21 +6,14 @@ import json
 from pathlib import Path
 
 import jsonschema
-import pytest
 import sqlalchemy as sa
 
 from digest.audience.tokens import Keyring
 from digest.cli import app
 from digest.store.tables import suppressions
 from tests.conftest import NOW
-from tests.fake_sendgrid import FakeSendGrid, Faults, mail_send_schema
+from tests.fake_sendgrid import mail_send_schema
 from tests.sendgrid_setup import API_KEY, KEY, prepare
-
-
-@pytest.fixture
-def fake():
-    with FakeSendGrid(api_key=API_KEY, faults=Faults(reset_in=0)) as server:
-        yield server
 
 
 def _project(make_project, tmp_path: Path, monkeypatch, fake, people: int, batch: int = 1000):

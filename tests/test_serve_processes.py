@@ -7,10 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.fake_sendgrid import FakeSendGrid, Faults
-from tests.sendgrid_setup import API_KEY, prepare
+from tests.sendgrid_setup import prepare
 from tests.waiting import wait_until
 
 TIMEOUT = 120
@@ -26,12 +23,6 @@ now = datetime(2026, 11, 26, 7, 0, tzinfo=ZoneInfo("America/New_York"))
 app.clock = lambda: now
 print(run_weekly(app, holder=sys.argv[2]))
 """
-
-
-@pytest.fixture
-def fake():
-    with FakeSendGrid(api_key=API_KEY, faults=Faults(reset_in=0)) as server:
-        yield server
 
 
 def _weekly(config: Path, holder: str) -> subprocess.Popen[str]:

@@ -58,6 +58,13 @@ def test_confirm_tokens_expire_and_unsubscribe_tokens_never_do() -> None:
     assert KEYS.check(unsubscribe, "unsubscribe", now=NOW + timedelta(days=3650)) is not None
 
 
+def test_a_confirm_token_dated_in_the_future_is_refused() -> None:
+    """Signed by us but not yet valid (a clock set wrong when it was made): not before."""
+    ahead = KEYS.make("confirm", 1, "weekly", now=NOW + timedelta(hours=1))
+    assert KEYS.check(ahead, "confirm", now=NOW) is None
+    assert KEYS.check(ahead, "confirm", now=NOW + timedelta(hours=1)) is not None
+
+
 def test_the_previous_key_still_verifies_during_rotation() -> None:
     old = Keyring(b"old key, long enough").make("unsubscribe", 7, "weekly", now=NOW)
     rotated = Keyring(b"new key, long enough", (b"old key, long enough",))

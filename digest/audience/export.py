@@ -25,7 +25,8 @@ def export_csv(
         settings.list_named(list_slug)
     if status is not None and status not in STATUSES:
         raise AudienceError(f"--status {status!r} is not one of: {', '.join(STATUSES)}")
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180 line ends: then a CR inside a cell is quoted too (with "\n" alone it is not).
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     written = 0
     with engine.connect() as conn:

@@ -41,12 +41,14 @@ class Limits:
     login_ip: RateLimit = field(default_factory=lambda: RateLimit(30, 900))
 
 
-def context(request: Request) -> App:
+# Async on purpose: FastAPI runs a plain function dependency in the thread pool, one more
+# hop per request for what is only an attribute read.
+async def context(request: Request) -> App:
     ctx: App = request.app.state.ctx
     return ctx
 
 
-def limits(request: Request) -> Limits:
+async def limits(request: Request) -> Limits:
     found: Limits = request.app.state.limits
     return found
 
