@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from digest.commands.people_cli import subscribers_app, users_app
-from digest.commands.runner import ConfigOpt, DebugOpt, JsonOpt, errors_as_exit, run
+from digest.commands.runner import ConfigOpt, DebugOpt, JsonOpt, YesOpt, errors_as_exit, run
 
 app = typer.Typer(
     help="Weekly newsletter and digest generator: collect, build, send.",
@@ -59,9 +59,7 @@ def build(
     run(
         config,
         debug,
-        lambda a: build_command(
-            a.settings, a.engine, week=week, out=out, force=force, now=a.clock()
-        ),
+        lambda a: build_command(a, week=week, out=out, force=force),
     )
 
 
@@ -81,7 +79,7 @@ def send(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan; send nothing.")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: YesOpt = False,
     resend_uncertain: Annotated[
         bool,
         typer.Option(
@@ -122,7 +120,7 @@ def alert(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the list and count; send nothing.")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: YesOpt = False,
     at: Annotated[
         str | None,
         typer.Option(
@@ -187,7 +185,7 @@ def editions_list(
 @app.command()
 def approve(
     edition: Annotated[str, typer.Argument(help="The edition awaiting approval.")],
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: YesOpt = False,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:

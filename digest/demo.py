@@ -40,8 +40,8 @@ def run_demo(out: Path | None) -> Path:
     keyring(None, None, settings.var_dir, may_create=True)  # the demo signs with var/secret.key
     collect_command(settings, engine, DEMO_NOW)
     out_dir = folder / "edition"
-    build_command(settings, engine, week=None, out=out_dir, force=False, now=DEMO_NOW)
     demo = App(settings, engine, Secrets(), clock=lambda: DEMO_NOW)
+    build_command(demo, week=None, out=out_dir, force=False)
     # The weekly edition's lists: the digest ones and the print one.
     send_command(demo, list_slug=None, edition_id=None, dry_run=False, yes=True)
     typer.echo(f"\nopen the email:  {out_dir / 'email.html'}")

@@ -47,10 +47,6 @@ class Event:
     url: str | None = None
     description: str = ""
 
-    @property
-    def start_date(self) -> date:
-        return self.start.date()
-
 
 @dataclass(frozen=True, slots=True)
 class Section:

@@ -328,7 +328,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         if urlsplit(self.path).path == MAIL_SEND_PATH:
-            self.server.fake._mail_send(self)
+            fake = self.server.fake
+            with fake._lock:
+                fake._in_progress += 1
+            try:
+                fake._mail_send(self)
+            finally:
+                with fake._lock:
+                    fake._in_progress -= 1
         else:
             self.read_body()
             self.send_json(404, _error_body("resource not found"))
@@ -426,6 +433,7 @@ class FakeSendGrid:
         self.requests: list[dict[str, Any]] = []
         self.suppression_requests: list[str] = []
         self._errors: list[str] = []
+        self._in_progress = 0  # mail sends being answered now
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._rng = random.Random(self.faults.seed)
@@ -478,6 +486,11 @@ class FakeSendGrid:
             for kind in ("to", "cc", "bcc")
             for entry in p.get(kind, [])
         )
+
+    def idle(self) -> bool:
+        """No mail send is being answered (one whose client was killed still finishes)."""
+        with self._lock:
+            return self._in_progress == 0
 
     def crashes(self) -> list[str]:
         """The fake's own exceptions: a test that saw any must fail, since a crash in here

@@ -354,3 +354,37 @@ def test_the_dashboard_shows_the_next_weekly_send_and_the_last_collect(everyone)
         page = client.get("/admin").text
     assert "Next weekly send: <strong>Thursday 03 December 2026 at 07:00 EST</strong>" in page
     assert "Last collect: Thu 26 Nov 07:00 EST" in page
+
+
+def test_an_alert_s_view_online_link_works_once_it_is_sent(everyone) -> None:
+    body = everyone.folder / "a.md"
+    body.write_text("Vigil at six.")
+    later = _cli(
+        everyone, "alert", "--subject", "Later", "--body", str(body), "--yes", "--at", "18:00"
+    )
+    waiting = _alert_id(later)
+    with time_machine.travel(NOW.replace(second=5), tick=False):
+        out = (
+            CliRunner()
+            .invoke(
+                app,
+                [
+                    "alert",
+                    "--subject",
+                    "Vigil",
+                    "--body",
+                    str(body),
+                    "--yes",
+                    "--config",
+                    str(everyone.config),
+                ],
+            )
+            .output
+        )
+    alert = _alert_id(out)
+    client = TestClient(create_app(everyone.app(secrets=Secrets(secret_key=KEY))))
+    page = client.get(f"/archive/{alert}")
+    assert page.status_code == 200 and "Vigil at six." in page.text
+    assert f"/archive/{alert}" in page.text  # its own View online link, the one that works
+    assert client.get(f"/archive/{waiting}").status_code == 404  # not sent yet: private
+    assert alert not in client.get("/archive").text  # the index lists weekly editions

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,7 +155,7 @@ def test_killed_mid_send_resumes_and_never_sends_a_batch_twice(sender_factory, f
     _wait_for("a third of the batches", lambda: len(fake.requests) >= 11, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
-    time.sleep(fake.faults.latency + 0.4)  # the fake finishes (accepts) what was in flight
+    wait_until("the fake to finish (accept) what was in flight", fake.idle)
     sent_before = len(fake.requests)
     accepted_before = len(fake.accepted)
     assert 600 <= accepted_before <= 1300  # about a third
@@ -216,7 +215,6 @@ def test_killed_while_a_request_is_in_flight_is_uncertain_until_staff_resend(
     # SendGrid never takes these two: when their latency ends they answer 500.
     cut_off.status_override = 500
     proc.send_signal(signal.SIGKILL)
-    killed_at = time.monotonic()
     proc.wait(timeout=10)
     fake.faults = Faults(reset_in=0)
     in_flight = _seqs_of(fake.requests)
@@ -238,7 +236,7 @@ def test_killed_while_a_request_is_in_flight_is_uncertain_until_staff_resend(
 
     forced = sender.run("send", "--resend-uncertain", "--yes")
     assert forced.returncode == 0, forced.stdout + forced.stderr
-    time.sleep(max(0.0, killed_at + cut_off.latency + 0.5 - time.monotonic()))
+    wait_until("the fake to finish what the killed sender left in flight", fake.idle)
     counts = fake.accepted_counts()
     assert len(counts) == people and set(counts.values()) == {1}
     final = sender.status()
@@ -371,7 +369,7 @@ def test_an_alert_killed_mid_send_is_resumed_by_the_next_serve(sender_factory, f
     _wait_for("a few of the alert's batches", lambda: len(fake.requests) >= 4, alert)
     alert.send_signal(signal.SIGKILL)
     alert.wait(timeout=10)
-    time.sleep(fake.faults.latency + 0.4)  # the fake finishes (accepts) what was in flight
+    wait_until("the fake to finish (accept) what was in flight", fake.idle)
     before = len(fake.accepted_counts())
     assert 0 < before < people
     listed = json.loads(sender.run("editions", "--json").stdout)

@@ -190,6 +190,9 @@ def test_staff_log_in_preview_approve_and_send_an_alert(browser: Browser, site: 
     _wait_for_text(page, "State: <strong>sent</strong>")
     screenshot(page, "admin-sent")
     assert len(site.outbox()) == 2
+    page.get_by_role("link", name="Editions").click()
+    expect(page.get_by_text("Next weekly send:")).to_be_visible()
+    screenshot(page, "admin-dashboard")
 
     page.get_by_role("link", name="New alert").click()
     page.get_by_label("Subject").fill("Council vote tonight")

@@ -12,6 +12,7 @@ from digest.build import build
 from digest.collect import SourceOutcome, collect
 from digest.commands.common import warn, who_am_i
 from digest.config import Settings
+from digest.context import App
 from digest.errors import DigestError
 
 
@@ -47,16 +48,10 @@ def collect_command(settings: Settings, engine: Engine, now: datetime) -> None:
         typer.echo(f"collected {total} sources: {report.added} new")
 
 
-def build_command(
-    settings: Settings,
-    engine: Engine,
-    *,
-    week: str | None,
-    out: Path | None,
-    force: bool,
-    now: datetime,
-) -> None:
-    result = build(settings, engine, week=week, out=out, force=force, now=now, who=who_am_i())
+def build_command(app: App, *, week: str | None, out: Path | None, force: bool) -> None:
+    result = build(
+        app.settings, app.engine, week=week, out=out, force=force, now=app.clock(), who=who_am_i()
+    )
     for unplaced, count in result.unplaced.items():
         warn(
             f"{count} item(s) in section {unplaced!r}, which is not in edition.sections: "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from digest.commands.runner import ConfigOpt, DebugOpt, JsonOpt, run
+from digest.commands.runner import ConfigOpt, DebugOpt, JsonOpt, PendingOpt, run
 
 subscribers_app = typer.Typer(
     help="The audience: import, export, add, remove and show subscribers.", no_args_is_help=True
@@ -29,7 +29,7 @@ def subscribers_import(
             "(default: print on a print list, else html).",
         ),
     ] = None,
-    pending: Annotated[bool, typer.Option(help="Make them confirm first.")] = False,
+    pending: PendingOpt = False,
     strict: Annotated[bool, typer.Option(help="Write nothing if any row is rejected.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only; write nothing.")] = False,
     config: ConfigOpt = None,
@@ -87,7 +87,7 @@ def subscribers_add(
     profile: Annotated[
         str | None, typer.Option(help="Print facility profile (for print members).")
     ] = None,
-    pending: Annotated[bool, typer.Option(help="Make them confirm first.")] = False,
+    pending: PendingOpt = False,
     resubscribe: Annotated[
         bool, typer.Option(help="Lift their suppression (only if they asked in writing).")
     ] = False,

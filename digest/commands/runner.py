@@ -24,6 +24,8 @@ ConfigOpt = Annotated[
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+YesOpt = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
+PendingOpt = Annotated[bool, typer.Option(help="Make them confirm first.")]
 
 
 @contextmanager

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,8 +25,7 @@ from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection, Engine, Row
 
 from digest.audience.addresses import email_key
-from digest.store import audience
-from digest.store.tables import delivery_events
+from digest.store import audience, delivery
 
 MAX_AGE = timedelta(minutes=10)
 
@@ -130,35 +128,32 @@ def record_events(engine: Engine, events: list[DeliveryEvent], *, now: datetime)
     counts: Counter[str] = Counter()
     with engine.begin() as conn:
         ids = [e.sg_event_id for e in events]
-        seen = set(
-            conn.execute(
-                sa.select(delivery_events.c.sg_event_id).where(
-                    delivery_events.c.sg_event_id.in_(ids)
-                )
-            ).scalars()
-        )
+        seen = delivery.seen_event_ids(conn, ids)
         for event in events:
             if event.sg_event_id in seen:
                 counts["repeated"] += 1
                 continue
             seen.add(event.sg_event_id)
-            conn.execute(
-                sa.insert(delivery_events).values(
-                    sg_event_id=event.sg_event_id,
-                    kind=event.kind.value,
-                    email=event.email[:320],
-                    edition_id=event.edition,
-                    batch=event.batch,
-                    at=event.at,
-                    received=now,
-                    raw=json.dumps(event.raw),
-                )
-            )
+            delivery.add_event(conn, _row(event, now))
             counts[event.kind.value] += 1
             reason = SUPPRESSING.get(event.kind)
             if reason is not None:
                 counts["suppressed"] += _suppress(conn, event, reason, now)
     return counts
+
+
+def _row(event: DeliveryEvent, received: datetime) -> dict[str, Any]:
+    """The event as stored, its raw payload kept whole."""
+    return {
+        "sg_event_id": event.sg_event_id,
+        "kind": event.kind.value,
+        "email": event.email[:320],
+        "edition_id": event.edition,
+        "batch": event.batch,
+        "at": event.at,
+        "received": received,
+        "raw": json.dumps(event.raw),
+    }
 
 
 def _suppress(conn: Any, event: DeliveryEvent, reason: str, now: datetime) -> int:
@@ -175,10 +170,4 @@ def _suppress(conn: Any, event: DeliveryEvent, reason: str, now: datetime) -> in
 
 def events_of(conn: Connection, email: str, *, limit: int = 100) -> list[Row[Any]]:
     """What SendGrid told us about one address, newest first."""
-    query = (
-        sa.select(delivery_events.c.kind, delivery_events.c.edition_id, delivery_events.c.at)
-        .where(sa.func.lower(delivery_events.c.email) == email.casefold())
-        .order_by(delivery_events.c.at.desc())
-        .limit(limit)
-    )
-    return list(conn.execute(query))
+    return delivery.events_for_address(conn, email, limit)

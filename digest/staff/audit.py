@@ -7,39 +7,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from digest import clock
-from digest.store.tables import audit_log
+from digest.store import staff as store
 
 
 def record(
     conn: Connection, *, who: str, action: str, target: str = "", detail: str = "", now: datetime
 ) -> None:
-    conn.execute(
-        audit_log.insert().values(
-            at=now, who=who[:320], action=action[:60], target=target[:320], detail=detail
-        )
+    store.add_audit_entry(
+        conn, at=now, who=who[:320], action=action[:60], target=target[:320], detail=detail
     )
 
 
 def recent(conn: Connection, *, limit: int = 200, target: str | None = None) -> list[Row[Any]]:
     """The newest entries first, optionally only those about one target."""
-    query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
-    if target is not None:
-        query = query.where(audit_log.c.target == target)
-    return list(conn.execute(query))
+    return store.audit_entries(conn, limit, target)
 
 
 def times_of(conn: Connection, *, who: str, action: str, since: datetime) -> list[datetime]:
     """When ``who`` did ``action`` since ``since``, oldest first."""
-    query = (
-        sa.select(audit_log.c.at)
-        .where(audit_log.c.who == who, audit_log.c.action == action, audit_log.c.at > since)
-        .order_by(audit_log.c.at, audit_log.c.id)
-    )
-    return list(conn.execute(query).scalars())
+    return store.audit_times(conn, who, action, since)
 
 
 def log(engine: Engine, *, who: str, action: str, target: str = "", detail: str = "") -> None:

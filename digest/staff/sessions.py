@@ -9,10 +9,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from digest.store.tables import staff_sessions, staff_users
+from digest.store import staff as store
 
 LIFETIME = timedelta(hours=12)
 
@@ -37,15 +36,14 @@ def start(engine: Engine, user_id: int, *, now: datetime) -> str:
     """A new session; returns the cookie's value. Old expired sessions are cleared."""
     token = secrets.token_urlsafe(32)
     with engine.begin() as conn:
-        conn.execute(staff_sessions.delete().where(staff_sessions.c.expires <= now))
-        conn.execute(
-            staff_sessions.insert().values(
-                token_hash=_hash(token),
-                user_id=user_id,
-                csrf=secrets.token_urlsafe(32),
-                created=now,
-                expires=now + LIFETIME,
-            )
+        store.delete_expired_sessions(conn, now)
+        store.add_session(
+            conn,
+            _hash(token),
+            user_id,
+            secrets.token_urlsafe(32),
+            now=now,
+            expires=now + LIFETIME,
         )
     return token
 
@@ -53,16 +51,11 @@ def start(engine: Engine, user_id: int, *, now: datetime) -> str:
 def find(engine: Engine, token: str | None, *, now: datetime) -> Staff | None:
     if not token or len(token) > 100:
         return None
-    query = (
-        sa.select(staff_sessions.c.user_id, staff_sessions.c.csrf, staff_users.c.email)
-        .join(staff_users, staff_users.c.id == staff_sessions.c.user_id)
-        .where(staff_sessions.c.token_hash == _hash(token), staff_sessions.c.expires > now)
-    )
     with engine.connect() as conn:
-        row = conn.execute(query).first()
+        row = store.session_by_hash(conn, _hash(token), now)
     return Staff(row.user_id, row.email, row.csrf) if row is not None else None
 
 
 def end(engine: Engine, token: str) -> None:
     with engine.begin() as conn:
-        conn.execute(staff_sessions.delete().where(staff_sessions.c.token_hash == _hash(token)))
+        store.delete_session(conn, _hash(token))

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError
@@ -15,7 +14,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from digest.audience.addresses import email_key
 from digest.errors import DigestError
 from digest.staff import audit
-from digest.store.tables import staff_sessions, staff_users
+from digest.store import staff as store
 
 MIN_PASSWORD = 12
 MAX_FAILURES = 5
@@ -61,17 +60,13 @@ def add_user(engine: Engine, address: str, password: str, *, who: str, now: date
     check_password(password)
     hashed = _HASHER.hash(password)
     with engine.begin() as conn:
-        known = _find(conn, key)
+        known = store.find_user(conn, key)
         if known is None:
-            conn.execute(staff_users.insert().values(email=key, password_hash=hashed, created=now))
+            store.add_user_row(conn, key, hashed, now)
             audit.record(conn, who=who, action="user added", target=key, now=now)
             return "added"
-        conn.execute(
-            staff_users.update()
-            .where(staff_users.c.id == known.id)
-            .values(password_hash=hashed, failed_logins=0, locked_until=None)
-        )
-        conn.execute(staff_sessions.delete().where(staff_sessions.c.user_id == known.id))
+        store.update_user(conn, known.id, password_hash=hashed, failed_logins=0, locked_until=None)
+        store.delete_sessions_of(conn, known.id)
         audit.record(conn, who=who, action="password changed", target=key, now=now)
         return "password changed"
 
@@ -79,21 +74,17 @@ def add_user(engine: Engine, address: str, password: str, *, who: str, now: date
 def remove_user(engine: Engine, address: str, *, who: str, now: datetime) -> None:
     key = check_address(address)
     with engine.begin() as conn:
-        known = _find(conn, key)
+        known = store.find_user(conn, key)
         if known is None:
             raise StaffError(f"no staff account for {key}: see 'digest users list'")
-        conn.execute(staff_sessions.delete().where(staff_sessions.c.user_id == known.id))
-        conn.execute(staff_users.delete().where(staff_users.c.id == known.id))
+        store.delete_sessions_of(conn, known.id)
+        store.delete_user(conn, known.id)
         audit.record(conn, who=who, action="user removed", target=key, now=now)
 
 
 def list_users(engine: Engine) -> list[Row[Any]]:
     with engine.connect() as conn:
-        return list(conn.execute(sa.select(staff_users).order_by(staff_users.c.email)))
-
-
-def _find(conn: Connection, key: str) -> Row[Any] | None:
-    return conn.execute(sa.select(staff_users).where(staff_users.c.email == key)).first()
+        return store.list_users(conn)
 
 
 def log_in(engine: Engine, address: str, password: str, *, now: datetime) -> LoginResult:
@@ -104,7 +95,7 @@ def log_in(engine: Engine, address: str, password: str, *, now: datetime) -> Log
     except StaffError:
         key = address.strip().casefold()[:320]
     with engine.begin() as conn:
-        user = _find(conn, key)
+        user = store.find_user(conn, key)
         if user is None:
             _verify(_DUMMY_HASH, password)
             return _unknown(conn, key, now)
@@ -116,7 +107,7 @@ def log_in(engine: Engine, address: str, password: str, *, now: datetime) -> Log
         values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_login": now}
         if _HASHER.check_needs_rehash(user.password_hash):
             values["password_hash"] = _HASHER.hash(password)
-        conn.execute(staff_users.update().where(staff_users.c.id == user.id).values(**values))
+        store.update_user(conn, user.id, **values)
         audit.record(conn, who=key, action="logged in", now=now)
         return LoginResult(user.id, key)
 
@@ -136,11 +127,7 @@ def _unknown(conn: Connection, key: str, now: datetime) -> LoginResult:
 def _failed(conn: Connection, user: Row[Any], now: datetime) -> LoginResult:
     failures = user.failed_logins + 1
     locked = now + LOCK_FOR if failures >= MAX_FAILURES else None
-    conn.execute(
-        staff_users.update()
-        .where(staff_users.c.id == user.id)
-        .values(failed_logins=0 if locked else failures, locked_until=locked)
-    )
+    store.update_user(conn, user.id, failed_logins=0 if locked else failures, locked_until=locked)
     detail = "wrong password" + (f"; locked until {locked:%H:%M} UTC" if locked else "")
     audit.record(conn, who=user.email, action="login failed", detail=detail, now=now)
     return LoginResult(None, user.email, locked)

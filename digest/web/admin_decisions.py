@@ -6,6 +6,8 @@ now, the second ("Yes, send it") starts it. The page after shows it sending.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -77,41 +79,30 @@ def _ask(ctx: App, staff: Staff, edition_id: str, action: str) -> HTMLResponse:
 
 @router.post("/reject")
 async def reject_edition(ctx: Ctx, posted: PostedDep, edition_id: str) -> Response:
-    note = text_field(posted.form, "note")
-
-    def work() -> None:
-        reject(ctx, edition_id, who=posted.staff.email, note=note)
-        audit.log(
-            ctx.engine,
-            who=posted.staff.email,
-            action=State.REJECTED,
-            target=edition_id,
-            detail=note,
-        )
-
-    return await _change(ctx, posted, edition_id, work)
+    return await _change(ctx, posted, edition_id, reject, State.REJECTED)
 
 
 @router.post("/cancel")
 async def cancel_edition(ctx: Ctx, posted: PostedDep, edition_id: str) -> Response:
-    note = text_field(posted.form, "note")
+    return await _change(ctx, posted, edition_id, cancel, State.CANCELLED)
+
+
+async def _change(
+    ctx: App,
+    posted: Posted,
+    edition_id: str,
+    change: Callable[..., None],
+    done: State,
+) -> Response:
+    """A no (reject) or a stop (cancel), with the note given; audited; back to the page."""
+    note, who = text_field(posted.form, "note"), posted.staff.email
 
     def work() -> None:
-        cancel(ctx, edition_id, who=posted.staff.email, note=note)
-        audit.log(
-            ctx.engine,
-            who=posted.staff.email,
-            action=State.CANCELLED,
-            target=edition_id,
-            detail=note,
-        )
+        change(ctx, edition_id, who=who, note=note)
+        audit.log(ctx.engine, who=who, action=done, target=edition_id, detail=note)
 
-    return await _change(ctx, posted, edition_id, work)
-
-
-async def _change(ctx: App, posted: Posted, edition_id: str, work: object) -> Response:
     try:
-        await run_in_threadpool(work)  # type: ignore[arg-type]
+        await run_in_threadpool(work)
     except DigestError as exc:
         return refused(ctx.settings, posted.staff, edition_id, str(exc))
     return RedirectResponse(edition_path(edition_id), 303)

@@ -112,11 +112,9 @@ def _register(ctx: App, data: dict[str, list[str]]) -> HTMLResponse:
 def confirm_page(ctx: Ctx, token: str) -> HTMLResponse:
     """The link in the confirmation email: a Confirm button; its POST activates."""
     if ctx.keys.check(token, "confirm", now=ctx.clock()) is None:
-        return message(
+        return bad_link(
             ctx.settings,
-            "This link does not work",
             "This confirmation link is not valid or is older than 7 days: subscribe again.",
-            400,
         )
     return _confirm_answer(ctx.settings, email="", done=False)
 
@@ -127,8 +125,14 @@ def confirm_now(ctx: Ctx, token: str) -> HTMLResponse:
         with one_writer(ctx.engine):
             result = confirm(ctx.engine, ctx.keys, token, now=ctx.clock())
     except AudienceError as exc:
-        return message(ctx.settings, "This link does not work", str(exc), 400)
+        return bad_link(ctx.settings, str(exc))
     return _confirm_answer(ctx.settings, email=result.email, done=True)
+
+
+def bad_link(settings: Settings, why: str) -> HTMLResponse:
+    """A link from an email that cannot be used (forged, cut short, expired, or of someone
+    we no longer hold): one page, status 400."""
+    return message(settings, "This link does not work", why, 400)
 
 
 FORMATS = (
@@ -142,11 +146,8 @@ def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> 
     settings, engine, keys = ctx.settings, ctx.engine, ctx.keys
     claims = keys.check(token, "preferences", now=ctx.clock())
     if claims is None:
-        return message(
-            settings,
-            "This link does not work",
-            "This preferences link is not valid: use the link in a recent email.",
-            400,
+        return bad_link(
+            settings, "This preferences link is not valid: use the link in a recent email."
         )
     public = [x for x in settings.lists if x.slug != settings.edition.preview_list]
     if form is not None:
@@ -159,7 +160,7 @@ def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> 
         sub = subscriber_by_id(conn, claims.subscriber_id)
         members = memberships_of(conn, claims.subscriber_id) if sub is not None else []
     if sub is None:
-        return message(settings, "This link does not work", "We no longer hold this address.", 400)
+        return bad_link(settings, "We no longer hold this address.")
     joined = {m.list_slug for m in members if m.status != "unsubscribed"}
     first = members[0] if members else None
     return render(
@@ -237,12 +238,10 @@ def _unsubscribe_answer(ctx: App, token: str, *, act: bool) -> HTMLResponse:
     settings, engine, keys = ctx.settings, ctx.engine, ctx.keys
     claims = keys.check(token, "unsubscribe", now=ctx.clock())
     if claims is None:
-        return message(
+        return bad_link(
             settings,
-            "This link does not work",
             "This unsubscribe link is not valid (it may be cut short). Use the link in "
             "a recent email, or write to us.",
-            400,
         )
     list_name = next(
         (x.name for x in settings.lists if x.slug == claims.list_slug), claims.list_slug
@@ -253,7 +252,7 @@ def _unsubscribe_answer(ctx: App, token: str, *, act: bool) -> HTMLResponse:
             with one_writer(engine):
                 result = unsubscribe(engine, keys, token, now=ctx.clock(), origin="web")
         except AudienceError as exc:
-            return message(settings, "This link does not work", str(exc), 400)
+            return bad_link(settings, str(exc))
         email, changed = result.email, result.changed
     return render(
         settings,

@@ -14,10 +14,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("editions") as batch:
-        batch.add_column(sa.Column("kind", sa.String(20), nullable=False, server_default="weekly"))
-        batch.add_column(sa.Column("list_slug", sa.String(100), nullable=True))
-        batch.add_column(sa.Column("send_at", sa.DateTime, nullable=True))
+    # Plain ADD COLUMNs: SQLite takes them as they are (no table copy).
+    for column in (
+        sa.Column("kind", sa.String(20), nullable=False, server_default="weekly"),
+        sa.Column("list_slug", sa.String(100), nullable=True),
+        sa.Column("send_at", sa.DateTime, nullable=True),
+    ):
+        op.add_column("editions", column)
     # The last time anything reads an id to learn what it is.
     op.execute("UPDATE editions SET kind = 'alert' WHERE id LIKE 'alert-%'")
 
