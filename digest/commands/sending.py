@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -19,7 +20,14 @@ from digest.dispatch.batch import Outcome
 from digest.dispatch.plan import SendPlan
 from digest.errors import DeliveryError
 from digest.lifecycle.alerts import cancel, draft_alert, parse_at, send_alert_test, store_alert
-from digest.lifecycle.sending import SendEvents, SendResult, left_over, preview_send, send
+from digest.lifecycle.sending import (
+    SendEvents,
+    SendResult,
+    edition_to_send,
+    left_over,
+    preview_send,
+    send,
+)
 from digest.lifecycle.states import State
 from digest.store import ledger
 
@@ -29,7 +37,8 @@ def _show_plan(app: App, plan: SendPlan) -> int:
     formats = ", ".join(f"{n} {fmt}" for fmt, n in sorted(plan.new_recipients.items()))
     with app.engine.connect() as conn:
         state = ledger.summary(conn, plan.edition.id)
-    waiting: int = state["recipients"]["pending"] + sum(plan.new_recipients.values())
+    new = 0 if plan.written else sum(plan.new_recipients.values())
+    waiting: int = state["recipients"]["pending"] + new
     typer.echo(f"edition {plan.edition.id}: {plan.edition.subject}")
     typer.echo(f"  lists: {', '.join(plan.lists)}; transport: {plan.transport}")
     typer.echo(
@@ -57,17 +66,21 @@ def send_command(
     yes: bool,
     resend_uncertain: bool = False,
 ) -> None:
-    planned = preview_send(app, edition_id, list_slug)
-    waiting = _show_plan(app, planned)
-    if dry_run:
-        typer.echo("dry run: nothing sent")
-        return
-    if not yes and sys.stdin.isatty():
-        typer.confirm(f"Send {planned.edition.id} to {waiting} recipient(s) now?", abort=True)
-    with stop_on_signals() as stop, _progress(planned.edition.id) as events:
+    edition_id = edition_to_send(app, edition_id)
+    ask = not (yes or dry_run) and sys.stdin.isatty()
+    if dry_run or ask:
+        planned = preview_send(app, edition_id, list_slug)
+        waiting = _show_plan(app, planned)
+        if dry_run:
+            typer.echo("dry run: nothing sent")
+            return
+        typer.confirm(f"Send {edition_id} to {waiting} recipient(s) now?", abort=True)
+    with stop_on_signals() as stop, _progress(edition_id) as events:
+        if not ask:  # the plan shown is the one written (another sender may have been first)
+            events.on_plan = partial(_show_plan, app)
         result = send(
             app,
-            planned.edition.id,
+            edition_id,
             who=who_am_i(),
             list_slug=list_slug,
             stop=stop,

@@ -49,6 +49,7 @@ class SendEvents:
     warn: Callable[[str], None] = log.warning
     note: Callable[[str], None] = log.info
     on_batch: Callable[[int, Outcome, int], None] | None = None
+    on_plan: Callable[[SendPlan], object] | None = None  # what was planned (and written)
     on_start: Callable[[int], None] | None = None  # recipients left to send
 
 
@@ -92,6 +93,13 @@ def _sendable(conn: Connection, edition_id: str | None, approving: bool = False)
         }.get(state, "see 'digest editions'")
         raise DeliveryError(f"edition {edition.id} is {state.label}, so it cannot be sent: {hint}")
     return edition
+
+
+def edition_to_send(app: App, edition_id: str | None) -> str:
+    """The id of the edition a send would take (the latest weekly one by default), refused
+    at once when its state does not allow a send."""
+    with app.engine.connect() as conn:
+        return _sendable(conn, edition_id).id
 
 
 def lists_for(app: App, edition: StoredEdition, list_slug: str | None) -> list[str]:
@@ -159,6 +167,8 @@ def send(
             app, edition, slugs, transport=transport.name, now=now, dry_run=not add_new
         )
         result = SendResult(plan, outbox=_outbox(transport, edition.id))
+        if events.on_plan is not None:
+            events.on_plan(plan)
         if not _anything_to_send(app, plan, resend_uncertain) and edition.state == State.SENT:
             result.people, result.state = _people(app, edition.id), State.SENT
             return result
