@@ -139,3 +139,40 @@ def test_the_ledger_sends_everyone_once_on_both(database_url, make_project, tmp_
     assert len(emls) == 60
     again = send(ctx, None, who="test").plan
     assert sum(again.new_recipients.values()) == 0 and again.new_batches == 0
+
+
+def test_workers_claiming_at_once_never_get_one_batch_twice(database_url, tmp_path) -> None:
+    """Six threads, each with its own connection, claim 300 batches as fast as they can."""
+    import threading
+
+    from digest.lifecycle.states import Kind, store_edition
+    from digest.store import ledger
+    from tests.golden_edition import golden_edition, render_golden
+
+    engine = open_engine(database_url, tmp_path)
+    edition = golden_edition()
+    with engine.begin() as conn:
+        store_edition(conn, edition, render_golden(), kind=Kind.WEEKLY, who="t", now=NOW)
+        for seq in range(1, 301):
+            ledger.add_batch(conn, edition.id, seq, "html", "outbox", NOW)
+    claimed: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(6)
+
+    def work(name: str) -> None:
+        start.wait()
+        while True:
+            with engine.begin() as conn:
+                got = ledger.claim(conn, edition.id, name, NOW)
+            if got is None:
+                return
+            with lock:
+                claimed.append(got.seq)
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert sorted(claimed) == list(range(1, 301))  # each batch once, none left
