@@ -60,11 +60,13 @@ def editions_command(engine: Engine, *, as_json: bool) -> None:
         by = f" ({change.who}, {change.at:%Y-%m-%d %H:%M} UTC)" if change else ""
         when = f" (goes {r.send_at:%Y-%m-%d %H:%M} UTC)" if r.state == State.SCHEDULED else ""
         typer.echo(f"{r.id}  {State(r.state).label}{when}{by}  {r.subject}")
-    stored = {r.id for r in rows}
-    for event in events:
-        without_row = (State.MISSED, State.SKIPPED, State.FAILED)
-        if event.state in without_row and event.edition_id not in stored:
-            typer.echo(f"{event.edition_id}  {event.state}  {event.note}")
+    # Weeks that never got an edition (nothing new, the server down, the job failed): the
+    # latest word on each.
+    shown = {r.id for r in rows}
+    for event in events:  # newest first
+        if event.edition_id not in shown:
+            shown.add(event.edition_id)
+            typer.echo(f"{event.edition_id}  {State(event.state).label}  {event.note}")
 
 
 def approve_command(app: App, edition_id: str, *, yes: bool) -> None:

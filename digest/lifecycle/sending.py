@@ -87,9 +87,7 @@ def _sendable(conn: Connection, edition_id: str | None, approving: bool = False)
     if state is not State.SENDING and state not in SENDABLE:
         hint = {
             State.AWAITING: f"approve it first: 'digest approve {edition.id}'",
-            State.SCHEDULED: "it goes at its time, or cancel it: 'digest cancel "
-            + edition.id
-            + "'",
+            State.SCHEDULED: f"it goes at its time, or cancel it: 'digest cancel {edition.id}'",
         }.get(state, "see 'digest editions'")
         raise DeliveryError(f"edition {edition.id} is {state.label}, so it cannot be sent: {hint}")
     return edition
@@ -160,16 +158,11 @@ def send(
     slugs = lists_for(app, edition, list_slug)
     transport = app.transport(now)
     try:
-        if added := refresh_before_send(transport, app.engine, now, warn=events.warn):
-            events.note(f"{added} address(es) newly suppressed from SendGrid's lists")
-        mark_abandoned(app.engine, edition.id, now)
-        plan = plan_send(
-            app, edition, slugs, transport=transport.name, now=now, dry_run=not add_new
-        )
-        result = SendResult(plan, outbox=_outbox(transport, edition.id))
-        if events.on_plan is not None:
-            events.on_plan(plan)
-        if not _anything_to_send(app, plan, resend_uncertain) and edition.state == State.SENT:
+        result = _plan(app, edition, slugs, transport, events, add_new=add_new)
+        if (
+            not _anything_to_send(app, result.plan, resend_uncertain)
+            and edition.state == State.SENT
+        ):
             result.people, result.state = _people(app, edition.id), State.SENT
             return result
         with app.engine.begin() as conn:
@@ -179,7 +172,7 @@ def send(
             events.on_start(_people(app, edition.id)["pending"])
         result.report = deliver(
             app,
-            plan,
+            result.plan,
             transport,
             stop=stop,
             resend_uncertain=resend_uncertain,
@@ -189,6 +182,27 @@ def send(
         report_failure(app, edition.id, _reason(exc), who=who, notify=notify)
         raise
     return _finish(app, result, who=who, notify=notify)
+
+
+def _plan(
+    app: App,
+    edition: StoredEdition,
+    slugs: list[str],
+    transport: Transport,
+    events: SendEvents,
+    *,
+    add_new: bool,
+) -> SendResult:
+    """SendGrid's suppressions pulled in, batches left by a dead process marked uncertain,
+    then the newcomers snapshotted into the ledger."""
+    now = app.clock()
+    if added := refresh_before_send(transport, app.engine, now, warn=events.warn):
+        events.note(f"{added} address(es) newly suppressed from SendGrid's lists")
+    mark_abandoned(app.engine, edition.id, now)
+    plan = plan_send(app, edition, slugs, transport=transport.name, now=now, dry_run=not add_new)
+    if events.on_plan is not None:
+        events.on_plan(plan)
+    return SendResult(plan, outbox=_outbox(transport, edition.id))
 
 
 def _anything_to_send(app: App, plan: SendPlan, resend_uncertain: bool) -> bool:
