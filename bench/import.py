@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from digest.audience.export import export_csv
 from digest.audience.importer import import_csv
 from digest.config import Settings
+from digest.context import App
 from digest.store import open_engine
 
 TARGETS = {"import": 10.0, "export": 5.0}
@@ -68,8 +69,7 @@ def main() -> None:
     def run_import(path: Path) -> tuple[float, str]:
         start = time.perf_counter()
         report = import_csv(
-            settings,
-            engine,
+            App(settings, engine),
             path,
             list_slug="weekly",
             default_format=None,
@@ -87,7 +87,7 @@ def main() -> None:
     results.append(("import", took, note, peak_rss_mb()))
     start = time.perf_counter()
     out = io.StringIO()
-    count = export_csv(settings, engine, out, list_slug="weekly", status=None)
+    count = export_csv(App(settings, engine), out, list_slug="weekly", status=None)
     results.append(("export", time.perf_counter() - start, f"{count} rows", peak_rss_mb()))
     exported = folder / "export.csv"
     exported.write_text(out.getvalue(), encoding="utf-8")

@@ -247,7 +247,7 @@ def lists_command(
     """The lists from config.toml with their members counted by status."""
     from digest.commands import lists_command as show_lists
 
-    run(config, debug, lambda a: show_lists(a.settings, a.engine, as_json=as_json))
+    run(config, debug, lambda a: show_lists(a, as_json=as_json))
 
 
 @app.command()

@@ -9,7 +9,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlalchemy.engine import Engine
 
 from digest.audience.importer import import_csv
 from digest.audience.tokens import keyring
@@ -36,11 +35,11 @@ def run_demo(out: Path | None) -> Path:
     engine = open_engine(settings.database_url, settings.base_dir)
     typer.echo(f"demo folder: {folder}")
     typer.echo(f"clock pinned to {DEMO_NOW:%A %d %B %Y %H:%M %Z}, the week of the examples\n")
-    _import_samples(settings, engine, folder / "subscribers")
+    demo = App(settings, engine, Secrets(), clock=lambda: DEMO_NOW)
+    _import_samples(demo, folder / "subscribers")
     keyring(None, None, settings.var_dir, may_create=True)  # the demo signs with var/secret.key
     collect_command(settings, engine, DEMO_NOW)
     out_dir = folder / "edition"
-    demo = App(settings, engine, Secrets(), clock=lambda: DEMO_NOW)
     build_command(demo, week=None, out=out_dir, force=False)
     # The weekly edition's lists: the digest ones and the print one.
     send_command(demo, list_slug=None, edition_id=None, dry_run=False, yes=True)
@@ -67,11 +66,10 @@ def _prepare(folder: Path) -> Settings:
     return load_settings(folder / "config.toml", database_url=database_url)
 
 
-def _import_samples(settings: Settings, engine: Engine, samples: Path) -> None:
+def _import_samples(demo: App, samples: Path) -> None:
     for slug, name in SAMPLE_LISTS.items():
         report = import_csv(
-            settings,
-            engine,
+            demo,
             samples / name,
             list_slug=slug,
             default_format=None,

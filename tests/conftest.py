@@ -150,8 +150,7 @@ def import_people(
 ) -> ImportReport:
     """A CSV onto a list, everyone active at once, as `digest subscribers import` does."""
     return import_csv(
-        settings,
-        engine,
+        App(settings, engine),
         path,
         list_slug=list_slug,
         default_format=None,

@@ -12,11 +12,13 @@ from digest.audience import actions
 from digest.audience.importer import import_csv
 from digest.audience.members import details
 from digest.audience.tokens import Keyring
+from digest.config import Secrets
 from digest.errors import AudienceError
 from digest.store import audience as store
 from tests.conftest import NOW
 
-KEYS = Keyring(b"a-test-key-of-some-length")
+SECRET = "a-test-key-of-some-length"
+KEYS = Keyring(SECRET.encode())
 EXTRA = '[[lists]]\nslug = "alerts"\nname = "Alerts"\nkind = "alerts"\n'
 
 
@@ -27,8 +29,7 @@ def people(make_project, tmp_path: Path):
     csv_file.write_text("email,name\nana@example.org,Ana\nbo@example.org,Bo\n")
     for slug in ("weekly", "alerts"):
         import_csv(
-            project.settings(),
-            project.engine(),
+            project.app(),
             csv_file,
             list_slug=slug,
             default_format=None,
@@ -85,36 +86,30 @@ def test_a_preferences_token_cannot_unsubscribe(people) -> None:
 
 
 def test_preferences_change_lists_format_and_profile(people) -> None:
-    settings, engine = people.settings(), people.engine()
+    engine, ctx = people.engine(), people.app(secrets=Secrets(secret_key=SECRET))
     token = _token("preferences", sid=2)
-    result = actions.set_preferences(
-        settings, engine, KEYS, token, lists={"alerts": False}, fmt="text", now=NOW
-    )
+    result = actions.set_preferences(ctx, token, lists={"alerts": False}, fmt="text", now=NOW)
     assert result.changed
     info = details(engine, "bo@example.org")
     assert {m.list_slug: (m.status, m.format) for m in info.memberships} == {
         "alerts": ("unsubscribed", "text"),
         "weekly": ("active", "text"),
     }
-    same = actions.set_preferences(
-        settings, engine, KEYS, token, lists={"alerts": False}, fmt="text", now=NOW
-    )
+    same = actions.set_preferences(ctx, token, lists={"alerts": False}, fmt="text", now=NOW)
     assert not same.changed
-    back = actions.set_preferences(settings, engine, KEYS, token, lists={"alerts": True}, now=NOW)
+    back = actions.set_preferences(ctx, token, lists={"alerts": True}, now=NOW)
     assert back.changed and _lists(people, "bo@example.org")["alerts"] == "active"
 
 
 def test_leave_everything_from_preferences(people) -> None:
-    settings, engine = people.settings(), people.engine()
+    engine, ctx = people.engine(), people.app(secrets=Secrets(secret_key=SECRET))
     token = _token("preferences", sid=2)
-    assert actions.set_preferences(settings, engine, KEYS, token, leave_all=True, now=NOW).changed
-    assert not actions.set_preferences(
-        settings, engine, KEYS, token, leave_all=True, now=NOW
-    ).changed
+    assert actions.set_preferences(ctx, token, leave_all=True, now=NOW).changed
+    assert not actions.set_preferences(ctx, token, leave_all=True, now=NOW).changed
     info = details(engine, "bo@example.org")
     assert info.suppression is not None and info.suppression["reason"] == "unsubscribed"
     with pytest.raises(AudienceError, match="left every list"):
-        actions.set_preferences(settings, engine, KEYS, token, lists={"weekly": True}, now=NOW)
+        actions.set_preferences(ctx, token, lists={"weekly": True}, now=NOW)
 
 
 def test_confirm_activates_a_pending_subscriber_once_and_expires(make_project, tmp_path) -> None:
@@ -122,8 +117,7 @@ def test_confirm_activates_a_pending_subscriber_once_and_expires(make_project, t
     csv_file = tmp_path / "p.csv"
     csv_file.write_text("email\nnew@example.org\n")
     import_csv(
-        project.settings(),
-        project.engine(),
+        project.app(),
         csv_file,
         list_slug="weekly",
         default_format=None,

@@ -27,14 +27,12 @@ def _import(project, path: Path, **kw):
         "dry_run": False,
         "now": NOW,
     } | kw
-    return import_csv(project.settings(), project.engine(), path, **options)
+    return import_csv(project.app(), path, **options)
 
 
 def _export(project, **kw) -> str:
     out = io.StringIO()
-    export_csv(
-        project.settings(), project.engine(), out, **({"list_slug": None, "status": None} | kw)
-    )
+    export_csv(project.app(), out, **({"list_slug": None, "status": None} | kw))
     return out.getvalue()
 
 

@@ -15,6 +15,7 @@ from digest.audience.export import export_csv
 from digest.audience.tokens import Keyring
 from digest.build import build
 from digest.collect import collect
+from digest.context import App
 from digest.store import open_engine
 from digest.store.db import MIGRATIONS, sqlite_url_for
 from digest.store.tables import items, memberships, subscribers
@@ -87,7 +88,7 @@ def test_import_send_list_unsubscribe_and_export(database_url, make_project, tmp
             "=x@example.org",
         ]
     out = io.StringIO()
-    assert export_csv(settings, engine, out, list_slug="weekly", status=None) == 3
+    assert export_csv(App(settings, engine), out, list_slug="weekly", status=None) == 3
     exported = tmp_path / "export.csv"
     exported.write_text(out.getvalue())
     again = import_people(settings, engine, exported)

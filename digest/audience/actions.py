@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -18,6 +18,9 @@ from digest.audience.tokens import Keyring, TokenClaims
 from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store
+
+if TYPE_CHECKING:
+    from digest.context import App
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +90,7 @@ def confirm(engine: Engine, keys: Keyring, token: str, *, now: datetime) -> Acti
 
 
 def set_preferences(
-    settings: Settings,
-    engine: Engine,
-    keys: Keyring,
+    app: App,
     token: str,
     *,
     lists: Mapping[str, bool] | None = None,
@@ -99,6 +100,7 @@ def set_preferences(
     now: datetime,
 ) -> ActionResult:
     """Join or leave lists, change format or print profile, or leave everything."""
+    settings, engine, keys = app.settings, app.engine, app.keys
     _check_choices(settings, lists or {}, fmt, profile)
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)

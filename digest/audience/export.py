@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import csv
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy.engine import Connection, Engine, Row
+from sqlalchemy.engine import Connection, Row
 
 from digest.audience.cells import escape_cell
-from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store
+
+if TYPE_CHECKING:
+    from digest.context import App
 
 COLUMNS = ("email", "name", "status", "lists", "format", "created")
 STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 BATCH = 1000
 
 
-def export_csv(
-    settings: Settings, engine: Engine, out: TextIO, *, list_slug: str | None, status: str | None
-) -> int:
+def export_csv(app: App, out: TextIO, *, list_slug: str | None, status: str | None) -> int:
     """Write subscribers as CSV (columns: email,name,status,lists,format,created); the count."""
+    settings, engine = app.settings, app.engine
     if list_slug is not None:
         settings.list_named(list_slug)
     if status is not None and status not in STATUSES:

@@ -8,17 +8,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from email_validator import EmailNotValidError
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from digest.audience.addresses import email_key
 from digest.audience.cells import unescape_cell
 from digest.chunks import batched
-from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store
+
+if TYPE_CHECKING:
+    from digest.context import App
 
 EMAIL_HEADERS = {"email", "e-mail", "email address", "e-mail address", "mail", "emailaddress"}
 NAME_HEADERS = {"name", "full name", "fullname"}
@@ -62,8 +64,7 @@ class ImportTarget:
 
 
 def import_csv(
-    settings: Settings,
-    engine: Engine,
+    app: App,
     path: Path,
     *,
     list_slug: str,
@@ -79,6 +80,7 @@ def import_csv(
     them). Nothing is written with ``dry_run``, nor with ``strict`` when any row was
     rejected; the report is the same either way (``written`` says which).
     """
+    settings, engine = app.settings, app.engine
     listed = settings.list_named(list_slug)
     fmt = default_format or ("print" if listed.kind == "print" else "html")
     if fmt not in FORMATS:

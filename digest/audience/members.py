@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection, Engine
 
 from digest.audience.addresses import email_key
 from digest.audience.importer import FORMATS
-from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store
+
+if TYPE_CHECKING:
+    from digest.context import App
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +103,7 @@ def _details(conn: Connection, sub: Any) -> SubscriberDetails:
 
 
 def add(
-    settings: Settings,
-    engine: Engine,
+    app: App,
     address: str,
     *,
     list_slug: str,
@@ -114,6 +115,7 @@ def add(
     now: datetime,
 ) -> str:
     """Staff put one person on a list. Returns what happened, in words."""
+    settings, engine = app.settings, app.engine
     listed = settings.list_named(list_slug)
     fmt = fmt or ("print" if listed.kind == "print" else "html")
     if fmt not in FORMATS:
@@ -212,8 +214,7 @@ def _join(
 
 
 def remove(
-    settings: Settings,
-    engine: Engine,
+    app: App,
     address: str,
     *,
     list_slug: str | None,
@@ -221,6 +222,7 @@ def remove(
     origin: str = "digest subscribers remove",
 ) -> str:
     """Take someone off one list, or off everything (then suppressed, reason staff)."""
+    settings, engine = app.settings, app.engine
     if list_slug is not None:
         settings.list_named(list_slug)
     with engine.begin() as conn:
@@ -249,8 +251,9 @@ def leave_everything(
     store.suppress(conn, sub.email, sub.email_key, reason=reason, origin=origin, now=now)
 
 
-def list_summary(settings: Settings, engine: Engine) -> list[tuple[str, str, str, dict[str, int]]]:
+def list_summary(app: App) -> list[tuple[str, str, str, dict[str, int]]]:
     """(slug, kind, name, counts per state) for every configured list."""
+    settings, engine = app.settings, app.engine
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
         counts = store.list_counts(conn)

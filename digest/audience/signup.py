@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from digest.audience.addresses import email_key
 from digest.audience.importer import FORMATS
 from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store
+
+if TYPE_CHECKING:
+    from digest.context import App
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +33,7 @@ def public_lists(settings: Settings) -> list[str]:
 
 
 def request_subscription(
-    settings: Settings,
-    engine: Engine,
+    app: App,
     *,
     email: str,
     name: str,
@@ -43,6 +46,7 @@ def request_subscription(
 
     An address that left earlier may ask again: it stays suppressed until they confirm.
     """
+    settings, engine = app.settings, app.engine
     try:
         given, key = email_key(email)
     except EmailNotValidError as exc:

@@ -13,13 +13,12 @@ from sqlalchemy.engine import Engine
 from digest.audience.export import export_csv
 from digest.audience.importer import import_csv
 from digest.audience.members import details, list_summary
-from digest.config import Settings
+from digest.context import App
 from digest.errors import AudienceError
 
 
 def import_command(
-    settings: Settings,
-    engine: Engine,
+    app: App,
     path: Path,
     *,
     list_slug: str,
@@ -31,8 +30,7 @@ def import_command(
 ) -> None:
     """Fails (exit 1) only when the file cannot be read, or with --strict and a rejected row."""
     report = import_csv(
-        settings,
-        engine,
+        app,
         path,
         list_slug=list_slug,
         default_format=fmt,
@@ -62,19 +60,18 @@ def import_command(
 
 
 def export_command(
-    settings: Settings,
-    engine: Engine,
+    app: App,
     *,
     list_slug: str | None,
     status: str | None,
     out: Path | None,
 ) -> None:
     if out is None:
-        count = export_csv(settings, engine, sys.stdout, list_slug=list_slug, status=status)
+        count = export_csv(app, sys.stdout, list_slug=list_slug, status=status)
     else:
         try:
             with out.open("w", encoding="utf-8", newline="") as fh:
-                count = export_csv(settings, engine, fh, list_slug=list_slug, status=status)
+                count = export_csv(app, fh, list_slug=list_slug, status=status)
         except OSError as exc:
             raise AudienceError(f"cannot write {out} ({exc.strerror})") from None
     typer.secho(f"exported {count} subscriber(s)", err=True)
@@ -104,8 +101,8 @@ def show_command(engine: Engine, address: str, *, as_json: bool) -> None:
         typer.echo(f"{key}: {'' if value is None else value}")
 
 
-def lists_command(settings: Settings, engine: Engine, *, as_json: bool) -> None:
-    summary = list_summary(settings, engine)
+def lists_command(app: App, *, as_json: bool) -> None:
+    summary = list_summary(app)
     if as_json:
         typer.echo(
             json.dumps(

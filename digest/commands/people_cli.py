@@ -42,8 +42,7 @@ def subscribers_import(
         config,
         debug,
         lambda a: import_command(
-            a.settings,
-            a.engine,
+            a,
             file,
             list_slug=list_,
             fmt=format_,
@@ -74,7 +73,7 @@ def subscribers_export(
     run(
         config,
         debug,
-        lambda a: export_command(a.settings, a.engine, list_slug=list_, status=status, out=out),
+        lambda a: export_command(a, list_slug=list_, status=status, out=out),
     )
 
 
@@ -101,8 +100,7 @@ def subscribers_add(
         config,
         debug,
         lambda a: add(
-            a.settings,
-            a.engine,
+            a,
             email,
             list_slug=list_,
             name=name,
@@ -134,7 +132,7 @@ def subscribers_remove(
     run(
         config,
         debug,
-        lambda a: remove(a.settings, a.engine, email, list_slug=list_, now=a.clock()),
+        lambda a: remove(a, email, list_slug=list_, now=a.clock()),
     )
 
 

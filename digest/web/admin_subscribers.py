@@ -84,8 +84,7 @@ def _take_off(ctx: App, staff: Staff, subscriber_id: int, list_slug: str) -> Res
         return missing(ctx.settings, staff)
     try:
         done = remove(
-            ctx.settings,
-            ctx.engine,
+            ctx,
             row.email,
             list_slug=list_slug or None,
             now=ctx.clock(),
@@ -163,8 +162,7 @@ async def _import_upload(
                 out.write(chunk)
         report = await run_in_threadpool(
             import_csv,
-            ctx.settings,
-            ctx.engine,
+            ctx,
             path,
             list_slug=list_slug,
             default_format=text_field(posted.form, "format") or None,
@@ -188,9 +186,7 @@ async def _import_upload(
 def export(ctx: Ctx, staff: StaffDep, list: str = "", status: str = "") -> Response:
     out = io.StringIO()
     try:
-        count = export_csv(
-            ctx.settings, ctx.engine, out, list_slug=list or None, status=status or None
-        )
+        count = export_csv(ctx, out, list_slug=list or None, status=status or None)
     except DigestError as exc:
         return Response(f"{exc}\n", status_code=400, media_type="text/plain")
     audit.log(

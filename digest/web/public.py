@@ -92,8 +92,7 @@ def _register(ctx: App, data: dict[str, list[str]]) -> HTMLResponse:
     try:
         with one_writer(ctx.engine):
             asked = request_subscription(
-                ctx.settings,
-                ctx.engine,
+                ctx,
                 email=data.get("email", [""])[0].strip(),
                 name=data.get("name", [""])[0],
                 lists=data.get("list", []),
@@ -181,15 +180,12 @@ def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> 
 
 
 def _save_choices(ctx: App, token: str, form: dict[str, list[str]], public: list[Any]) -> None:
-    settings, engine, keys = ctx.settings, ctx.engine, ctx.keys
     if form.get("action") == ["leave"]:
-        set_preferences(settings, engine, keys, token, leave_all=True, now=ctx.clock())
+        set_preferences(ctx, token, leave_all=True, now=ctx.clock())
         return
     chosen = set(form.get("list", []))
     set_preferences(
-        settings,
-        engine,
-        keys,
+        ctx,
         token,
         lists={x.slug: x.slug in chosen for x in public},
         fmt=form.get("format", [""])[0] or None,
