@@ -58,9 +58,5 @@ class App:
 def open_app(config: Path | None = None, secrets: Secrets | None = None) -> App:
     """Settings from ``config`` (see config_path), its database, secrets from the environment."""
     settings = load_settings(config)
-    return app_for(settings, secrets or Secrets.from_env())
-
-
-def app_for(settings: Settings, secrets: Secrets | None = None) -> App:
     engine = open_engine(settings.database_url, settings.base_dir)
     return App(settings, engine, secrets or Secrets.from_env())

@@ -26,6 +26,7 @@ from digest.lifecycle.sending import (
     edition_to_send,
     left_over,
     preview_send,
+    reach_now,
     send,
 )
 from digest.lifecycle.states import State
@@ -37,8 +38,7 @@ def _show_plan(app: App, plan: SendPlan) -> int:
     formats = ", ".join(f"{n} {fmt}" for fmt, n in sorted(plan.new_recipients.items()))
     with app.engine.connect() as conn:
         state = ledger.summary(conn, plan.edition.id)
-    new = 0 if plan.written else sum(plan.new_recipients.values())
-    waiting: int = state["recipients"]["pending"] + new
+    waiting = reach_now(app, plan)
     typer.echo(f"edition {plan.edition.id}: {plan.edition.subject}")
     typer.echo(f"  lists: {', '.join(plan.lists)}; transport: {plan.transport}")
     typer.echo(

@@ -18,6 +18,11 @@ from digest.urls import edition_path
 log = logging.getLogger(__name__)
 
 
+def reason_of(exc: BaseException) -> str:
+    """An exception as a failure's reason: its message, or its name when it has none."""
+    return str(exc) or type(exc).__name__
+
+
 def report_failure(app: App, edition_id: str, reason: str, *, who: str, notify: bool) -> None:
     """Record the failure (when the table allows it from where the edition is), log it,
     and, for sends nobody is watching, mail the notice."""

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Connection
@@ -24,7 +25,7 @@ from digest.dispatch.run import RunReport, mark_abandoned
 from digest.dispatch.send import deliver
 from digest.dispatch.suppressions import refresh_before_send
 from digest.errors import DeliveryError
-from digest.lifecycle.failures import report_failure
+from digest.lifecycle.failures import reason_of, report_failure
 from digest.lifecycle.states import (
     SENDABLE,
     UNFINISHED,
@@ -129,8 +130,7 @@ def begin_send(app: App, edition_id: str, *, who: str) -> None:
                 f"run 'digest send --edition {edition.id}'"
             )
         lists_for(app, edition, None)
-        if State(edition.state) is not State.SENDING:
-            transition(conn, edition.id, State.SENDING, who=who, now=app.clock())
+        _mark_sending(conn, edition.id, who=who, now=app.clock())
 
 
 def send(
@@ -159,15 +159,13 @@ def send(
     transport = app.transport(now)
     try:
         result = _plan(app, edition, slugs, transport, events, add_new=add_new)
-        if (
-            not _anything_to_send(app, result.plan, resend_uncertain)
-            and edition.state == State.SENT
-        ):
-            result.people, result.state = _people(app, edition.id), State.SENT
-            return result
+        if edition.state == State.SENT:  # sent before: only someone new (or retried) goes
+            people = _people(app, edition.id)
+            if not _anything_to_send(people, result.plan, resend_uncertain):
+                result.people, result.state = people, State.SENT
+                return result
         with app.engine.begin() as conn:
-            if locked_state(conn, edition.id) is not State.SENDING:
-                transition(conn, edition.id, State.SENDING, who=who, now=now)
+            _mark_sending(conn, edition.id, who=who, now=now)
         if events.on_start is not None:
             events.on_start(_people(app, edition.id)["pending"])
         result.report = deliver(
@@ -179,7 +177,7 @@ def send(
             on_batch=events.on_batch,
         )
     except Exception as exc:
-        report_failure(app, edition.id, _reason(exc), who=who, notify=notify)
+        report_failure(app, edition.id, reason_of(exc), who=who, notify=notify)
         raise
     return _finish(app, result, who=who, notify=notify)
 
@@ -205,8 +203,20 @@ def _plan(
     return SendResult(plan, outbox=_outbox(transport, edition.id))
 
 
-def _anything_to_send(app: App, plan: SendPlan, resend_uncertain: bool) -> bool:
-    people = _people(app, plan.edition.id)
+def _mark_sending(conn: Connection, edition_id: str, *, who: str, now: datetime) -> None:
+    """Record ``sending``, unless it is so already (a resume, or the console marked it)."""
+    if locked_state(conn, edition_id) is not State.SENDING:
+        transition(conn, edition_id, State.SENDING, who=who, now=now)
+
+
+def reach_now(app: App, plan: SendPlan) -> int:
+    """How many people a send of the plan reaches now: the ledger's pending, plus the
+    newcomers a dry-run plan found (a written plan's are pending already)."""
+    pending = _people(app, plan.edition.id)["pending"]
+    return pending + (0 if plan.written else sum(plan.new_recipients.values()))
+
+
+def _anything_to_send(people: dict[str, int], plan: SendPlan, resend_uncertain: bool) -> bool:
     waiting = people["pending"] + people["failed"] + people["in_flight"]
     if resend_uncertain:
         waiting += people["uncertain"]
@@ -249,7 +259,7 @@ def left_over(edition_id: str, people: dict[str, int]) -> str:
     if people["failed"]:
         parts.append(
             f"{people['failed']} recipient(s) failed: see 'digest status {edition_id}' for "
-            "the reasons, then run 'digest send --edition " + edition_id + "' again"
+            f"the reasons, then run 'digest send --edition {edition_id}' again"
         )
     if people["uncertain"]:
         parts.append(
@@ -270,10 +280,6 @@ def _outbox(transport: Transport, edition_id: str) -> Path | None:
     return transport.folder(edition_id) if isinstance(transport, OutboxTransport) else None
 
 
-def _reason(exc: BaseException) -> str:
-    return str(exc) if str(exc) else type(exc).__name__
-
-
 def resume_unfinished(app: App, *, stop: threading.Event | None = None) -> list[str]:
     """At start: editions and alerts left approved or sending (a SIGTERM, a crash) send
     their pending batches; nobody new is added to one that had started."""
@@ -285,5 +291,5 @@ def resume_unfinished(app: App, *, stop: threading.Event | None = None) -> list[
         try:
             send(app, edition_id, who="scheduler", stop=stop, notify=True, add_new=not started)
         except Exception as exc:  # one edition's trouble never keeps the next from resuming
-            log.error("edition %s: the resumed send failed: %s", edition_id, _reason(exc))
+            log.error("edition %s: the resumed send failed: %s", edition_id, reason_of(exc))
     return unfinished

@@ -141,8 +141,7 @@ def transition(
     Refuses (and changes nothing) when the move is not in the table. The row is
     locked first, so two processes cannot both make the same move.
     """
-    editions.lock_row(conn, edition_id)
-    current = state_of(conn, edition_id)
+    current = locked_state(conn, edition_id)
     _refuse_unless_allowed(edition_id, current, to)
     editions.record_state(conn, edition_id, to.value, who=who, now=now, note=note)
     return current

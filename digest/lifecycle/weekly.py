@@ -17,9 +17,9 @@ from digest.context import App
 from digest.dispatch.copies import send_copies
 from digest.edition import week_id
 from digest.errors import DigestError
-from digest.lifecycle.failures import report_failure
+from digest.lifecycle.failures import reason_of, report_failure
 from digest.lifecycle.sending import SendResult, find_edition, send
-from digest.lifecycle.states import State, state_of, transition
+from digest.lifecycle.states import UNFINISHED, State, state_of, transition
 from digest.store import audience, editions
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def run_weekly(app: App, *, holder: str, stop: threading.Event | None = None) ->
     try:
         return _weekly(app, week, now, holder=holder, stop=stop)
     except Exception as exc:
-        reason = str(exc) or type(exc).__name__
+        reason = reason_of(exc)
         if not isinstance(exc, DigestError):
             log.exception("edition %s: the weekly job failed", week)
         with app.engine.connect() as conn:
@@ -57,7 +57,7 @@ def _weekly(
         if not editions.take_lock(conn, f"weekly:{week}", holder, now=now, until=now + LOCK_FOR):
             return f"{week}: another process is running this week's job"
         state = state_of(conn, week)
-    if state in (State.APPROVED, State.SENDING):  # cut short last time (a restart): resume
+    if state in UNFINISHED:  # cut short last time (a restart): resume
         send(app, week, who=SCHEDULER, stop=stop, notify=True)
         return f"{week}: resumed"
     if state not in (None, State.BUILT):

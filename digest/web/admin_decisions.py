@@ -15,12 +15,11 @@ from starlette.concurrency import run_in_threadpool
 from digest.context import App
 from digest.errors import DigestError
 from digest.lifecycle.alerts import cancel
-from digest.lifecycle.sending import preview_send
+from digest.lifecycle.sending import preview_send, reach_now
 from digest.lifecycle.states import State
 from digest.lifecycle.weekly import mark_approved, reject
 from digest.staff import audit
 from digest.staff.sessions import Staff
-from digest.store import ledger
 from digest.urls import CONSOLE, edition_path
 from digest.web.console import console, refused, start_send
 from digest.web.deps import Ctx, Posted, PostedDep, text_field
@@ -60,8 +59,6 @@ def _ask(ctx: App, staff: Staff, edition_id: str, action: str) -> HTMLResponse:
         plan = preview_send(ctx, edition_id, approving=action == "approve")
     except DigestError as exc:
         return refused(ctx.settings, staff, edition_id, str(exc))
-    with ctx.engine.connect() as conn:
-        waiting = ledger.summary(conn, edition_id)["recipients"]["pending"]
     lists = [x.name for x in ctx.settings.lists if x.slug in plan.lists]
     return console(
         ctx.settings,
@@ -71,7 +68,7 @@ def _ask(ctx: App, staff: Staff, edition_id: str, action: str) -> HTMLResponse:
         edition=plan.edition,
         action=action,
         lists=lists,
-        count=waiting + sum(plan.new_recipients.values()),
+        count=reach_now(ctx, plan),
         transport=plan.transport,
         back=edition_path(edition_id),
     )
