@@ -168,8 +168,8 @@ def everyone(make_project, tmp_path, monkeypatch) -> Project:
     return project
 
 
-def _cli(project: Project, *args: str, code: int = 0) -> str:
-    with time_machine.travel(NOW, tick=False):
+def _cli(project: Project, *args: str, code: int = 0, at: datetime = NOW) -> str:
+    with time_machine.travel(at, tick=False):
         result = CliRunner().invoke(app, [*args, "--config", str(project.config)])
     assert result.exit_code == code, result.output
     return result.output
@@ -192,6 +192,14 @@ def _alert_id(output: str) -> str:
     found = re.search(r"alert-\d{8}-\d{6}", output)
     assert found, output
     return found.group(0)
+
+
+def _alert(project: Project, subject: str, *extra: str, at: datetime = NOW) -> str:
+    """`digest alert` at ``at`` with a one-line body; the alert's id."""
+    body = project.folder / "a.md"
+    body.write_text("Vigil at six.")
+    out = _cli(project, "alert", "--subject", subject, "--body", str(body), "--yes", *extra, at=at)
+    return _alert_id(out)
 
 
 def _console(project: Project) -> tuple[TestClient, str]:
@@ -223,9 +231,7 @@ def test_a_list_of_another_kind_is_refused_in_one_line(everyone) -> None:
 
 
 def test_command_line_alert_and_send_of_an_alert_reach_alert_lists_only(everyone) -> None:
-    body = everyone.folder / "a.md"
-    body.write_text("Vigil at six.")
-    alert = _alert_id(_cli(everyone, "alert", "--subject", "S", "--body", str(body), "--yes"))
+    alert = _alert(everyone, "S")
     assert _got(everyone, alert) == ALERT_AUDIENCE
     # The reproduced bug: sending the alert again by id reached the weekly lists.
     _cli(everyone, "send", "--edition", alert, "--yes")
@@ -241,10 +247,7 @@ def test_scheduled_weekly_send_reaches_digest_and_print_lists(everyone) -> None:
 
 
 def test_scheduled_alert_reaches_alert_lists_only(everyone) -> None:
-    body = everyone.folder / "a.md"
-    body.write_text("Vigil at six.")
-    out = _cli(everyone, "alert", "--subject", "S", "--body", str(body), "--yes", "--at", "18:00")
-    alert = _alert_id(out)
+    alert = _alert(everyone, "S", "--at", "18:00")
     with time_machine.travel(datetime.fromisoformat("2026-11-26T18:01-05:00"), tick=False):
         auto_send_job(str(everyone.config))
     assert _got(everyone, alert) == ALERT_AUDIENCE
@@ -293,10 +296,7 @@ def test_console_alert_reaches_alert_lists_only(everyone) -> None:
 
 
 def test_a_scheduled_alert_cancelled_in_the_console_never_goes(everyone) -> None:
-    body = everyone.folder / "a.md"
-    body.write_text("Vigil at six.")
-    out = _cli(everyone, "alert", "--subject", "S", "--body", str(body), "--yes", "--at", "18:00")
-    alert = _alert_id(out)
+    alert = _alert(everyone, "S", "--at", "18:00")
     client, csrf = _console(everyone)
     page = client.get(f"/admin/editions/{alert}").text
     assert "to go Thursday 26 November 2026 at 18:00 EST" in page and "Cancel this send" in page
@@ -357,31 +357,8 @@ def test_the_dashboard_shows_the_next_weekly_send_and_the_last_collect(everyone)
 
 
 def test_an_alert_s_view_online_link_works_once_it_is_sent(everyone) -> None:
-    body = everyone.folder / "a.md"
-    body.write_text("Vigil at six.")
-    later = _cli(
-        everyone, "alert", "--subject", "Later", "--body", str(body), "--yes", "--at", "18:00"
-    )
-    waiting = _alert_id(later)
-    with time_machine.travel(NOW.replace(second=5), tick=False):
-        out = (
-            CliRunner()
-            .invoke(
-                app,
-                [
-                    "alert",
-                    "--subject",
-                    "Vigil",
-                    "--body",
-                    str(body),
-                    "--yes",
-                    "--config",
-                    str(everyone.config),
-                ],
-            )
-            .output
-        )
-    alert = _alert_id(out)
+    waiting = _alert(everyone, "Later", "--at", "18:00")
+    alert = _alert(everyone, "Vigil", at=NOW.replace(second=5))
     client = TestClient(create_app(everyone.app(secrets=Secrets(secret_key=KEY))))
     page = client.get(f"/archive/{alert}")
     assert page.status_code == 200 and "Vigil at six." in page.text
