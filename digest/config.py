@@ -15,7 +15,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from digest.audience.addresses import email_key
 from digest.config_errors import (
     approval_problems,
     describe_validation_error,
@@ -174,10 +175,10 @@ class DeliverySettings(_Strict):
     @classmethod
     def _an_address(cls, value: str) -> str:
         try:
-            validate_email(value.strip(), check_deliverability=False)
+            given, _ = email_key(value)  # the project's one address rule
         except EmailNotValidError as exc:
             raise ValueError(f"is not an email address ({exc})") from None
-        return value.strip()
+        return given
 
 
 # Used only when config.toml has no [delivery] table: fine for building and previews, never

@@ -15,6 +15,7 @@ from digest.config import Settings
 from digest.models import RenderedEmail
 from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
 from digest.render.templates import html_env
+from digest.urls import Urls
 
 MAX_BODY = 1_000_000
 MAX_UPLOAD = 50_000_000  # a subscriber CSV, posted to the console by staff
@@ -82,11 +83,8 @@ class RateLimit:
 
 def without_personal_links(html: str, base_url: str) -> str:
     """The view-in-browser copy of an email: no per-recipient link or name in it."""
-    for placeholder, value in (
-        (UNSUBSCRIBE, f"{base_url}/archive"),
-        (PREFERENCES, f"{base_url}/archive"),
-        (NAME, ""),
-    ):
+    archive = Urls(base_url).archive()
+    for placeholder, value in ((UNSUBSCRIBE, archive), (PREFERENCES, archive), (NAME, "")):
         html = html.replace(placeholder, value)
     return html
 
