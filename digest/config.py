@@ -6,6 +6,7 @@ reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from contextvars import ContextVar
@@ -72,11 +73,14 @@ class FeedSource(_Strict):
     name: str
     url: str
     section: str = "news"
+    # An intranet feed on a private address on purpose: its own host and port only.
+    allow_private: bool = False
 
 
 class CalendarSource(_Strict):
     name: str
     url: str
+    allow_private: bool = False
 
 
 class NotesSource(_Strict):
@@ -106,6 +110,9 @@ class CollectSettings(_Strict):
     max_bytes: int = Field(default=5_000_000, gt=0)
     max_redirects: int = Field(default=5, ge=0)
     summary_chars: int = Field(default=300, ge=40)
+    # A recurring event expands lazily, up to these many occurrences in the window.
+    max_occurrences_per_event: int = Field(default=500, ge=1)
+    max_occurrences_per_calendar: int = Field(default=5000, ge=1)
 
 
 class EditionSettings(_Strict):
@@ -219,6 +226,25 @@ class PrintSettings(_Strict):
         return by_name.get(name or "", by_name[self.default_profile])
 
 
+class WebSettings(_Strict):
+    # Proxies whose X-Forwarded-For is believed (addresses or networks); none by default,
+    # so the socket's peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not an IP address or network (such as '127.0.0.1' "
+                    "or '10.0.0.0/8')"
+                ) from None
+        return values
+
+
 class ScheduleSettings(_Strict):
     collect: str = "0 6 * * *"
     send: str = "0 7 * * thu"
@@ -254,6 +280,7 @@ class Settings(BaseSettings):
     delivery: DeliverySettings = Field(default_factory=lambda: DeliverySettings(**UNSET_DELIVERY))
     print: PrintSettings = Field(default_factory=PrintSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _delivery_given: bool = PrivateAttr(default=True)

@@ -120,11 +120,15 @@ class _Planned:
 def _plan(settings: Settings, engine: Engine) -> list[_Planned]:
     out = []
     with engine.connect() as conn:
-        configured = [("feed", i, f.name, f.url) for i, f in enumerate(settings.sources.feeds)]
-        configured += [
-            ("calendar", i, c.name, c.url) for i, c in enumerate(settings.sources.calendars)
+        configured = [
+            ("feed", i, f.name, f.url, f.allow_private)
+            for i, f in enumerate(settings.sources.feeds)
         ]
-        for kind, i, name, url in configured:
+        configured += [
+            ("calendar", i, c.name, c.url, c.allow_private)
+            for i, c in enumerate(settings.sources.calendars)
+        ]
+        for kind, i, name, url, allow_private in configured:
             state = content.get_fetch_state(conn, f"{kind}:{name}", url)
             if kind == "calendar":
                 # Fetched whole every time: its recurring events must be expanded again
@@ -136,6 +140,7 @@ def _plan(settings: Settings, engine: Engine) -> list[_Planned]:
                 url,
                 state.etag,
                 state.last_modified,
+                allow_private,
             )
             out.append(_Planned(kind, i, name, request))
     return out

@@ -25,6 +25,8 @@ class FetchRequest:
     url: str
     etag: str | None = None
     last_modified: str | None = None
+    # The source's own host and port may be a private address (an intranet feed).
+    allow_private: bool = False
 
 
 @dataclass(frozen=True, slots=True)
