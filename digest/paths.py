@@ -15,3 +15,10 @@ def bundled(name: str) -> Path:
     if installed.exists():
         return installed
     return _PACKAGE.parent / name
+
+
+def private_folder(path: Path) -> Path:
+    """``path`` as a folder, created readable by its owner only (0700) if it is new: the
+    data folder holds personal data, password hashes and the signing key."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path

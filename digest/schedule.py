@@ -61,7 +61,7 @@ def make_scheduler(settings: Settings, config: Path) -> BackgroundScheduler:
         "weekly": (weekly_job, cron(settings.schedule.send, settings, "send")),
         "auto-send": (
             auto_send_job,
-            # Every minute: scheduled alerts whose time has come, approval deadlines.
+            # Every minute: scheduled alerts, approval deadlines, waiting confirmations.
             IntervalTrigger(minutes=1, timezone=settings.organisation.zone),
         ),
     }
@@ -109,7 +109,9 @@ def weekly_job(config: str) -> None:
 
 
 def auto_send_job(config: str) -> None:
-    """Every minute: scheduled alerts whose time has come, approval deadlines passed."""
+    """Every minute: scheduled alerts whose time has come, approval deadlines passed, and
+    confirmation emails still waiting."""
+    from digest.audience.confirmations import send_waiting
     from digest.lifecycle.alerts import send_due
     from digest.lifecycle.weekly import auto_send_due
 
@@ -118,6 +120,8 @@ def auto_send_job(config: str) -> None:
         log.info("alert %s: its time came", alert)
     for edition_id in auto_send_due(app, stop=STOP):
         log.info("auto-send: %s went out without approval (edition.auto_send_after)", edition_id)
+    if sent := send_waiting(app):
+        log.info("sent %s waiting confirmation email(s)", sent)
 
 
 def alert_job(config: str, alert: str, list_slug: str | None = None) -> None:

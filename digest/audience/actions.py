@@ -18,6 +18,7 @@ from digest.audience.tokens import Keyring, TokenClaims
 from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store
+from digest.store import signups
 
 if TYPE_CHECKING:
     from digest.context import App
@@ -65,9 +66,11 @@ def unsubscribe(
 
 
 def confirm(engine: Engine, keys: Keyring, token: str, *, now: datetime) -> ActionResult:
-    """Double opt-in: a pending subscriber (and their pending membership) becomes active."""
+    """Double opt-in: the subscriber and the lists of the token's sign-up request (only
+    those) become active, in the format that request chose."""
     with engine.begin() as conn:
         claims, sub = _verified(conn, keys, token, "confirm", now)
+        asked = confirmed_request(conn, claims)
         sup = store.suppression_of(conn, sub.email_key)
         left_at = sup.created if sup is not None else sub.unsubscribed
         if left_at is not None and left_at > claims.issued + timedelta(seconds=1):
@@ -80,13 +83,58 @@ def confirm(engine: Engine, keys: Keyring, token: str, *, now: datetime) -> Acti
                 conn, sub.id, status=store.ACTIVE, confirmed=now, unsubscribed=None
             )
             changed = True
-        for member in store.memberships_of(conn, sub.id):  # every list they asked for
-            if member.status == store.PENDING:
-                store.update_membership(
-                    conn, sub.id, member.list_slug, status=store.ACTIVE, changed=now
-                )
-                changed = True
+        for slug in asked.lists:
+            changed |= _activate(conn, sub.id, slug, asked, now)
+        if asked.id is not None and changed:
+            signups.mark_confirmed(conn, asked.id, now)
     return ActionResult(sub.email, claims.list_slug, changed)
+
+
+@dataclass(frozen=True, slots=True)
+class AskedFor:
+    """What a confirm token confirms: its request's lists and format (an older token made
+    before requests were kept: its own list, as it is)."""
+
+    id: int | None
+    lists: tuple[str, ...]
+    format: str | None = None
+    profile: str | None = None
+
+
+def confirmed_request(conn: Connection, claims: TokenClaims) -> AskedFor:
+    if claims.ref is None:
+        return AskedFor(None, (claims.list_slug,))
+    row = signups.get_request(conn, claims.ref)
+    if row is None or row.subscriber_id != claims.subscriber_id:
+        raise AudienceError("this confirmation link is for a request we no longer hold")
+    return AskedFor(row.id, row.lists, row.format, row.profile)
+
+
+def _activate(
+    conn: Connection, subscriber_id: int, slug: str, asked: AskedFor, now: datetime
+) -> bool:
+    member = store.list_memberships(conn, slug, [subscriber_id]).get(subscriber_id)
+    choice = {"format": asked.format, "profile": asked.profile} if asked.format else {}
+    if member is None:
+        store.add_memberships(
+            conn,
+            [
+                {
+                    "subscriber_id": subscriber_id,
+                    "list_slug": slug,
+                    "status": store.ACTIVE,
+                    "format": asked.format or "html",
+                    "profile": asked.profile,
+                    "created": now,
+                }
+            ],
+        )
+        return True
+    if member.status == store.ACTIVE:
+        return False
+    return store.update_membership(
+        conn, subscriber_id, slug, status=store.ACTIVE, changed=now, **choice
+    )
 
 
 def set_preferences(

@@ -30,6 +30,35 @@ FORMAT_HEADERS = {"format"}
 PROFILE_HEADERS = {"profile", "facility", "facility profile"}
 FORMATS = ("html", "text", "print")
 CHUNK_ROWS = 5000
+PROBLEMS_KEPT = 1000
+
+
+@dataclass(slots=True)
+class Problems:
+    """Problems of one kind, as (line, what): the first ``PROBLEMS_KEPT`` are kept to show,
+    the rest only counted, so a file of a million bad rows makes a short report. ``len``
+    is how many there were in all; iterating gives the kept ones."""
+
+    kept: list[tuple[int, str]] = field(default_factory=list)
+    total: int = 0
+
+    def append(self, problem: tuple[int, str]) -> None:
+        self.total += 1
+        if len(self.kept) < PROBLEMS_KEPT:
+            self.kept.append(problem)
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        return iter(self.kept)
+
+    def __getitem__(self, index: int) -> tuple[int, str]:
+        return self.kept[index]
+
+    @property
+    def not_shown(self) -> int:
+        return self.total - len(self.kept)
 
 
 @dataclass(slots=True)
@@ -37,9 +66,9 @@ class ImportReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
-    suppressed: list[tuple[int, str]] = field(default_factory=list)
-    merged: list[tuple[int, str]] = field(default_factory=list)
+    rejected: Problems = field(default_factory=Problems)
+    suppressed: Problems = field(default_factory=Problems)
+    merged: Problems = field(default_factory=Problems)
     written: bool = False
 
 
@@ -73,12 +102,14 @@ def import_csv(
     dry_run: bool,
     now: datetime,
     strict: bool = False,
+    file_name: str | None = None,
 ) -> ImportReport:
     """Add or update the file's subscribers on a list, all in one transaction.
 
     Suppressed and unsubscribed addresses are never resubscribed (the report lists
     them). Nothing is written with ``dry_run``, nor with ``strict`` when any row was
-    rejected; the report is the same either way (``written`` says which).
+    rejected; the report is the same either way (``written`` says which). ``file_name``
+    is what the subscribers' source says (an upload's own name; default the path's).
     """
     settings, engine = app.settings, app.engine
     listed = settings.list_named(list_slug)
@@ -88,9 +119,8 @@ def import_csv(
     profiles = {p.name for p in settings.print.profiles}
     report = ImportReport()
     rows = _valid_rows(read_table(path), fmt, profiles, report)
-    target = ImportTarget(
-        list_slug, store.PENDING if pending else store.ACTIVE, f"import {path.name}", now
-    )
+    status = store.PENDING if pending else store.ACTIVE
+    target = ImportTarget(list_slug, status, f"import {file_name or path.name}", now)
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
         refreshed = False

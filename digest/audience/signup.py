@@ -14,6 +14,7 @@ from digest.audience.importer import FORMATS
 from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store
+from digest.store import signups
 
 if TYPE_CHECKING:
     from digest.context import App
@@ -23,8 +24,12 @@ if TYPE_CHECKING:
 class SignupRequest:
     subscriber_id: int
     email: str
-    list_slug: str  # the first list waiting for confirmation
-    needs_confirmation: bool
+    request_id: int
+    lists: tuple[str, ...]  # what its confirmation confirms; empty when nothing is new
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return bool(self.lists)
 
 
 def public_lists(settings: Settings) -> list[str]:
@@ -61,31 +66,36 @@ def request_subscription(
         profile = None
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
-        sub = store.find_subscriber(conn, key)
-        if sub is None:
-            ids = store.add_subscribers(
-                conn,
-                [
-                    {
-                        "email": given,
-                        "email_key": key,
-                        "name": " ".join(name.split())[:200],
-                        "status": store.PENDING,
-                        "source": "web form",
-                        "created": now,
-                    }
-                ],
-            )
-            subscriber_id = ids[key]
-        else:
-            subscriber_id = sub.id
-            if sub.status != store.ACTIVE:
-                store.update_subscriber(conn, sub.id, status=store.PENDING)
-        waiting = _ask_for(conn, subscriber_id, chosen, fmt, profile, now)
-    first = waiting[0] if waiting else chosen[0]
-    return SignupRequest(
-        subscriber_id, given, first, bool(waiting) or sub is None or sub.status != store.ACTIVE
+        subscriber_id, was_active = _subscriber_for(conn, given, key, name, now)
+        waiting = _ask_for(conn, subscriber_id, chosen, fmt, profile, now, was_active)
+        request_id = signups.add_request(conn, subscriber_id, waiting, fmt, profile, now)
+    return SignupRequest(subscriber_id, given, request_id, tuple(waiting))
+
+
+def _subscriber_for(
+    conn: Connection, given: str, key: str, name: str, now: datetime
+) -> tuple[int, bool]:
+    """The subscriber row of this address (a new pending one if there is none), and whether
+    it was active before."""
+    sub = store.find_subscriber(conn, key)
+    if sub is not None:
+        if sub.status != store.ACTIVE:
+            store.update_subscriber(conn, sub.id, status=store.PENDING)
+        return sub.id, sub.status == store.ACTIVE
+    ids = store.add_subscribers(
+        conn,
+        [
+            {
+                "email": given,
+                "email_key": key,
+                "name": " ".join(name.split())[:200],
+                "status": store.PENDING,
+                "source": "web form",
+                "created": now,
+            }
+        ],
     )
+    return ids[key], False
 
 
 def _ask_for(
@@ -95,10 +105,19 @@ def _ask_for(
     fmt: str,
     profile: str | None,
     now: datetime,
+    was_active: bool,
 ) -> list[str]:
+    """The chosen lists this request has to confirm. A list new to them gets a pending
+    membership; one they had (pending from another sign-up, or left) is left as it is until
+    this request is confirmed, so one sign-up never changes another's choices."""
+    members = store.memberships_of(conn, subscriber_id)
+    had = {m.list_slug: m for m in members}
     waiting = []
     for slug in chosen:
-        member = store.list_memberships(conn, slug, [subscriber_id]).get(subscriber_id)
+        member = had.get(slug)
+        if member is not None and member.status == store.ACTIVE and was_active:
+            continue
+        waiting.append(slug)
         if member is None:
             store.add_memberships(
                 conn,
@@ -113,16 +132,4 @@ def _ask_for(
                     }
                 ],
             )
-            waiting.append(slug)
-        elif member.status != store.ACTIVE:
-            store.update_membership(
-                conn,
-                subscriber_id,
-                slug,
-                status=store.PENDING,
-                format=fmt,
-                profile=profile,
-                changed=now,
-            )
-            waiting.append(slug)
     return waiting

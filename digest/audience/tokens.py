@@ -1,8 +1,9 @@
 """Signed tokens for the links in every email (unsubscribe, preferences, confirm) and their keys.
 
-A token names its purpose, subscriber, list and the time it was made, signed with
-HMAC-SHA256. Unsubscribe and preferences tokens never expire (a years-old email must
-still unsubscribe); confirm tokens do. During a key rotation the previous key
+A token names its purpose, subscriber, list and the time it was made (a confirm token
+also the sign-up request it confirms, and nothing else), signed with HMAC-SHA256.
+Unsubscribe and preferences tokens never expire (a years-old email must still
+unsubscribe); confirm tokens do. During a key rotation the previous key
 (DIGEST_SECRET_KEY_PREVIOUS) still verifies.
 """
 
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from digest.errors import ConfigError
+from digest.paths import private_folder
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class TokenClaims:
     subscriber_id: int
     list_slug: str
     issued: datetime
+    ref: int | None = None  # the sign-up request a confirm token confirms
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +46,21 @@ class Keyring:
     current: bytes = field(repr=False)
     previous: tuple[bytes, ...] = field(default=(), repr=False)
 
-    def make(self, purpose: str, subscriber_id: int, list_slug: str, *, now: datetime) -> str:
-        """A URL-safe token binding purpose, subscriber and list."""
+    def make(
+        self,
+        purpose: str,
+        subscriber_id: int,
+        list_slug: str,
+        *,
+        now: datetime,
+        ref: int | None = None,
+    ) -> str:
+        """A URL-safe token binding purpose, subscriber and list (and a request, ``ref``)."""
         if purpose not in PURPOSES:
             raise ValueError(f"unknown token purpose {purpose!r}")
         claims = f"{purpose}:{subscriber_id}:{list_slug}:{int(now.timestamp())}"
+        if ref is not None:
+            claims += f":{ref}"
         payload = _b64(claims.encode())
         return f"{payload}.{_signature(self.current, payload)}"
 
@@ -81,8 +94,12 @@ def _signature(key: bytes, payload: str) -> str:
 def _claims(payload: str) -> TokenClaims | None:
     try:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
-        purpose, sid, slug, issued = raw.split(":", 3)
-        return TokenClaims(purpose, int(sid), slug, datetime.fromtimestamp(int(issued), UTC))
+        purpose, sid, slug, issued, *rest = raw.split(":")
+        if len(rest) > 1:
+            return None
+        ref = int(rest[0]) if rest else None
+        stamp = datetime.fromtimestamp(int(issued), UTC)
+        return TokenClaims(purpose, int(sid), slug, stamp, ref)
     except (ValueError, UnicodeDecodeError, OverflowError, OSError):
         return None
 
@@ -112,7 +129,7 @@ def keyring(
             "(python -c 'import secrets; print(secrets.token_urlsafe(48))'); it signs the "
             "unsubscribe and preferences links"
         )
-    var_dir.mkdir(parents=True, exist_ok=True)
+    private_folder(var_dir)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(_secrets.token_urlsafe(48))

@@ -46,6 +46,8 @@ def import_command(
     ):
         for line, reason in lines:
             typer.secho(f"{path}:{line}: {what}: {reason}", err=True)
+        if lines.not_shown:
+            typer.secho(f"{path}: and {lines.not_shown} more {what} row(s)", err=True)
     if strict and report.rejected:
         raise AudienceError(
             f"{len(report.rejected)} row(s) rejected and --strict given: "

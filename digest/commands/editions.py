@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import threading
 from pathlib import Path
@@ -23,7 +22,7 @@ from digest.store import editions as editions_store
 from digest.store import ledger
 from digest.web.app import create_app
 from digest.web.console import wait_for_background
-from digest.web.pages import HideTokens
+from digest.web.server import server_config
 
 
 def editions_command(engine: Engine, *, as_json: bool) -> None:
@@ -145,9 +144,8 @@ def serve_command(app: App, config: Path, *, host: str, port: int) -> None:
     for job_id, when in next_runs(scheduler):
         typer.echo(f"{job_id}: next run {when:%Y-%m-%d %H:%M} UTC" if when else f"{job_id}: -")
     typer.echo(f"web app on http://{host}:{port}")
-    logging.getLogger("uvicorn.access").addFilter(HideTokens())
     try:
-        uvicorn.Server(uvicorn.Config(web, host=host, port=port, log_level="info")).run()
+        uvicorn.Server(server_config(web, app.settings, host=host, port=port)).run()
     finally:
         SCHEDULER_STOP.set()
         scheduler.shutdown(wait=True)

@@ -4,6 +4,8 @@ its errors turned into exit statuses (one red line and 1; 2 is Typer's, for usag
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +46,8 @@ def errors_as_exit(debug: bool) -> Iterator[None]:
         _fail("interrupted: nothing half-written was kept", code=130)
     except (typer.Exit, typer.Abort):
         raise
+    except BrokenPipeError:
+        _quietly_stop_writing()
     except Exception as exc:
         if debug:
             raise
@@ -51,6 +55,19 @@ def errors_as_exit(debug: bool) -> Iterator[None]:
             f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug for "
             "the details, and report it)"
         )
+
+
+# The reader of our output went away (``digest build | head``): stop without a word, with
+# the status other Unix tools give when SIGPIPE ends them (128 + 13). What was stored
+# before stays stored; only the rest of the output is lost.
+CLOSED_OUTPUT = 141
+
+
+def _quietly_stop_writing() -> NoReturn:
+    # Python would flush stdout again at exit and complain; point it at /dev/null.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(CLOSED_OUTPUT)
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

@@ -85,8 +85,12 @@ def verify_signature(
 
 
 def parse_events(payload: bytes) -> list[DeliveryEvent]:
-    """The events of a verified body (ValueError when it is not SendGrid's JSON list)."""
-    data = json.loads(payload)
+    """The events of a verified body (ValueError when it is not SendGrid's JSON list, or
+    when any event's time is not a time: then none of them is stored)."""
+    try:
+        data = json.loads(payload)
+    except RecursionError:
+        raise ValueError("the event webhook body is nested too deeply") from None
     if not isinstance(data, list):
         raise ValueError("the event webhook body is not a JSON list")
     events = []
@@ -94,7 +98,7 @@ def parse_events(payload: bytes) -> list[DeliveryEvent]:
         if not isinstance(raw, dict) or not raw.get("sg_event_id"):
             continue
         kind = _kind(raw)
-        when = datetime.fromtimestamp(int(raw.get("timestamp", 0) or 0), UTC)
+        when = _when(raw.get("timestamp"))
         events.append(
             DeliveryEvent(
                 kind,
@@ -107,6 +111,13 @@ def parse_events(payload: bytes) -> list[DeliveryEvent]:
             )
         )
     return events
+
+
+def _when(stamp: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(stamp or 0), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        raise ValueError(f"an event's timestamp {str(stamp)[:40]!r} is not a time") from None
 
 
 def _kind(raw: dict[str, Any]) -> EventKind:

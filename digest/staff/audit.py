@@ -26,9 +26,12 @@ def recent(conn: Connection, *, limit: int = 200, target: str | None = None) -> 
     return store.audit_entries(conn, limit, target)
 
 
-def times_of(conn: Connection, *, who: str, action: str, since: datetime) -> list[datetime]:
-    """When ``who`` did ``action`` since ``since``, oldest first."""
-    return store.audit_times(conn, who, action, since)
+def times_of(
+    conn: Connection, *, who: str, action: str, since: datetime, after_id: int = 0
+) -> list[datetime]:
+    """When ``who`` did ``action`` since ``since`` (and after entry ``after_id``), oldest
+    first."""
+    return store.audit_times(conn, who, action, since, after_id)
 
 
 def log(engine: Engine, *, who: str, action: str, target: str = "", detail: str = "") -> None:

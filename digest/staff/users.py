@@ -88,22 +88,27 @@ def list_users(engine: Engine) -> list[Row[Any]]:
 
 
 def log_in(engine: Engine, address: str, password: str, *, now: datetime) -> LoginResult:
-    """Check a login. A locked account fails even with the right password; the fifth failure
-    in a row locks it for 15 minutes. Every outcome goes to the audit log."""
+    """Check a login. Five failures within 15 minutes lock the address for 15 minutes from
+    the fifth; a locked account fails even with the right password. A real address and an
+    unknown one do the same work (one password hash each, the same failure window) and give
+    the same answers, so the form never tells which addresses are staff. Every outcome goes
+    to the audit log."""
     try:
         key = check_address(address)
     except StaffError:
         key = address.strip().casefold()[:320]
     with engine.begin() as conn:
         user = store.find_user(conn, key)
-        if user is None:
-            _verify(_DUMMY_HASH, password)
-            return _unknown(conn, key, now)
-        if user.locked_until is not None and user.locked_until > now:
+        failures = _failures(conn, key, now)
+        locked_until = _lock_end(failures)
+        usable = user if locked_until is None else None
+        right = _verify(usable.password_hash if usable else _DUMMY_HASH, password)
+        if locked_until is not None:
             audit.record(conn, who=key, action="login refused", detail="locked", now=now)
-            return LoginResult(None, key, user.locked_until)
-        if not _verify(user.password_hash, password):
-            return _failed(conn, user, now)
+            return LoginResult(None, key, locked_until)
+        if usable is None or not right:
+            return _failed(conn, key, user, len(failures) + 1, now)
+        user = usable
         values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_login": now}
         if _HASHER.check_needs_rehash(user.password_hash):
             values["password_hash"] = _HASHER.hash(password)
@@ -112,25 +117,30 @@ def log_in(engine: Engine, address: str, password: str, *, now: datetime) -> Log
         return LoginResult(user.id, key)
 
 
-def _unknown(conn: Connection, key: str, now: datetime) -> LoginResult:
-    """An address with no account answers exactly like one, lock-out included, so the login
-    form never tells which addresses are staff."""
-    failures = audit.times_of(conn, who=key, action="login failed", since=now - LOCK_FOR)
-    if len(failures) >= MAX_FAILURES:
-        audit.record(conn, who=key, action="login refused", detail="locked", now=now)
-        return LoginResult(None, key, failures[MAX_FAILURES - 1] + LOCK_FOR)
-    audit.record(conn, who=key, action="login failed", detail="unknown address", now=now)
-    locked = now + LOCK_FOR if len(failures) + 1 >= MAX_FAILURES else None
-    return LoginResult(None, key, locked)
+def _failures(conn: Connection, key: str, now: datetime) -> list[datetime]:
+    """The failed logins of ``key`` in the sliding window (since its last fresh start)."""
+    fresh = store.last_fresh_start(conn, key)
+    return audit.times_of(
+        conn, who=key, action="login failed", since=now - LOCK_FOR, after_id=fresh
+    )
 
 
-def _failed(conn: Connection, user: Row[Any], now: datetime) -> LoginResult:
-    failures = user.failed_logins + 1
+def _lock_end(failures: list[datetime]) -> datetime | None:
+    if len(failures) < MAX_FAILURES:
+        return None
+    return failures[-MAX_FAILURES] + LOCK_FOR
+
+
+def _failed(
+    conn: Connection, key: str, user: Row[Any] | None, failures: int, now: datetime
+) -> LoginResult:
     locked = now + LOCK_FOR if failures >= MAX_FAILURES else None
-    store.update_user(conn, user.id, failed_logins=0 if locked else failures, locked_until=locked)
-    detail = "wrong password" + (f"; locked until {locked:%H:%M} UTC" if locked else "")
-    audit.record(conn, who=user.email, action="login failed", detail=detail, now=now)
-    return LoginResult(None, user.email, locked)
+    if user is not None:  # for 'digest users list'; the window above decides
+        store.update_user(conn, user.id, failed_logins=failures, locked_until=locked)
+    detail = "wrong password" if user is not None else "unknown address"
+    detail += f"; locked until {locked:%H:%M} UTC" if locked else ""
+    audit.record(conn, who=key, action="login failed", detail=detail, now=now)
+    return LoginResult(None, key, locked)
 
 
 def _verify(hashed: str, password: str) -> bool:

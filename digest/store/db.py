@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from digest.errors import ConfigError, DigestError
+from digest.paths import private_folder
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MIGRATING = threading.Lock()
@@ -23,7 +25,8 @@ _SQLITE_WRITERS: dict[str, threading.Lock] = {}
 
 
 def sqlite_url_for(database_url: str, base_dir: Path) -> str:
-    """Resolve a relative SQLite path against ``base_dir`` and create its folder."""
+    """Resolve a relative SQLite path against ``base_dir``; create its folder (0700) and the
+    file (0600: SQLite gives its -wal and -shm files the same mode) when they are new."""
     try:
         url = make_url(database_url)
     except ArgumentError:
@@ -36,7 +39,9 @@ def sqlite_url_for(database_url: str, base_dir: Path) -> str:
     path = Path(url.database)
     if not path.is_absolute():
         path = base_dir / path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     return url.set(database=str(path)).render_as_string(hide_password=False)
 
 

@@ -103,11 +103,30 @@ def audit_entries(conn: Connection, limit: int, target: str | None) -> list[Row[
     return list(conn.execute(query))
 
 
-def audit_times(conn: Connection, who: str, action: str, since: datetime) -> list[datetime]:
-    """When ``who`` did ``action`` after ``since``, oldest first."""
+def last_fresh_start(conn: Connection, key: str) -> int:
+    """The audit entry of ``key``'s last login or new password (0 for none): failures
+    before it are forgiven."""
+    query = sa.select(sa.func.max(audit_log.c.id)).where(
+        sa.or_(
+            sa.and_(audit_log.c.who == key, audit_log.c.action == "logged in"),
+            sa.and_(
+                audit_log.c.target == key,
+                audit_log.c.action.in_(("user added", "password changed")),
+            ),
+        )
+    )
+    return int(conn.execute(query).scalar() or 0)
+
+
+def audit_times(
+    conn: Connection, who: str, action: str, since: datetime, after_id: int = 0
+) -> list[datetime]:
+    """When ``who`` did ``action`` after ``since`` (and after entry ``after_id``), oldest
+    first."""
     query = (
         sa.select(audit_log.c.at)
         .where(audit_log.c.who == who, audit_log.c.action == action, audit_log.c.at > since)
+        .where(audit_log.c.id > after_id)
         .order_by(audit_log.c.at, audit_log.c.id)
     )
     return list(conn.execute(query).scalars())

@@ -157,6 +157,26 @@ memberships = sa.Table(
     sa.Column("changed", UTCDateTime, nullable=True),
 )
 
+# One sign-up from the web form: the lists its confirmation email confirms (and nothing
+# else), and that email's place in the queue the running server sends from.
+signup_requests = sa.Table(
+    "signup_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), nullable=False, index=True
+    ),
+    sa.Column("lists", sa.Text, nullable=False),  # slugs, space-separated
+    sa.Column("format", sa.String(10), nullable=False),
+    sa.Column("profile", sa.String(100), nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("sent", UTCDateTime, nullable=True, index=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_try", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("confirmed", UTCDateTime, nullable=True),
+)
+
 suppressions = sa.Table(
     "suppressions",
     metadata,

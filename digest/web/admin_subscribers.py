@@ -143,20 +143,27 @@ async def import_post(ctx: Ctx, posted: PostedDep) -> HTMLResponse:
         posted.staff,
         report=report,
         problem=problem,
-        file=upload.filename if isinstance(upload, UploadFile) else "",
+        file=_shown_name(upload.filename) if isinstance(upload, UploadFile) else "",
         list_slug=list_slug,
         dry_run=dry_run,
         status=400 if problem else 200,
     )
 
 
+def _shown_name(given: str | None) -> str:
+    """An uploaded file's name for the report: its last part, printable, short."""
+    last = (given or "").replace("\\", "/").rsplit("/", 1)[-1]
+    shown = "".join(c for c in last if c.isprintable()).strip()[:100]
+    return shown if shown.strip(".") else "upload.csv"
+
+
 async def _import_upload(
     ctx: App, posted: Posted, upload: UploadFile, list_slug: str, dry_run: bool
 ) -> ImportReport:
-    """The upload, streamed to a temporary file, imported as the command line would."""
-    name = Path(upload.filename or "").name
+    """The upload, streamed to a temporary file, imported as the command line would. The
+    name it came with is only shown, never used as a path."""
     with tempfile.TemporaryDirectory(prefix="digest-import-") as folder:
-        path = Path(folder) / (name or "upload.csv")
+        path = Path(folder) / "upload.csv"
         with path.open("wb") as out:
             while chunk := await upload.read(UPLOAD_CHUNK):
                 out.write(chunk)
@@ -169,6 +176,7 @@ async def _import_upload(
             pending=posted.form.get("pending") == "on",
             dry_run=dry_run,
             now=ctx.clock(),
+            file_name=_shown_name(upload.filename),
         )
     if report.written:
         audit.log(
@@ -176,8 +184,8 @@ async def _import_upload(
             who=posted.staff.email,
             action="subscribers imported",
             target=list_slug,
-            detail=f"{name}: added {report.added}, updated {report.updated}, "
-            f"rejected {len(report.rejected)}",
+            detail=f"{_shown_name(upload.filename)}: added {report.added}, "
+            f"updated {report.updated}, rejected {len(report.rejected)}",
         )
     return report
 

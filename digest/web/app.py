@@ -4,8 +4,6 @@ a dependency. Every page carries strict headers."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,8 +21,9 @@ from digest.web import (
     webhook,
 )
 from digest.web.deps import Limits
+from digest.web.headers import StrictHeaders
 from digest.web.limits import BodyLimit
-from digest.web.pages import MAX_BODY, MAX_UPLOAD, SECURITY_HEADERS, message
+from digest.web.pages import MAX_BODY, MAX_UPLOAD, message
 
 ROUTERS = (
     public.router,
@@ -48,17 +47,9 @@ def create_app(ctx: App) -> FastAPI:
     app.add_middleware(
         BodyLimit, limit=MAX_BODY, uploads={admin_subscribers.IMPORT_PATH: MAX_UPLOAD}
     )
+    app.add_middleware(StrictHeaders)
     _error_pages(app, settings)
     auth.install_door(app)
-
-    @app.middleware("http")
-    async def headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
 
     for router in ROUTERS:
         app.include_router(router)

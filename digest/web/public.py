@@ -10,17 +10,15 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from digest.audience.actions import confirm, set_preferences, unsubscribe
-from digest.audience.signup import SignupRequest, public_lists, request_subscription
+from digest.audience.confirmations import Asked, asked_by, send_confirmation
+from digest.audience.signup import public_lists, request_subscription
 from digest.config import Settings
 from digest.context import App
-from digest.dispatch.copies import send_copies
-from digest.errors import AudienceError, ConfigError, DigestError
-from digest.models import Recipient, RenderedEmail
-from digest.render.templates import text_env
-from digest.render.text import wrap
+from digest.errors import AudienceError, ConfigError
 from digest.store.audience import memberships_of, subscriber_by_id
 from digest.store.db import one_writer
 from digest.web.deps import Ctx, LimitsDep
@@ -102,20 +100,23 @@ def _register(ctx: App, data: dict[str, list[str]]) -> HTMLResponse:
             )
     except AudienceError as exc:
         return message(ctx.settings, "Not subscribed", str(exc), 400)
-    if asked.needs_confirmation:
-        _send_confirmation(ctx, asked)
-    return _signup_form(ctx, sent=True)
+    answer = _signup_form(ctx, sent=True)
+    # The email goes after the answer: the same work, and time, for every address.
+    answer.background = BackgroundTask(send_confirmation, ctx, asked.request_id)
+    return answer
 
 
 @router.get("/c/{token}", response_class=HTMLResponse)
 def confirm_page(ctx: Ctx, token: str) -> HTMLResponse:
-    """The link in the confirmation email: a Confirm button; its POST activates."""
-    if ctx.keys.check(token, "confirm", now=ctx.clock()) is None:
+    """The link in the confirmation email: what it confirms and a Confirm button; its POST
+    activates."""
+    asked = asked_by(ctx, token)
+    if asked is None:
         return bad_link(
             ctx.settings,
             "This confirmation link is not valid or is older than 7 days: subscribe again.",
         )
-    return _confirm_answer(ctx.settings, email="", done=False)
+    return _confirm_answer(ctx.settings, email="", done=False, asked=asked)
 
 
 @router.post("/c/{token}", response_class=HTMLResponse)
@@ -125,7 +126,7 @@ def confirm_now(ctx: Ctx, token: str) -> HTMLResponse:
             result = confirm(ctx.engine, ctx.keys, token, now=ctx.clock())
     except AudienceError as exc:
         return bad_link(ctx.settings, str(exc))
-    return _confirm_answer(ctx.settings, email=result.email, done=True)
+    return _confirm_answer(ctx.settings, email=result.email, done=True, asked=None)
 
 
 def bad_link(settings: Settings, why: str) -> HTMLResponse:
@@ -194,40 +195,12 @@ def _save_choices(ctx: App, token: str, form: dict[str, list[str]], public: list
     )
 
 
-def _confirm_answer(settings: Settings, *, email: str, done: bool) -> HTMLResponse:
-    return render(settings, "web/confirm.html.j2", title="Confirm", email=email, done=done)
-
-
-def _send_confirmation(ctx: App, asked: SignupRequest) -> None:
-    settings, now = ctx.settings, ctx.clock()
-    token = ctx.keys.make("confirm", asked.subscriber_id, asked.list_slug, now=now)
-    names = ", ".join(x.name for x in settings.lists if x.slug == asked.list_slug)
-    text = (
-        text_env()
-        .get_template("email/confirm.txt.j2")
-        .render(
-            org=settings.organisation,
-            wrap=wrap,
-            lists=names or "our emails",
-            link=ctx.urls.confirm(token),
-        )
+def _confirm_answer(
+    settings: Settings, *, email: str, done: bool, asked: Asked | None
+) -> HTMLResponse:
+    return render(
+        settings, "web/confirm.html.j2", title="Confirm", email=email, done=done, asked=asked
     )
-    email = RenderedEmail(f"Confirm: {settings.organisation.name}", "", text)
-    person = Recipient(asked.subscriber_id, asked.email, "")
-    try:
-        send_copies(
-            ctx,
-            email,
-            ctx.transport(now),
-            [person],
-            list_slug=asked.list_slug,
-            mark="",
-            now=now,
-            label="confirm",
-            variant="text",
-        )
-    except DigestError:
-        log.exception("could not send the confirmation to subscriber %s", asked.subscriber_id)
 
 
 def _unsubscribe_answer(ctx: App, token: str, *, act: bool) -> HTMLResponse:
