@@ -77,11 +77,13 @@ def send_confirmation(app: App, request_id: int) -> bool:
         return False
     try:
         _deliver(app, row, Recipient(sub.id, sub.email, ""), now)
-    except DigestError as exc:
+    except Exception as exc:  # whatever it was, this one waits and the others go on
+        reason = str(exc) if isinstance(exc, DigestError) else f"unexpected {type(exc).__name__}"
+        log.warning("confirmation %s not sent (try %s): %s", request_id, row.attempts, reason)
+        log.debug("the confirmation's failure", exc_info=True)
         pause = PAUSES[min(row.attempts, len(PAUSES)) - 1]
         with app.engine.begin() as conn:
-            signups.mark_failed(conn, request_id, str(exc), now + pause)
-        log.warning("confirmation %s not sent (try %s): %s", request_id, row.attempts, exc)
+            signups.mark_failed(conn, request_id, reason, now + pause)
         return False
     with app.engine.begin() as conn:
         signups.mark_sent(conn, request_id, app.clock())

@@ -115,6 +115,8 @@ def parse_events(payload: bytes) -> list[DeliveryEvent]:
 
 def _when(stamp: Any) -> datetime:
     try:
+        if isinstance(stamp, bool) or not isinstance(stamp, int | float | str | None):
+            raise TypeError
         return datetime.fromtimestamp(int(stamp or 0), UTC)
     except (TypeError, ValueError, OverflowError, OSError):
         raise ValueError(f"an event's timestamp {str(stamp)[:40]!r} is not a time") from None
