@@ -123,6 +123,10 @@ def test_a_confirmation_that_could_not_go_is_sent_later_and_only_once(
         rows = conn.execute(sa.select(signup_requests).order_by(signup_requests.c.id)).all()
     assert [(r.sent, r.attempts) for r in rows] == [(None, 1), (None, 1)]
     assert [r.last_error for r in rows] == ["unexpected ZeroDivisionError", "SendGrid is down"]
+    users.add_user(project.engine(), STAFF, PASSWORD, who="test", now=datetime.now(UTC))
+    dashboard = _logged_in(project, ctx).get("/admin").text
+    assert "2 confirmation email(s) to people who signed up have not gone yet" in dashboard
+    assert "SendGrid is down" in dashboard
 
     monkeypatch.setattr(OutboxTransport, "send", real_send)
     assert send_waiting(ctx) == 0  # each waits a minute before the next try
@@ -248,9 +252,11 @@ def test_a_trusted_proxy_names_the_client(make_project) -> None:
 
 def _console(project) -> TestClient:
     users.add_user(project.engine(), STAFF, PASSWORD, who="test", now=datetime.now(UTC))
-    client = TestClient(
-        create_app(_app(project)), base_url="https://testserver", follow_redirects=False
-    )
+    return _logged_in(project, _app(project))
+
+
+def _logged_in(project, ctx: App) -> TestClient:
+    client = TestClient(create_app(ctx), base_url="https://testserver", follow_redirects=False)
     page = client.get("/admin/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]  # type: ignore[index]
     answer = client.post("/admin/login", data={"csrf": csrf, "email": STAFF, "password": PASSWORD})

@@ -111,12 +111,15 @@ def mark_confirmed(conn: Connection, request_id: int, now: datetime) -> None:
     conn.execute(requests.update().where(requests.c.id == request_id).values(confirmed=now))
 
 
-def waiting_count(conn: Connection, now: datetime, *, max_age: timedelta) -> int:
-    """Confirmation emails not sent yet (for the dashboard and status)."""
-    query = (
-        sa.select(sa.func.count())
-        .select_from(requests)
-        .where(requests.c.sent.is_(None))
-        .where(requests.c.created > now - max_age)
+def waiting(conn: Connection, now: datetime, *, max_age: timedelta) -> tuple[int, str | None]:
+    """How many confirmation emails have not gone yet (young enough to be confirmed), and
+    the newest reason one of them failed."""
+    unsent = sa.and_(requests.c.sent.is_(None), requests.c.created > now - max_age)
+    count = conn.execute(sa.select(sa.func.count()).select_from(requests).where(unsent))
+    reason = conn.execute(
+        sa.select(requests.c.last_error)
+        .where(unsent, requests.c.last_error.is_not(None))
+        .order_by(requests.c.id.desc())
+        .limit(1)
     )
-    return int(conn.execute(query).scalar_one())
+    return int(count.scalar_one()), reason.scalar()

@@ -7,11 +7,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from digest.audience.confirmations import LINK_WORKS_FOR
 from digest.lifecycle.states import MOVES, State
 from digest.schedule import next_weekly_send
 from digest.staff import audit
 from digest.staff.numbers import edition_numbers
-from digest.store import content, editions, ledger
+from digest.store import content, editions, ledger, signups
 from digest.urls import CONSOLE
 from digest.web.console import console, missing
 from digest.web.deps import Ctx, StaffDep
@@ -35,6 +36,7 @@ def dashboard(ctx: Ctx, staff: StaffDep) -> HTMLResponse:
             if states.get(e.edition_id, State.FAILED) == State.FAILED
         ]
         collected = content.last_collect(conn)
+        unsent, why = signups.waiting(conn, now, max_age=LINK_WORKS_FOR)
     return console(
         ctx.settings,
         staff,
@@ -44,6 +46,7 @@ def dashboard(ctx: Ctx, staff: StaffDep) -> HTMLResponse:
         failures=failures,
         next_send=next_weekly_send(ctx.settings, now),
         last_collect=collected,
+        confirmations=(unsent, why),
         zone=ctx.settings.organisation.zone,
         label=lambda state: State(state).label,
     )
