@@ -8,60 +8,34 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 
 from digest.audience.members import details
 from digest.audience.tokens import Keyring
 from digest.config import Secrets
 from digest.context import App
-from digest.web.app import create_app
 from tests.browsers import axe_violations, screenshot
 from tests.conftest import EXAMPLE_SOURCES, NOW, import_people
 from tests.console_setup import ALERTS, PASSWORD, STAFF, awaiting_approval
+from tests.served import Served, free_port
 
 pytestmark = pytest.mark.browser
 
 KEY = "browser-test-secret-key-0123456789"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Site:
-    """A project served by uvicorn on loopback, in a thread."""
+class Site(Served):
+    """A project served by uvicorn on loopback, in a thread (as `digest serve` serves it)."""
 
     def __init__(self, project, port: int) -> None:
-        self.project, self.port = project, port
-        self.url = f"http://127.0.0.1:{port}"
+        self.project = project
         self.settings, self.engine = project.settings(), project.engine()
-        app = create_app(App(self.settings, self.engine, Secrets(secret_key=KEY)))
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Site:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        super().__init__(App(self.settings, self.engine, Secrets(secret_key=KEY)), port)
 
     def outbox(self) -> list[Path]:
         return sorted((self.project.folder / "var" / "outbox").rglob("*.eml"))
@@ -69,7 +43,7 @@ class Site:
 
 @pytest.fixture
 def site(make_project, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    port = _free_port()
+    port = free_port()
     monkeypatch.setenv("DIGEST_DELIVERY__BASE_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("DIGEST_SECRET_KEY", KEY)
     project = make_project(EXAMPLE_SOURCES + ALERTS)
