@@ -14,17 +14,14 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from email_validator import EmailNotValidError
-
 from digest.alert import render_alert
-from digest.audience.addresses import email_key
 from digest.config import Settings
 from digest.context import App
-from digest.dispatch.copies import send_copies
 from digest.errors import DeliveryError
 from digest.lifecycle.sending import send
 from digest.lifecycle.states import Kind, State, audience_of, state_of, store_edition, transition
-from digest.models import Edition, Recipient, RenderedEmail
+from digest.lifecycle.test_copies import send_test
+from digest.models import Edition, RenderedEmail
 from digest.store import audience, editions
 
 log = logging.getLogger(__name__)
@@ -60,22 +57,8 @@ def draft_alert(
 
 
 def send_alert_test(app: App, draft: AlertDraft, address: str) -> str:
-    """One copy, marked [TEST], to one address: nothing recorded in the ledger. The address."""
-    try:
-        given, _ = email_key(address)
-    except EmailNotValidError as exc:
-        raise DeliveryError(f"test address {address!r} is not an email address: {exc}") from None
-    send_copies(
-        app,
-        draft.email,
-        app.transport(),
-        [Recipient(0, given, "")],
-        list_slug=draft.slugs[0],
-        mark="[TEST]",
-        now=app.clock(),
-        label="test",
-    )
-    return given
+    """One copy of the draft, marked [TEST], to one address; the address."""
+    return send_test(app, draft.email, draft.slugs[0], address)
 
 
 def store_alert(app: App, draft: AlertDraft, *, who: str, at: datetime | None = None) -> None:
@@ -141,8 +124,9 @@ def cancel(app: App, edition_id: str, *, who: str, note: str = "") -> None:
         transition(conn, edition_id, State.CANCELLED, who=who, now=app.clock(), note=note)
 
 
-def parse_at(text: str, settings: Settings, now: datetime) -> datetime:
-    """``--at``: an ISO date and time, or HH:MM (the next such time), in the organisation's zone."""
+def parse_at(text: str, settings: Settings, now: datetime, *, name: str = "--at") -> datetime:
+    """When a scheduled alert goes: an ISO date and time, or HH:MM (the next such time), in
+    the organisation's zone. ``name`` is what the message calls the field."""
     zone = settings.organisation.zone
     local_now = now.astimezone(zone)
     try:
@@ -156,8 +140,8 @@ def parse_at(text: str, settings: Settings, now: datetime) -> datetime:
             at = at if at.tzinfo else at.replace(tzinfo=zone)
     except ValueError:
         raise DeliveryError(
-            f"--at {text!r} is not a time: write 18:30 or 2026-12-01T18:30"
+            f"{name} {text!r} is not a time: write 18:30 or 2026-12-01T18:30"
         ) from None
     if at <= now:
-        raise DeliveryError(f"--at {text} is in the past: leave --at out to send now")
+        raise DeliveryError(f"{name} {text} is in the past: leave {name} out to send now")
     return at

@@ -8,10 +8,12 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from digest.audience.confirmations import LINK_WORKS_FOR
+from digest.context import App
 from digest.lifecycle.states import MOVES, State
 from digest.schedule import next_weekly_send
 from digest.staff import audit
 from digest.staff.numbers import edition_numbers
+from digest.staff.sessions import Staff
 from digest.store import content, editions, ledger, signups
 from digest.urls import CONSOLE
 from digest.web.console import console, missing
@@ -63,6 +65,13 @@ def activity(ctx: Ctx, staff: StaffDep) -> HTMLResponse:
 
 @router.get(EDITION, response_class=HTMLResponse)
 def edition_page(ctx: Ctx, staff: StaffDep, edition_id: str) -> HTMLResponse:
+    return show_edition(ctx, staff, edition_id)
+
+
+def show_edition(
+    ctx: App, staff: Staff, edition_id: str, *, note: str = "", problem: str = ""
+) -> HTMLResponse:
+    """An edition's page, with what the last action said (a test copy sent, say)."""
     base_url = ctx.settings.delivery.base_url
     with ctx.engine.connect() as conn:
         stored = editions.get_edition(conn, edition_id)
@@ -97,6 +106,9 @@ def edition_page(ctx: Ctx, staff: StaffDep, edition_id: str) -> HTMLResponse:
         changes=changes,
         label=lambda value: State(value).label,
         refresh=5 if live else None,
+        note=note,
+        problem=problem,
+        status=400 if problem else 200,
     )
 
 

@@ -1,7 +1,9 @@
 """Compose a special alert in the console: Markdown with a preview, a test copy, then the send
-(after a second look at who gets it)."""
+now or at a time (after a second look at who gets it)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -11,7 +13,14 @@ from starlette.datastructures import FormData
 from digest.alert import MAX_BODY_BYTES
 from digest.context import App
 from digest.errors import DigestError
-from digest.lifecycle.alerts import ALERT_ID, AlertDraft, draft_alert, send_alert_test, store_alert
+from digest.lifecycle.alerts import (
+    ALERT_ID,
+    AlertDraft,
+    draft_alert,
+    parse_at,
+    send_alert_test,
+    store_alert,
+)
 from digest.lifecycle.states import state_of
 from digest.staff import audit
 from digest.staff.sessions import Staff
@@ -33,6 +42,7 @@ def _page(
     note: str = "",
     problem: str = "",
     confirm: bool = False,
+    at: datetime | None = None,
     status: int = 200,
 ) -> HTMLResponse:
 
@@ -54,6 +64,9 @@ def _page(
         problem=problem,
         confirm=draft.recipients if confirm and draft else None,
         alert=draft.id if draft else "",
+        send_at=field("send_at"),
+        at=at.astimezone(ctx.settings.organisation.zone) if at else None,
+        zone=ctx.settings.organisation.timezone,
         status=status,
     )
 
@@ -96,9 +109,19 @@ def _handle(ctx: App, staff: Staff, form: FormData) -> Response:
                 detail=draft.email.subject,
             )
             return _page(ctx, staff, form, draft=draft, note=f"Test sent to {sent_to}.")
+        at = _send_at(ctx, form) if action in ("send", "confirm") else None
         if action in ("preview", "send"):
-            return _page(ctx, staff, form, draft=draft, confirm=action == "send")
-        store_alert(ctx, draft, who=staff.email)
+            return _page(ctx, staff, form, draft=draft, confirm=action == "send", at=at)
+        store_alert(ctx, draft, who=staff.email, at=at)
+        if at is not None:
+            audit.log(
+                ctx.engine,
+                who=staff.email,
+                action="alert scheduled",
+                target=draft.id,
+                detail=f"{draft.email.subject} at {at.isoformat(timespec='minutes')}",
+            )
+            return RedirectResponse(edition_path(draft.id), 303)
         response = start_send(ctx, staff, draft.id)
     except DigestError as exc:
         return _page(ctx, staff, form, problem=str(exc), status=400)
@@ -110,6 +133,14 @@ def _handle(ctx: App, staff: Staff, form: FormData) -> Response:
         detail=f"{draft.email.subject} (lists: {', '.join(draft.slugs)})",
     )
     return response
+
+
+def _send_at(ctx: App, form: FormData) -> datetime | None:
+    """The form's "Send at" (the organisation's time), or None to send now."""
+    given = text_field(form, "send_at")
+    if not given:
+        return None
+    return parse_at(given, ctx.settings, ctx.clock(), name="Send at")
 
 
 def _problem(action: str, body: str) -> str:

@@ -1,4 +1,5 @@
-"""Decisions on an edition from the console: approve and send, send now, reject, cancel.
+"""Decisions on an edition from the console: approve and send, send now, reject, cancel,
+and a test copy to one address.
 
 A send is asked twice: the first press shows the lists and how many people it reaches
 now, the second ("Yes, send it") starts it. The page after shows it sending.
@@ -17,10 +18,12 @@ from digest.errors import DigestError
 from digest.lifecycle.alerts import cancel
 from digest.lifecycle.sending import preview_send, reach_now
 from digest.lifecycle.states import State
+from digest.lifecycle.test_copies import send_edition_test
 from digest.lifecycle.weekly import mark_approved, reject
 from digest.staff import audit
 from digest.staff.sessions import Staff
 from digest.urls import CONSOLE, edition_path
+from digest.web.admin import show_edition
 from digest.web.console import console, refused, start_send
 from digest.web.deps import Ctx, Posted, PostedDep, text_field
 
@@ -72,6 +75,22 @@ def _ask(ctx: App, staff: Staff, edition_id: str, action: str) -> HTMLResponse:
         transport=plan.transport,
         back=edition_path(edition_id),
     )
+
+
+@router.post("/test")
+async def test_copy(ctx: Ctx, posted: PostedDep, edition_id: str) -> Response:
+    """One copy marked [TEST] to one address; recorded in Activity, never in the ledger."""
+    who = posted.staff.email
+
+    def work() -> HTMLResponse:
+        try:
+            sent_to = send_edition_test(ctx, edition_id, text_field(posted.form, "test_to"))
+        except DigestError as exc:
+            return show_edition(ctx, posted.staff, edition_id, problem=str(exc))
+        audit.log(ctx.engine, who=who, action="test sent", target=edition_id, detail=sent_to)
+        return show_edition(ctx, posted.staff, edition_id, note=f"Test sent to {sent_to}.")
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/reject")
