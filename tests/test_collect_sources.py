@@ -376,3 +376,143 @@ def test_an_unchanged_calendar_still_yields_next_weeks_occurrences(make_project)
         ("Letter-writing night", "2026-12-15 18:30"),
         ("Letter-writing night", "2026-12-22 18:30"),
     ]
+
+
+# --- one source's failure is its own ------------------------------------------------
+
+GOOD_FEED = rss(entry("Council votes on the budget", STORY, NOW - timedelta(days=1)))
+
+
+def _collect_warnings(project) -> tuple[int, list[str], str]:
+    with time_machine.travel(NOW, tick=False):
+        result = runner.invoke(app, ["collect", "--config", str(project.config)])
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    return result.exit_code, warnings, result.output
+
+
+CALENDAR_SOURCE = f"""
+[[sources.calendars]]
+name = "bad"
+url = {json.dumps(str(EXAMPLES / "calendar.ics"))}
+"""
+NOTES_SOURCE = f"[sources.notes]\ndir = {json.dumps(str(EXAMPLES / 'notes'))}\n"
+# What breaks: (config lines added, function patched, name it breaks for, key, label).
+BREAKING = {
+    "feed": ("", "parse_feed", "f1", "sources.feeds[2]", "feed 'f1'"),
+    "calendar": (
+        CALENDAR_SOURCE,
+        "parse_calendar",
+        "bad",
+        "sources.calendars[1]",
+        "calendar 'bad'",
+    ),
+    "notes": (NOTES_SOURCE, "read_notes", None, "sources.notes", "notes"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BREAKING))
+def test_a_source_whose_parsing_raises_anything_fails_alone_and_says_so_plainly(
+    kind: str, make_project, tmp_path, monkeypatch
+) -> None:
+    import digest.collect as collecting
+
+    extra, function, name, key, label = BREAKING[kind]
+    real = getattr(collecting, function)
+    surprise = ValueError("not enough values to unpack (expected 2, got 0)")
+
+    def parse(*args, **kwargs):
+        if name is None or kwargs.get("source") == name:
+            raise surprise
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(collecting, function, parse)
+    project = feeds_project(make_project, tmp_path, GOOD_FEED, GOOD_FEED, extra=extra)
+
+    status, warnings, output = _collect_warnings(project)
+
+    assert status == 0, output
+    (failed,) = [w for w in warnings if key in w]
+    assert failed.startswith(
+        f"warning: {label}: could not be read (an unexpected error: ValueError)"
+    )
+    assert "unpack" not in output and "Traceback" not in output
+    assert "feed 'f0': 1 new" in output
+    assert [r["title"] for r in stored(project.engine())] == ["Council votes on the budget"]
+
+
+def test_a_source_whose_rows_the_database_refuses_is_rolled_back_alone(
+    make_project, tmp_path, monkeypatch
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from digest.store import content
+
+    real = content.store_items
+
+    def store_then_refuse(conn, new):
+        new = list(new)
+        added = real(conn, new)
+        if new and new[0].source == "f0":
+            raise IntegrityError("INSERT INTO items ...", {}, Exception("UNIQUE constraint"))
+        return added
+
+    monkeypatch.setattr(content, "store_items", store_then_refuse)
+    other = rss(entry("Naloxone heads to six library branches", "https://example.org/n"))
+    project = feeds_project(make_project, tmp_path, GOOD_FEED, other)
+
+    status, warnings, output = _collect_warnings(project)
+
+    assert status == 0, output
+    (failed,) = [w for w in warnings if "sources.feeds[1]" in w]
+    assert "feed 'f0': could not be stored (an unexpected error: IntegrityError)" in failed
+    # f0's row was inserted, then its transaction rolled back: only f1's story is there.
+    assert [r["title"] for r in stored(project.engine())] == [
+        "Naloxone heads to six library branches"
+    ]
+
+
+def test_a_broken_database_stops_the_run(make_project, tmp_path, monkeypatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from digest.store import content
+
+    def disk_full(conn, new):
+        raise OperationalError("INSERT INTO items ...", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(content, "store_items", disk_full)
+    project = feeds_project(make_project, tmp_path, GOOD_FEED, GOOD_FEED)
+    with pytest.raises(OperationalError):
+        collect(project.settings(), project.engine(), NOW)
+
+
+def test_a_json_feed_nested_too_deeply_is_that_feeds_error(make_project, tmp_path) -> None:
+    (tmp_path / "deep.json").write_bytes(b'{"a":' * 200_000 + b"1" + b"}" * 200_000)
+    (tmp_path / "good.xml").write_text(GOOD_FEED, encoding="utf-8")
+    project = make_project(
+        '[[sources.feeds]]\nname = "deep"\nurl = "deep.json"\n'
+        '[[sources.feeds]]\nname = "good"\nurl = "good.xml"\n'
+        "[collect]\nmax_bytes = 2000000\n"
+    )
+    deep, good = collect(project.settings(), project.engine(), NOW).outcomes
+    assert deep.error == (
+        "feed 'deep': not valid JSON (nested too deeply): check sources.feeds[1].url in config.toml"
+    )
+    assert (good.error, good.added) == (None, 1)
+
+
+def test_the_occurrence_caps_come_from_config_and_name_the_calendar(make_project, tmp_path) -> None:
+    (tmp_path / "drop-in.ics").write_bytes(
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:drop-in-1\r\n"
+        b"DTSTART:20261126T150000Z\r\nRRULE:FREQ=SECONDLY\r\nSUMMARY:Drop-in\r\n"
+        b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    project = make_project(
+        '[[sources.calendars]]\nname = "events"\nurl = "drop-in.ics"\n'
+        "[collect]\nmax_occurrences_per_event = 50\n"
+    )
+    (outcome,) = collect(project.settings(), project.engine(), NOW).outcomes
+    assert (outcome.error, outcome.upcoming) == (None, 50)
+    assert outcome.warnings == [
+        "calendar 'events': event 'Drop-in' (uid drop-in-1) repeats more than 50 times in the "
+        "window; the first 50 are kept (collect.max_occurrences_per_event)"
+    ]

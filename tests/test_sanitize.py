@@ -147,3 +147,68 @@ def test_sanitiser_output_is_exactly_the_harmless_markup() -> None:
         '<p>Hi <b>there</b> <a href="https://e.org/" title="E" rel="noopener noreferrer">'
         "link</a></p>"
     )
+
+
+# What a dropped frame, script or fallback held never shows: not as text, not as markup.
+FRAMED = (
+    '<p>Watch <iframe src="https://v.example/live"><a href="https://v.example/">Your browser '
+    "cannot show frames</a> <b>fallback</b></iframe>the vote.<noscript><p>Turn on "
+    "JavaScript</p></noscript><script>track()</script><object>plugin</object></p>"
+)
+
+
+def _rss_item(html: str) -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+        "<title>Vote</title><link>https://e.org/vote</link><guid>vote</guid>"
+        f"<description><![CDATA[{html}]]></description></item></channel></rss>"
+    ).encode()
+
+
+def _json_item(html: str) -> bytes:
+    import json
+
+    item = {"id": "vote", "url": "https://e.org/vote", "title": "Vote", "content_html": html}
+    return json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": [item]}).encode()
+
+
+@pytest.mark.parametrize("shape", [_rss_item, _json_item], ids=["rss", "json-feed"])
+def test_a_dropped_frame_takes_what_it_held_with_it_in_feeds(shape) -> None:
+    from digest.collect.feeds import parse_feed
+
+    (item,) = parse_feed(
+        shape(FRAMED),
+        source="f",
+        section="news",
+        url="https://e.org/feed",
+        now=datetime(2026, 11, 26, tzinfo=NY),
+        summary_chars=200,
+    ).items
+    assert item.summary == "Watch the vote."
+    assert item.body_html == "<p>Watch the vote.</p>"
+
+
+def test_a_dropped_frame_takes_what_it_held_with_it_in_a_calendar_description() -> None:
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:a\r\n"
+        "DTSTART;TZID=America/New_York:20261203T130000\r\nSUMMARY:Rally\r\n"
+        f"DESCRIPTION:{FRAMED.replace(',', chr(92) + ',')}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    (event,) = parse_calendar(
+        ics.encode(),
+        source="c",
+        start=datetime(2026, 12, 1, tzinfo=NY),
+        end=datetime(2026, 12, 9, tzinfo=NY),
+        zone=NY,
+        description_chars=200,
+    ).events
+    assert event.description == "Watch the vote."
+
+
+def test_the_tags_dropped_whole_are_none_of_the_allowed_ones() -> None:
+    from digest.collect.sanitize import ALLOWED_TAGS, DROPPED_WITH_CONTENT
+
+    assert not ALLOWED_TAGS & DROPPED_WITH_CONTENT
+    assert clean_html("<p>a<template><p>b</p></template><svg><text>c</text></svg>d</p>") == (
+        "<p>ad</p>"
+    )

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    SQLAlchemyError,
+    StatementError,
+)
 
-from digest.collect.calendars import parse_calendar
+from digest.collect.calendars import Caps, parse_calendar
 from digest.collect.feeds import parse_feed
 from digest.collect.fetch import Fetched, FetchLimits, FetchRequest, fetch_all
-from digest.collect.notes import read_notes
+from digest.collect.notes import ParsedNotes, read_notes
 from digest.config import Settings
 from digest.config_errors import place
 from digest.errors import DigestError, SourceError
 from digest.store import content
+
+log = logging.getLogger(__name__)
 
 CALENDAR_LOOKBACK = timedelta(days=1)
 
@@ -153,57 +163,99 @@ def _store_fetched(
     result: Fetched | SourceError,
     now: datetime,
 ) -> SourceOutcome:
+    """One fetched source parsed and stored in its own transaction; any failure is its own."""
     request = source.request
     outcome = SourceOutcome(request.key, request.label)
+    if isinstance(result, SourceError):
+        outcome.error = str(result)
+    elif result.not_modified:
+        outcome.not_modified = True
+    else:
+        outcome.error = _stored_or_why(settings, engine, source, result, now, outcome)
+        if outcome.error is None:
+            return outcome
+        outcome.added = outcome.merged = outcome.upcoming = 0  # rolled back
+        outcome.warnings.clear()
     with engine.begin() as conn:
-        if isinstance(result, SourceError):
-            outcome.error = str(result)
-        elif result.not_modified:
-            outcome.not_modified = True
-        else:
-            try:
-                _store_body(settings, conn, source, result, now, outcome)
-            except SourceError as exc:
-                outcome.error = f"{request.label}: {exc}: check {request.key}.url in config.toml"
-        if isinstance(result, SourceError) or outcome.error:
-            content.record_fetch(conn, source.state_key, request.url, now=now, error=outcome.error)
-        else:
-            content.record_fetch(
-                conn,
-                source.state_key,
-                request.url,
-                now=now,
-                etag=result.etag,
-                last_modified=result.last_modified,
-            )
+        etag = None if isinstance(result, SourceError) else result.etag
+        modified = None if isinstance(result, SourceError) else result.last_modified
+        content.record_fetch(
+            conn,
+            source.state_key,
+            request.url,
+            now=now,
+            etag=etag,
+            last_modified=modified,
+            error=outcome.error,
+        )
     return outcome
 
 
-def _store_body(
+def _stored_or_why(
     settings: Settings,
-    conn: Connection,
-    source: _Planned,
-    fetched: Fetched,
-    now: datetime,
-    outcome: SourceOutcome,
-) -> None:
-    assert fetched.body is not None
-    if source.kind == "feed":
-        warning = _store_feed(settings, conn, source, fetched, now, outcome)
-    else:
-        warning = _store_calendar(settings, conn, source, fetched.body, now, outcome)
-    if warning:
-        outcome.warnings.append(f"{source.request.label}: {warning}")
-
-
-def _store_feed(
-    settings: Settings,
-    conn: Connection,
+    engine: Engine,
     source: _Planned,
     fetched: Fetched,
     now: datetime,
     outcome: SourceOutcome,
 ) -> str | None:
+    """None when the body was parsed and stored (validators with it), else the error line."""
+    request = source.request
+    stage = "read"
+    try:
+        store = _parsed(settings, source, fetched, now, outcome)
+        stage = "stored"
+        with engine.begin() as conn:
+            store(conn)
+            content.record_fetch(
+                conn,
+                source.state_key,
+                request.url,
+                now=now,
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+            )
+    except SourceError as exc:
+        return f"{request.label}: {exc}: check {request.key}.url in config.toml"
+    except Exception as exc:
+        if database_broken(exc):
+            raise
+        log.debug("%s could not be %s", request.label, stage, exc_info=True)
+        return f"{request.label}: {unexpected(stage, exc)}: check {request.key}.url in config.toml"
+    return None
+
+
+def database_broken(exc: BaseException) -> bool:
+    """True when the database itself failed; a row one source's data made it refuse is not.
+
+    IntegrityError and DataError come from the values stored, and a bare StatementError
+    from turning them into parameters; every other database error (cannot connect, locked,
+    disk full, a missing table, the pool timed out) stops the run.
+    """
+    if isinstance(exc, IntegrityError | DataError):
+        return False
+    if isinstance(exc, DBAPIError):
+        return True
+    return isinstance(exc, SQLAlchemyError) and not isinstance(exc, StatementError)
+
+
+def unexpected(stage: str, exc: BaseException) -> str:
+    """An exception nobody foresaw, in plain words (the traceback goes to the debug log)."""
+    return f"could not be {stage} (an unexpected error: {type(exc).__name__})"
+
+
+def _parsed(
+    settings: Settings, source: _Planned, fetched: Fetched, now: datetime, outcome: SourceOutcome
+) -> Callable[[Connection], None]:
+    """Parse the body (raising SourceError when nothing can be salvaged); return its storing."""
+    if source.kind == "feed":
+        return _parsed_feed(settings, source, fetched, now, outcome)
+    return _parsed_calendar(settings, source, fetched.body or b"", now, outcome)
+
+
+def _parsed_feed(
+    settings: Settings, source: _Planned, fetched: Fetched, now: datetime, outcome: SourceOutcome
+) -> Callable[[Connection], None]:
     feed = settings.sources.feeds[source.index]
     parsed = parse_feed(
         fetched.body or b"",
@@ -214,18 +266,18 @@ def _store_feed(
         summary_chars=settings.collect.summary_chars,
         content_type=fetched.content_type,
     )
-    outcome.added, outcome.merged = content.store_items(conn, parsed.items)
-    return parsed.warning
+    if parsed.warning:
+        outcome.warnings.append(f"{source.request.label}: {parsed.warning}")
+
+    def store(conn: Connection) -> None:
+        outcome.added, outcome.merged = content.store_items(conn, parsed.items)
+
+    return store
 
 
-def _store_calendar(
-    settings: Settings,
-    conn: Connection,
-    source: _Planned,
-    body: bytes,
-    now: datetime,
-    outcome: SourceOutcome,
-) -> str | None:
+def _parsed_calendar(
+    settings: Settings, source: _Planned, body: bytes, now: datetime, outcome: SourceOutcome
+) -> Callable[[Connection], None]:
     """Occurrences from yesterday to beyond the next edition's events window."""
     start = now - CALENDAR_LOOKBACK
     ahead = settings.edition.events_ahead_days + settings.edition.window_days
@@ -236,35 +288,62 @@ def _store_calendar(
         end=now + timedelta(days=ahead),
         zone=settings.organisation.zone,
         description_chars=settings.collect.summary_chars,
+        caps=Caps(
+            settings.collect.max_occurrences_per_event,
+            settings.collect.max_occurrences_per_calendar,
+        ),
     )
-    outcome.added, outcome.upcoming = content.replace_events(
-        conn, source.name, parsed.events, from_time=start, now=now
-    )
-    return parsed.warning
+    outcome.warnings.extend(f"{source.request.label}: {w}" for w in parsed.warnings)
+
+    def store(conn: Connection) -> None:
+        outcome.added, outcome.upcoming = content.replace_events(
+            conn, source.name, parsed.events, from_time=start, now=now
+        )
+
+    return store
 
 
 def _collect_notes(settings: Settings, engine: Engine, now: datetime) -> SourceOutcome:
-    assert settings.sources.notes is not None
+    """The notes folder, stored in its own transaction; any failure is its own."""
     outcome = SourceOutcome("sources.notes", "notes")
-    folder = settings.resolve(settings.sources.notes.dir)
-    default_section = next((s for s in settings.edition.sections if s != "events"), "news")
+    stage = "read"
     try:
-        parsed = read_notes(
-            folder,
-            default_section=default_section,
-            zone=settings.organisation.zone,
-            now=now,
-            summary_chars=settings.collect.summary_chars,
-        )
+        parsed = _read_notes(settings, now)
+        stage = "stored"
+        with engine.begin() as conn:
+            _store_notes(conn, parsed, now, outcome)
     except SourceError as exc:
         outcome.error = str(exc)
+    except Exception as exc:
+        if database_broken(exc):
+            raise
+        log.debug("the notes could not be %s", stage, exc_info=True)
+        outcome.error = f"notes: {unexpected(stage, exc)}: check sources.notes.dir in config.toml"
+        outcome.added = outcome.updated = outcome.removed = 0
         return outcome
     outcome.warnings.extend(parsed.problems)
-    due = [note for note in parsed.items if note.published <= now]
-    with engine.begin() as conn:
-        for note in parsed.items:
-            if content.update_note(conn, note):
-                outcome.updated += 1
-        outcome.added, _ = content.store_items(conn, due)
-        outcome.removed = content.remove_notes_except(conn, parsed.keys)
     return outcome
+
+
+def _read_notes(settings: Settings, now: datetime) -> ParsedNotes:
+    assert settings.sources.notes is not None
+    folder = settings.resolve(settings.sources.notes.dir)
+    default_section = next((s for s in settings.edition.sections if s != "events"), "news")
+    return read_notes(
+        folder,
+        default_section=default_section,
+        zone=settings.organisation.zone,
+        now=now,
+        summary_chars=settings.collect.summary_chars,
+    )
+
+
+def _store_notes(
+    conn: Connection, parsed: ParsedNotes, now: datetime, outcome: SourceOutcome
+) -> None:
+    due = [note for note in parsed.items if note.published <= now]
+    for note in parsed.items:
+        if content.update_note(conn, note):
+            outcome.updated += 1
+    outcome.added, _ = content.store_items(conn, due)
+    outcome.removed = content.remove_notes_except(conn, parsed.keys)

@@ -63,7 +63,9 @@ def _xml_feed_entries(
 ) -> tuple[list[RawEntry], str | None]:
     # Without a content type feedparser assumes ISO-8859-1 and never asks chardet.
     headers = {"content-location": url, "content-type": content_type or "application/xml"}
-    parsed = feedparser.parse(body, response_headers=headers)
+    # Our allow-list cleans every field. feedparser's own sanitiser would drop an iframe's
+    # tags but keep its fallback inside as text, where ours drops it whole.
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False)
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     harmless = problem is not None and type(problem).__name__ in _HARMLESS_BOZO
     if not parsed.entries:
@@ -110,7 +112,11 @@ def _from_struct(stamp: time.struct_time | None) -> datetime | None:
 def _json_feed_entries(body: bytes) -> list[RawEntry]:
     try:
         doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:  # json gives up on deep nesting ({"a":{"a":...) this way
+        raise SourceError("not valid JSON (nested too deeply)") from None
+    except UnicodeDecodeError:
+        raise SourceError("not valid JSON (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
         raise SourceError(f"not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or "jsonfeed.org/version" not in str(doc.get("version", "")):
         raise SourceError("JSON but not a JSON Feed (no jsonfeed.org version)")

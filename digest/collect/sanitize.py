@@ -28,6 +28,26 @@ ALLOWED_TAGS = {
     "ul",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}}
+# Dropped with everything inside them: what they hold is code, markup or fallback, not
+# text (the parser reads an iframe's or a noscript's inside as text, tags and all).
+DROPPED_WITH_CONTENT = {
+    "script",
+    "style",
+    "iframe",
+    "object",
+    "embed",
+    "applet",
+    "noscript",
+    "noembed",
+    "noframes",
+    "template",
+    "svg",
+    "math",
+    "xmp",
+    "title",
+    "textarea",
+    "select",
+}
 ALLOWED_SCHEMES = {"http", "https", "mailto"}
 
 _BLOCKS = {
@@ -65,6 +85,7 @@ def clean_html(fragment: str) -> str:
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=ALLOWED_SCHEMES,
+        clean_content_tags=DROPPED_WITH_CONTENT,
         link_rel="noopener noreferrer",
         strip_comments=True,
     ).strip()
