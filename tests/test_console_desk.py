@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from digest.audience.members import details
 from digest.store import editions
-from digest.store.tables import batches
+from digest.store.tables import audit_log, batches, subscribers
+from tests.conftest import import_people
 from tests.console_setup import STAFF, WEEK
 from tests.test_admin import _audit, _logged_in, console  # noqa: F401 - the fixture
 
@@ -65,3 +67,122 @@ def test_an_alert_is_scheduled_from_the_console_and_cancelled(console) -> None: 
     assert (
         refused.status_code == 400 and "Send at" in refused.text and "in the past" in refused.text
     )
+
+
+def _people(project, count: int) -> None:
+    people = project.folder / "many.csv"
+    people.write_text(
+        "email,name\n" + "".join(f"p{i:03d}@example.org,P {i}\n" for i in range(count))
+    )
+    import_people(project.settings(), project.engine(), people)
+
+
+def test_staff_page_through_any_number_and_filter_bounced(console) -> None:  # noqa: F811
+    project, settings, engine = console
+    _people(project, 120)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(subscribers)
+            .where(subscribers.c.email.in_(["p007@example.org", "p099@example.org"]))
+            .values(status="bounced")
+        )
+    client, _ = _logged_in(settings, engine)
+    seen: list[str] = []
+    page = client.get("/admin/subscribers")
+    while True:
+        seen += re.findall(r'<a href="/admin/subscribers/\d+">([^<]+)</a>', page.text)
+        found = re.search(r'<a href="/admin/subscribers(\?[^"]+)" rel="next">', page.text)
+        if not found:
+            break
+        page = client.get("/admin/subscribers" + found[1].replace("&amp;", "&"))
+    assert len(seen) == len(set(seen)) == 122  # Ana, Bo and the 120, each once
+    assert seen[0] == "p119@example.org"  # newest first
+    bounced = client.get("/admin/subscribers", params={"status": "bounced"}).text
+    assert re.findall(r'subscribers/\d+">([^<]+)</a>', bounced) == [
+        "p099@example.org",
+        "p007@example.org",
+    ]
+    csv = client.get("/admin/subscribers.csv", params={"status": "bounced", "q": "p09"})
+    assert [line.split(",")[0] for line in csv.text.splitlines()[1:]] == ["p099@example.org"]
+
+
+def test_staff_add_someone_at_once_or_with_a_confirmation(console) -> None:  # noqa: F811
+    project, settings, engine = console
+    client, csrf = _logged_in(settings, engine)
+    done = client.post(
+        "/admin/subscribers/add",
+        data={"csrf": csrf, "email": "Cy@Example.org", "name": "Cy", "list": "weekly"},
+    )
+    assert done.status_code == 200 and "Added Cy@Example.org to weekly (active" in done.text
+    assert details(engine, "cy@example.org").status == "active"
+    asked = client.post(
+        "/admin/subscribers/add",
+        data={
+            "csrf": csrf,
+            "email": "dee@example.org",
+            "list": "alerts",
+            "format": "text",
+            "confirm_first": "on",
+        },
+    )
+    assert "Asked dee@example.org to confirm alerts" in asked.text
+    info = details(engine, "dee@example.org")
+    assert info.status == "pending" and info.source == f"invited by {STAFF}"
+    [eml] = (project.folder / "var" / "outbox" / "confirm").glob("*dee@example.org.eml")
+    assert "Action alerts as plain-text email" in " ".join(eml.read_text().split())
+    bad = client.post(
+        "/admin/subscribers/add", data={"csrf": csrf, "email": "nope", "list": "weekly"}
+    )
+    assert bad.status_code == 400 and "is not an email address" in bad.text
+    assert 'value="nope"' in bad.text  # what they typed is kept
+    added = [a for w, a, t in _audit(engine) if a == "subscriber added"]
+    assert len(added) == 2
+
+
+def _person_id(client, address: str) -> str:
+    page = client.get("/admin/subscribers", params={"q": address}).text
+    return re.search(r'href="/admin/subscribers/(\d+)"', page)[1]  # type: ignore[index]
+
+
+def test_staff_edit_a_person_and_resubscribe_only_with_a_reason(console) -> None:  # noqa: F811
+    _, settings, engine = console
+    client, csrf = _logged_in(settings, engine)
+    ana = _person_id(client, "ana@example.org")
+    changed = client.post(
+        f"/admin/subscribers/{ana}/edit",
+        data={"csrf": csrf, "name": "Ana María", "format": "text", "list": ["weekly"]},
+        follow_redirects=True,
+    )
+    assert "changed: name, left alerts, format" in changed.text
+    info = details(engine, "ana@example.org")
+    assert info.name == "Ana María"
+    assert {(m.list_slug, m.status, m.format) for m in info.memberships} == {
+        ("weekly", "active", "text"),
+        ("alerts", "unsubscribed", "html"),  # the lists they left keep what they had
+    }
+    back = client.post(
+        f"/admin/subscribers/{ana}/edit",
+        data={"csrf": csrf, "name": "Ana María", "format": "text", "list": ["weekly", "alerts"]},
+        follow_redirects=True,
+    )
+    assert "not changed: ana@example.org left alerts: put them back with Resubscribe" in back.text
+    assert "Resubscribe" in back.text
+    no_reason = client.post(
+        f"/admin/subscribers/{ana}/resubscribe",
+        data={"csrf": csrf, "list": "alerts", "reason": ""},
+        follow_redirects=True,
+    )
+    assert "not resubscribed: say why" in no_reason.text
+    done = client.post(
+        f"/admin/subscribers/{ana}/resubscribe",
+        data={"csrf": csrf, "list": "alerts", "reason": "letter of 28 Nov"},
+        follow_redirects=True,
+    )
+    assert "updated ana@example.org on alerts (active" in done.text
+    entry = [(a, t) for _, a, t in _audit(engine) if a == "subscriber resubscribed"]
+    assert entry == [("subscriber resubscribed", "ana@example.org")]
+    with engine.connect() as conn:
+        detail = conn.execute(
+            sa.select(audit_log.c.detail).where(audit_log.c.action == "subscriber resubscribed")
+        ).scalar()
+    assert detail == "alerts: letter of 28 Nov"

@@ -29,6 +29,12 @@ LAST_HEADERS = {"last name", "lastname", "last", "surname", "family name"}
 FORMAT_HEADERS = {"format"}
 PROFILE_HEADERS = {"profile", "facility", "facility profile"}
 FORMATS = ("html", "text", "print")
+# How the forms (sign-up, preferences, the console) name each format.
+FORMAT_CHOICES = (
+    ("html", "Email with pictures and links (HTML)"),
+    ("text", "Plain text only"),
+    ("print", "A printable edition to post to someone inside"),
+)
 CHUNK_ROWS = 5000
 PROBLEMS_KEPT = 1000
 

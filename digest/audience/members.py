@@ -258,3 +258,89 @@ def list_summary(app: App) -> list[tuple[str, str, str, dict[str, int]]]:
         store.sync_lists(conn, settings.lists)
         counts = store.list_counts(conn)
     return [(x.slug, x.kind, x.name, counts.get(x.slug, {})) for x in settings.lists]
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What staff set on one person's page: their name, format and print profile (on every
+    list they are on, as the preferences page does), and the lists they should be on."""
+
+    name: str
+    fmt: str | None
+    profile: str | None
+    lists: frozenset[str]
+
+
+def edit(app: App, subscriber_id: int, changes: Changes, *, now: datetime) -> list[str]:
+    """Change one person as staff; what changed, in words. Joining a list someone left, or
+    anything for an address that left every list, is refused: that is a resubscription,
+    with its reason."""
+    settings = app.settings
+    for slug in changes.lists:
+        settings.list_named(slug)
+    _check_format(settings, changes.fmt, changes.profile)
+    with app.engine.begin() as conn:
+        store.sync_lists(conn, settings.lists)
+        sub = store.subscriber_by_id(conn, subscriber_id)
+        if sub is None:
+            raise AudienceError("no such subscriber: they may have been removed")
+        said = []
+        name = " ".join(changes.name.split())[:200]
+        if name != sub.name:
+            store.update_subscriber(conn, sub.id, name=name)
+            said.append("name")
+        said += _set_lists(conn, sub, changes, now)
+        said += _set_format(conn, sub, changes, now)
+    return said
+
+
+def _check_format(settings: Any, fmt: str | None, profile: str | None) -> None:
+    if fmt is not None and fmt not in FORMATS:
+        raise AudienceError(f"format {fmt!r} is not one of: {', '.join(FORMATS)}")
+    if profile is not None and profile not in {p.name for p in settings.print.profiles}:
+        raise AudienceError(f"print profile {profile!r} is not in [[print.profiles]]")
+
+
+def _set_lists(conn: Connection, sub: Any, changes: Changes, now: datetime) -> list[str]:
+    members = {m.list_slug: m for m in store.memberships_of(conn, sub.id)}
+    said = []
+    for slug, member in members.items():
+        if member.status != store.UNSUBSCRIBED and slug not in changes.lists:
+            store.update_membership(conn, sub.id, slug, status=store.UNSUBSCRIBED, changed=now)
+            said.append(f"left {slug}")
+    for slug in sorted(changes.lists):
+        had = members.get(slug)
+        if had is not None and had.status != store.UNSUBSCRIBED:
+            continue
+        if had is not None or sub.status in store.GONE:
+            raise AudienceError(
+                f"{sub.email} left {'every list' if had is None else slug}: put them back "
+                "with Resubscribe, and the reason, only if they asked in writing"
+            )
+        store.add_memberships(
+            conn,
+            [
+                {
+                    "subscriber_id": sub.id,
+                    "list_slug": slug,
+                    "status": store.ACTIVE,
+                    "format": changes.fmt or "html",
+                    "profile": changes.profile,
+                    "created": now,
+                }
+            ],
+        )
+        said.append(f"joined {slug}")
+    return said
+
+
+def _set_format(conn: Connection, sub: Any, changes: Changes, now: datetime) -> list[str]:
+    wanted = {"format": changes.fmt, "profile": changes.profile}
+    updates = {k: v for k, v in wanted.items() if v is not None}
+    said: set[str] = set()
+    for member in store.memberships_of(conn, sub.id):
+        differ = {k: v for k, v in updates.items() if getattr(member, k) != v}
+        if differ and member.status != store.UNSUBSCRIBED:
+            store.update_membership(conn, sub.id, member.list_slug, changed=now, **differ)
+            said.update(differ)
+    return sorted(said)

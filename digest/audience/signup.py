@@ -46,17 +46,19 @@ def request_subscription(
     fmt: str,
     profile: str | None,
     now: datetime,
+    invited_by: str | None = None,
 ) -> SignupRequest:
     """Record what they asked for as pending; nothing is sent to them but the confirmation.
 
     An address that left earlier may ask again: it stays suppressed until they confirm.
+    ``invited_by``: a staff member asked on their behalf (any list; they still confirm).
     """
     settings, engine = app.settings, app.engine
     try:
         given, key = email_key(email)
     except EmailNotValidError as exc:
         raise AudienceError(f"{email!r} is not an email address: {exc}") from None
-    allowed = public_lists(settings)
+    allowed = [x.slug for x in settings.lists] if invited_by else public_lists(settings)
     chosen = [slug for slug in dict.fromkeys(lists) if slug in allowed]
     if not chosen:
         raise AudienceError("choose at least one list")
@@ -66,14 +68,15 @@ def request_subscription(
         profile = None
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
-        subscriber_id, was_active = _subscriber_for(conn, given, key, name, now)
+        source = f"invited by {invited_by}" if invited_by else "web form"
+        subscriber_id, was_active = _subscriber_for(conn, given, key, name, source, now)
         waiting = _ask_for(conn, subscriber_id, chosen, fmt, profile, now, was_active)
         request_id = signups.add_request(conn, subscriber_id, waiting, fmt, profile, now)
     return SignupRequest(subscriber_id, given, request_id, tuple(waiting))
 
 
 def _subscriber_for(
-    conn: Connection, given: str, key: str, name: str, now: datetime
+    conn: Connection, given: str, key: str, name: str, source: str, now: datetime
 ) -> tuple[int, bool]:
     """The subscriber row of this address (a new pending one if there is none), and whether
     it was active before."""
@@ -90,7 +93,7 @@ def _subscriber_for(
                 "email_key": key,
                 "name": " ".join(name.split())[:200],
                 "status": store.PENDING,
-                "source": "web form",
+                "source": source,
                 "created": now,
             }
         ],

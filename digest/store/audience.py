@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ ACTIVE = "active"
 PENDING = "pending"
 UNSUBSCRIBED = "unsubscribed"
 GONE = frozenset({"unsubscribed", "bounced", "complained"})  # never mailed again
+MEMBER_STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED)  # a membership's; bounced etc. are a person's
 CHUNK = 500  # keys per IN (...) query
 
 
@@ -198,25 +200,64 @@ def list_counts(conn: Connection) -> dict[str, dict[str, int]]:
     return counts
 
 
-def export_rows(conn: Connection, list_slug: str | None, status: str | None) -> Iterator[Row[Any]]:
-    """Subscribers (of one list, of one status) with a format column, in id order, streamed."""
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Which subscribers a console view or an export shows: a text in the address or
+    name, one list, one status (of the subscriber, or of their membership of that list)."""
+
+    text: str = ""
+    list_slug: str | None = None
+    status: str | None = None
+
+
+def _filtered(query: sa.Select[Any], wanted: Filter) -> sa.Select[Any]:
+    words = wanted.text.strip()
+    if words:
+        escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped.casefold()}%"
+        query = query.where(
+            sa.or_(
+                subscribers.c.email_key.like(pattern, escape="\\"),
+                sa.func.lower(subscribers.c.name).like(pattern, escape="\\"),
+            )
+        )
+    if wanted.list_slug is not None:
+        member = [
+            memberships.c.subscriber_id == subscribers.c.id,
+            memberships.c.list_slug == wanted.list_slug,
+        ]
+        if wanted.status in MEMBER_STATUSES:  # their state on that list
+            member.append(memberships.c.status == wanted.status)
+        query = query.where(sa.exists().where(*member))
+    if wanted.status is not None and not (
+        wanted.list_slug is not None and wanted.status in MEMBER_STATUSES
+    ):
+        query = query.where(subscribers.c.status == wanted.status)
+    return query
+
+
+def find_subscribers(
+    conn: Connection, wanted: Filter, *, before_id: int | None = None, limit: int = 50
+) -> list[Row[Any]]:
+    """One page of the subscribers ``wanted`` picks, newest first: those with an id below
+    ``before_id`` (keyset paging: page 1,000 costs what page 1 does)."""
+    query = sa.select(subscribers).order_by(subscribers.c.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(subscribers.c.id < before_id)
+    return list(conn.execute(_filtered(query, wanted)))
+
+
+def export_rows(conn: Connection, wanted: Filter) -> Iterator[Row[Any]]:
+    """The subscribers ``wanted`` picks, with a format column, in id order, streamed."""
     format_of = (
         sa.select(memberships.c.format)
         .where(memberships.c.subscriber_id == subscribers.c.id)
         .order_by(memberships.c.list_slug)
         .limit(1)
     )
-    query = sa.select(subscribers).order_by(subscribers.c.id)
-    if list_slug is not None:
-        format_of = format_of.where(memberships.c.list_slug == list_slug)
-        query = query.where(
-            sa.exists().where(
-                memberships.c.subscriber_id == subscribers.c.id,
-                memberships.c.list_slug == list_slug,
-            )
-        )
-    if status is not None:
-        query = query.where(subscribers.c.status == status)
+    if wanted.list_slug is not None:
+        format_of = format_of.where(memberships.c.list_slug == wanted.list_slug)
+    query = _filtered(sa.select(subscribers).order_by(subscribers.c.id), wanted)
     query = query.add_columns(format_of.scalar_subquery().label("format"))
     yield from conn.execute(query.execution_options(yield_per=1000))
 
@@ -236,19 +277,3 @@ def lists_of(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
         for sid, slug in conn.execute(query):
             found.setdefault(sid, []).append(slug)
     return found
-
-
-def search_subscribers(conn: Connection, text: str, *, limit: int = 50) -> list[Row[Any]]:
-    """Subscribers whose address or name contains ``text`` (any case), newest first."""
-    query = sa.select(subscribers).order_by(subscribers.c.id.desc()).limit(limit)
-    words = text.strip()
-    if words:
-        escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped.casefold()}%"
-        query = query.where(
-            sa.or_(
-                subscribers.c.email_key.like(pattern, escape="\\"),
-                sa.func.lower(subscribers.c.name).like(pattern, escape="\\"),
-            )
-        )
-    return list(conn.execute(query))

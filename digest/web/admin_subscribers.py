@@ -1,5 +1,6 @@
-"""Subscribers in the console: search, one person's page, CSV import (the command line's
-report) and export."""
+"""Subscribers in the console: filter and page through them, add one person, CSV import
+(the command line's report) and export of the filtered view. One person's page is
+``admin_person``."""
 
 from __future__ import annotations
 
@@ -7,24 +8,27 @@ import io
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from digest.audience.export import STATUSES, export_csv
-from digest.audience.importer import ImportReport, import_csv
-from digest.audience.members import details_by_id, remove
+from digest.audience.confirmations import send_confirmation
+from digest.audience.export import STATUSES, export_csv, subscriber_filter
+from digest.audience.importer import FORMAT_CHOICES, ImportReport, import_csv
+from digest.audience.members import add
+from digest.audience.signup import request_subscription
 from digest.context import App
-from digest.dispatch.events import events_of
 from digest.errors import DigestError
 from digest.staff import audit
 from digest.staff.sessions import Staff
-from digest.store import audience, ledger
+from digest.store import audience
+from digest.store.audience import Filter
 from digest.urls import CONSOLE, console_path
-from digest.web.console import console, missing
+from digest.web.console import console
 from digest.web.deps import Ctx, Posted, PostedDep, StaffDep, text_field
 
 IMPORT_PATH = console_path("subscribers/import")
@@ -32,77 +36,113 @@ UPLOAD_CHUNK = 1 << 20
 router = APIRouter(prefix=CONSOLE)
 
 
+PAGE = 50
+
+
 @router.get("/subscribers", response_class=HTMLResponse)
-def search(ctx: Ctx, staff: StaffDep, q: str = "") -> HTMLResponse:
+def search(
+    ctx: Ctx,
+    staff: StaffDep,
+    q: str = "",
+    list: str = "",
+    status: str = "",
+    before: int | None = None,
+) -> HTMLResponse:
+    """Everyone, or those a filter picks, 50 at a time, newest first (keyset pages)."""
+    try:
+        wanted = subscriber_filter(ctx, text=q, list_slug=list or None, status=status or None)
+    except DigestError as exc:
+        return _people_page(ctx, staff, Filter(q[:200]), [], None, problem=str(exc))
     with ctx.engine.connect() as conn:
-        found = audience.search_subscribers(conn, q[:200])
+        found = audience.find_subscribers(conn, wanted, before_id=before, limit=PAGE + 1)
+    more = found[PAGE - 1].id if len(found) > PAGE else None
+    return _people_page(ctx, staff, wanted, found[:PAGE], more, first=before is None)
+
+
+def _people_page(
+    ctx: App,
+    staff: Staff,
+    wanted: Filter,
+    found: list[Any],
+    more: int | None,
+    *,
+    first: bool = True,
+    problem: str = "",
+    note: str = "",
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    with ctx.engine.connect() as conn:
         counts = audience.list_counts(conn)
+    query = {"q": wanted.text, "list": wanted.list_slug or "", "status": wanted.status or ""}
+    shown = {k: v for k, v in query.items() if v}
     return console(
         ctx.settings,
         staff,
         "web/admin/subscribers.html.j2",
         title="Subscribers",
-        q=q,
+        wanted=wanted,
         found=found,
+        next_page=f"?{urlencode({**shown, 'before': more})}" if more else "",
+        first_page="" if first else f"?{urlencode(shown)}",
+        export=f"/admin/subscribers.csv?{urlencode(shown)}",
         lists=ctx.settings.lists,
         counts=counts,
         statuses=STATUSES,
+        formats=FORMAT_CHOICES,
+        profiles=ctx.settings.print.profiles,
+        problem=problem,
+        note=note,
+        form=form or {},
+        status=status,
     )
 
 
-@router.get("/subscribers/{subscriber_id:int}", response_class=HTMLResponse)
-def person(ctx: Ctx, staff: StaffDep, subscriber_id: int, done: str = "") -> HTMLResponse:
-    with ctx.engine.connect() as conn:
-        who = details_by_id(conn, subscriber_id)
-        if who is None:
-            return missing(ctx.settings, staff)
-        sends = ledger.sends_to(conn, subscriber_id)
-        events = events_of(conn, who.email)
-    return console(
-        ctx.settings,
-        staff,
-        "web/admin/subscriber.html.j2",
-        title=who.email,
-        who=who,
-        sends=sends,
-        events=events,
-        done=done[:300],
-    )
+@router.post("/subscribers/add", response_class=HTMLResponse)
+async def add_person(ctx: Ctx, posted: PostedDep) -> Response:
+    """One person onto one list: active at once (staff vouch), or sent a confirmation."""
+    return await run_in_threadpool(_add, ctx, posted)
 
 
-@router.post("/subscribers/{subscriber_id:int}/remove")
-async def remove_person(ctx: Ctx, posted: PostedDep, subscriber_id: int) -> Response:
-    list_slug = text_field(posted.form, "list")
-    return await run_in_threadpool(_take_off, ctx, posted.staff, subscriber_id, list_slug)
-
-
-def _take_off(ctx: App, staff: Staff, subscriber_id: int, list_slug: str) -> Response:
-    """Off one list, or off everything (then suppressed); audited."""
-    with ctx.engine.connect() as conn:
-        row = audience.subscriber_by_id(conn, subscriber_id)
-    if row is None:
-        return missing(ctx.settings, staff)
+def _add(ctx: App, posted: Posted) -> Response:
+    form, who = posted.form, posted.staff.email
+    fields = {name: text_field(form, name) for name in ("email", "name", "list", "format")}
+    fields["profile"] = text_field(form, "profile")
+    confirm_first = form.get("confirm_first") == "on"
     try:
-        done = remove(
-            ctx,
-            row.email,
-            list_slug=list_slug or None,
-            now=ctx.clock(),
-            origin=f"console ({staff.email})",
-        )
+        if confirm_first:
+            asked = request_subscription(
+                ctx,
+                email=fields["email"],
+                name=fields["name"],
+                lists=[fields["list"]],
+                fmt=fields["format"] or "html",
+                profile=fields["profile"] or None,
+                now=ctx.clock(),
+                invited_by=who,
+            )
+            said = f"asked {asked.email} to confirm {fields['list']}"
+        else:
+            said = add(
+                ctx,
+                fields["email"],
+                list_slug=fields["list"],
+                name=fields["name"],
+                fmt=fields["format"] or None,
+                profile=fields["profile"] or None,
+                pending=False,
+                resubscribe=False,
+                now=ctx.clock(),
+            )
     except DigestError as exc:
-        done = f"not done: {exc}"
-    else:
-        audit.log(
-            ctx.engine,
-            who=staff.email,
-            action="subscriber removed",
-            target=row.email_key,
-            detail=f"from {list_slug}" if list_slug else "from every list, suppressed",
+        return _people_page(
+            ctx, posted.staff, Filter(), [], None, problem=str(exc), form=fields, status=400
         )
-    return RedirectResponse(
-        console_path(f"subscribers/{subscriber_id}?done={quote(done)}"), status_code=303
-    )
+    audit.log(ctx.engine, who=who, action="subscriber added", target=fields["email"], detail=said)
+    answer = _people_page(ctx, posted.staff, Filter(), [], None, note=said[:1].upper() + said[1:])
+    if confirm_first:
+        answer.background = BackgroundTask(send_confirmation, ctx, asked.request_id)
+    return answer
 
 
 def _import_page(ctx: App, staff: Staff, status: int = 200, **shown: Any) -> HTMLResponse:
@@ -191,10 +231,10 @@ async def _import_upload(
 
 
 @router.get("/subscribers.csv")
-def export(ctx: Ctx, staff: StaffDep, list: str = "", status: str = "") -> Response:
+def export(ctx: Ctx, staff: StaffDep, q: str = "", list: str = "", status: str = "") -> Response:
     out = io.StringIO()
     try:
-        count = export_csv(ctx, out, list_slug=list or None, status=status or None)
+        count = export_csv(ctx, out, list_slug=list or None, status=status or None, text=q)
     except DigestError as exc:
         return Response(f"{exc}\n", status_code=400, media_type="text/plain")
     audit.log(
@@ -202,7 +242,9 @@ def export(ctx: Ctx, staff: StaffDep, list: str = "", status: str = "") -> Respo
         who=staff.email,
         action="subscribers exported",
         target=list or "all lists",
-        detail=f"{count} rows" + (f", status {status}" if status else ""),
+        detail=f"{count} rows"
+        + (f", status {status}" if status else "")
+        + (f", matching {q[:200]!r}" if q else ""),
     )
     stamp = ctx.clock().strftime("%Y%m%d")
     return Response(

@@ -14,6 +14,7 @@ from digest.web import (
     admin,
     admin_alerts,
     admin_decisions,
+    admin_person,
     admin_subscribers,
     archive,
     auth,
@@ -34,6 +35,7 @@ ROUTERS = (
     admin_decisions.router,
     admin_alerts.router,
     admin_subscribers.router,
+    admin_person.router,
 )
 
 

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from digest.audience.actions import confirm, set_preferences, unsubscribe
 from digest.audience.confirmations import Asked, asked_by, send_confirmation
+from digest.audience.importer import FORMAT_CHOICES
 from digest.audience.signup import public_lists, request_subscription
 from digest.config import Settings
 from digest.context import App
@@ -59,7 +60,7 @@ def _signup_form(ctx: App, sent: bool, status: int = 200) -> HTMLResponse:
         "web/subscribe.html.j2",
         title="Subscribe",
         lists=[x for x in settings.lists if x.slug in public_lists(settings)],
-        formats=FORMATS,
+        formats=FORMAT_CHOICES,
         profiles=settings.print.profiles,
         default_profile=settings.print.default_profile,
         sent=sent,
@@ -135,13 +136,6 @@ def bad_link(settings: Settings, why: str) -> HTMLResponse:
     return message(settings, "This link does not work", why, 400)
 
 
-FORMATS = (
-    ("html", "Email with pictures and links (HTML)"),
-    ("text", "Plain text only"),
-    ("print", "A printable edition to post to someone inside"),
-)
-
-
 def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> HTMLResponse:
     settings, engine, keys = ctx.settings, ctx.engine, ctx.keys
     claims = keys.check(token, "preferences", now=ctx.clock())
@@ -170,7 +164,7 @@ def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> 
         email=sub.email,
         lists=public,
         joined=joined,
-        formats=FORMATS,
+        formats=FORMAT_CHOICES,
         current_format=first.format if first else "html",
         profiles=settings.print.profiles,
         current_profile=(

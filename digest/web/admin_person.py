@@ -1,0 +1,162 @@
+"""One subscriber's page in the console: what is stored and sent, and what staff change:
+name, format, print profile and lists; off one list or everything; back on a list when
+they asked in writing (the reason recorded)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from digest.audience.importer import FORMAT_CHOICES
+from digest.audience.members import Changes, add, details_by_id, edit, remove
+from digest.context import App
+from digest.dispatch.events import events_of
+from digest.errors import DigestError
+from digest.staff import audit
+from digest.staff.sessions import Staff
+from digest.store import audience, ledger
+from digest.urls import CONSOLE, console_path
+from digest.web.console import console, missing
+from digest.web.deps import Ctx, Posted, PostedDep, StaffDep, text_field
+
+router = APIRouter(prefix=CONSOLE)
+PERSON = "/subscribers/{subscriber_id:int}"
+
+
+@router.get(PERSON, response_class=HTMLResponse)
+def person(ctx: Ctx, staff: StaffDep, subscriber_id: int, done: str = "") -> HTMLResponse:
+    with ctx.engine.connect() as conn:
+        who = details_by_id(conn, subscriber_id)
+        if who is None:
+            return missing(ctx.settings, staff)
+        sends = ledger.sends_to(conn, subscriber_id)
+        events = events_of(conn, who.email)
+    return console(
+        ctx.settings,
+        staff,
+        "web/admin/subscriber.html.j2",
+        title=who.email,
+        who=who,
+        sends=sends,
+        events=events,
+        done=done[:300],
+        lists=ctx.settings.lists,
+        formats=FORMAT_CHOICES,
+        profiles=ctx.settings.print.profiles,
+    )
+
+
+@router.post(PERSON + "/remove")
+async def remove_person(ctx: Ctx, posted: PostedDep, subscriber_id: int) -> Response:
+    list_slug = text_field(posted.form, "list")
+    return await run_in_threadpool(_take_off, ctx, posted.staff, subscriber_id, list_slug)
+
+
+def _take_off(ctx: App, staff: Staff, subscriber_id: int, list_slug: str) -> Response:
+    """Off one list, or off everything (then suppressed); audited."""
+    with ctx.engine.connect() as conn:
+        row = audience.subscriber_by_id(conn, subscriber_id)
+    if row is None:
+        return missing(ctx.settings, staff)
+    try:
+        done = remove(
+            ctx,
+            row.email,
+            list_slug=list_slug or None,
+            now=ctx.clock(),
+            origin=f"console ({staff.email})",
+        )
+    except DigestError as exc:
+        done = f"not done: {exc}"
+    else:
+        audit.log(
+            ctx.engine,
+            who=staff.email,
+            action="subscriber removed",
+            target=row.email_key,
+            detail=f"from {list_slug}" if list_slug else "from every list, suppressed",
+        )
+    return _back(subscriber_id, done)
+
+
+def _back(subscriber_id: int, said: str) -> RedirectResponse:
+    return RedirectResponse(
+        console_path(f"subscribers/{subscriber_id}?done={quote(said[:300])}"), status_code=303
+    )
+
+
+@router.post(PERSON + "/edit")
+async def edit_person(ctx: Ctx, posted: PostedDep, subscriber_id: int) -> Response:
+    return await run_in_threadpool(_edit, ctx, posted, subscriber_id)
+
+
+def _edit(ctx: App, posted: Posted, subscriber_id: int) -> Response:
+    form = posted.form
+    changes = Changes(
+        name=text_field(form, "name"),
+        fmt=text_field(form, "format") or None,
+        profile=text_field(form, "profile") or None,
+        lists=frozenset(v for v in form.getlist("list") if isinstance(v, str)),
+    )
+    try:
+        said = edit(ctx, subscriber_id, changes, now=ctx.clock())
+    except DigestError as exc:
+        return _back(subscriber_id, f"not changed: {exc}")
+    if not said:
+        return _back(subscriber_id, "nothing to change")
+    target = _address(ctx, subscriber_id)
+    audit.log(
+        ctx.engine,
+        who=posted.staff.email,
+        action="subscriber changed",
+        target=target,
+        detail=", ".join(said),
+    )
+    return _back(subscriber_id, "changed: " + ", ".join(said))
+
+
+@router.post(PERSON + "/resubscribe")
+async def resubscribe(ctx: Ctx, posted: PostedDep, subscriber_id: int) -> Response:
+    return await run_in_threadpool(_resubscribe, ctx, posted.staff, posted.form, subscriber_id)
+
+
+def _resubscribe(ctx: App, staff: Staff, form: FormData, subscriber_id: int) -> Response:
+    """Back on a list they left, because they asked in writing: the reason is required and
+    goes in the audit log."""
+    reason = text_field(form, "reason")[:500]
+    list_slug = text_field(form, "list")
+    address = _address(ctx, subscriber_id)
+    if not reason:
+        return _back(subscriber_id, "not resubscribed: say why (their letter, email or form)")
+    try:
+        said = add(
+            ctx,
+            address,
+            list_slug=list_slug,
+            name="",
+            fmt=None,
+            profile=None,
+            pending=False,
+            resubscribe=True,
+            now=ctx.clock(),
+        )
+    except DigestError as exc:
+        return _back(subscriber_id, f"not resubscribed: {exc}")
+    audit.log(
+        ctx.engine,
+        who=staff.email,
+        action="subscriber resubscribed",
+        target=address,
+        detail=f"{list_slug}: {reason}",
+    )
+    return _back(subscriber_id, said)
+
+
+def _address(ctx: App, subscriber_id: int) -> str:
+    with ctx.engine.connect() as conn:
+        row = audience.subscriber_by_id(conn, subscriber_id)
+    return row.email_key if row is not None else str(subscriber_id)
