@@ -267,12 +267,17 @@ def _parsed_feed(
         content_type=fetched.content_type,
     )
     if parsed.warning:
-        outcome.warnings.append(f"{source.request.label}: {parsed.warning}")
+        outcome.warnings.append(_said_of(source, parsed.warning))
 
     def store(conn: Connection) -> None:
         outcome.added, outcome.merged = content.store_items(conn, parsed.items)
 
     return store
+
+
+def _said_of(source: _Planned, warning: str) -> str:
+    """A warning about one source, naming it and its place in config.toml."""
+    return f"{source.request.label} ({source.request.key}): {warning}"
 
 
 def _parsed_calendar(
@@ -293,7 +298,7 @@ def _parsed_calendar(
             settings.collect.max_occurrences_per_calendar,
         ),
     )
-    outcome.warnings.extend(f"{source.request.label}: {w}" for w in parsed.warnings)
+    outcome.warnings.extend(_said_of(source, w) for w in parsed.warnings)
 
     def store(conn: Connection) -> None:
         outcome.added, outcome.upcoming = content.replace_events(
