@@ -513,6 +513,7 @@ def test_the_occurrence_caps_come_from_config_and_name_the_calendar(make_project
     (outcome,) = collect(project.settings(), project.engine(), NOW).outcomes
     assert (outcome.error, outcome.upcoming) == (None, 50)
     assert outcome.warnings == [
-        "calendar 'events' (sources.calendars[1]): event 'Drop-in' (uid drop-in-1) repeats more than 50 times in the "
-        "window; the first 50 are kept (collect.max_occurrences_per_event)"
+        "calendar 'events' (sources.calendars[1]): event 'Drop-in' (uid drop-in-1) repeats "
+        "more than 50 times in the window; the first 50 are kept "
+        "(collect.max_occurrences_per_event)"
     ]
