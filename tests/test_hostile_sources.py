@@ -563,6 +563,7 @@ def test_a_hostile_collect_stays_small_names_each_hostile_source_and_stores_the_
     args = [sys.executable, "-m", "digest", "collect", "--config", str(project.config)]
 
     status, output, peak = run_measured(args, tmp_path)
+    print(f"hostile collect: peak RSS {peak / 1024:.0f} MB, exit {status}")
 
     assert "Traceback" not in output, output
     assert status == 0, output  # some sources worked: failures are warnings
