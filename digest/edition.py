@@ -11,10 +11,12 @@ from sqlalchemy.engine import Engine
 
 from digest.collect.sanitize import cut_at_word
 from digest.config import Settings
+from digest.curation import apply_choices, item_order, subject_and_preheader
 from digest.errors import ConfigError, DigestError
 from digest.lifecycle.states import Kind
 from digest.models import Edition, Event, Item, ItemKind, Section
-from digest.store import content, editions
+from digest.store import choices, content, editions
+from digest.store.choices import Choice
 from digest.urls import Urls
 
 EVENTS_SECTION = "events"
@@ -91,15 +93,20 @@ def assemble(settings: Settings, engine: Engine, plan: EditionPlan, *, force: bo
             plan.cutoff + timedelta(days=settings.edition.events_ahead_days),
             zone,
         )
+        chosen = choices.choices_of(conn, plan.id)
     if not found and not force:
         return Assembled(None, plan)
+    found = apply_choices(found, chosen)
     editor_note = next((i for i in found if i.kind == ItemKind.EDITOR_NOTE), None)
     rest = [i for i in found if i.kind != ItemKind.EDITOR_NOTE]
-    sections, unplaced = _sections(settings, rest, upcoming)
+    sections, unplaced = _sections(settings, rest, upcoming, chosen)
+    subject, preheader = subject_and_preheader(
+        chosen, make_subject(settings, plan, sections), make_preheader(editor_note, sections)
+    )
     edition = Edition(
         id=plan.id,
-        subject=make_subject(settings, plan, sections),
-        preheader=make_preheader(editor_note, sections),
+        subject=subject,
+        preheader=preheader,
         since=plan.previous_cutoff or plan.window_start,
         cutoff=plan.cutoff,
         editor_note=editor_note,
@@ -110,7 +117,7 @@ def assemble(settings: Settings, engine: Engine, plan: EditionPlan, *, force: bo
 
 
 def _sections(
-    settings: Settings, found: list[Item], upcoming: list[Event]
+    settings: Settings, found: list[Item], upcoming: list[Event], chosen: dict[str, Choice]
 ) -> tuple[list[Section], dict[str, int]]:
     by_section: dict[str, list[Item]] = defaultdict(list)
     for item in found:
@@ -125,7 +132,7 @@ def _sections(
             omitted = len(upcoming) - len(shown)
             section = Section(key, title, events=shown, omitted=omitted, more_url=more_url)
         else:
-            ordered = sorted(by_section.pop(key, []), key=_item_order)
+            ordered = sorted(by_section.pop(key, []), key=lambda i: item_order(i, chosen))
             shown_items = tuple(ordered[:cap])
             omitted = len(ordered) - len(shown_items)
             section = Section(key, title, items=shown_items, omitted=omitted, more_url=more_url)
@@ -133,11 +140,6 @@ def _sections(
             sections.append(section)
     unplaced = {k: len(v) for k, v in by_section.items() if v}
     return sections, unplaced
-
-
-def _item_order(item: Item) -> tuple[bool, float, str]:
-    """Pinned first, then newest first."""
-    return (not item.pinned, -item.published.timestamp(), item.key)
 
 
 def make_subject(settings: Settings, plan: EditionPlan, sections: list[Section]) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+import subprocess
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from digest.audience.members import details
 from digest.store import editions
-from digest.store.tables import audit_log, batches, subscribers
+from digest.store.tables import audit_log, batches, items, subscribers
 from tests.conftest import import_people
 from tests.console_setup import STAFF, WEEK
 from tests.test_admin import _audit, _logged_in, console  # noqa: F401 - the fixture
@@ -186,3 +187,110 @@ def test_staff_edit_a_person_and_resubscribe_only_with_a_reason(console) -> None
             sa.select(audit_log.c.detail).where(audit_log.c.action == "subscriber resubscribed")
         ).scalar()
     assert detail == "alerts: letter of 28 Nov"
+
+
+def _contents(client, edition_id: str = WEEK) -> list[str]:
+    """The titles of the Contents list, in order, with (left out) marks."""
+    page = client.get(f"/admin/editions/{edition_id}").text
+    desk = page.split("<h2>Contents</h2>", 1)[1].split("<h2>Sending</h2>", 1)[0]
+    return re.findall(
+        r'<li id="item-[0-9a-z-]+" class="([^"]*)">\s*<p><strong>([^<]+)</strong>', desk
+    )
+
+
+def _email(engine, edition_id: str = WEEK):
+    with engine.connect() as conn:
+        return editions.get_edition(conn, edition_id)
+
+
+def _pdf_text(engine) -> str:
+    with engine.connect() as conn:
+        [pdf, *_] = [f for f in editions.get_files(conn, WEEK) if f.filename.endswith(".pdf")]
+    done = subprocess.run(
+        ["pdftotext", "-", "-"], input=pdf.data, capture_output=True, check=True, timeout=60
+    )
+    return " ".join(done.stdout.decode().split())
+
+
+def _key_of(client, title: str) -> str:
+    page = client.get(f"/admin/editions/{WEEK}").text
+    found = re.search(
+        r'<li id="item-([0-9a-z-]+)" class="[^"]*">\s*<p><strong>' + re.escape(title), page
+    )
+    assert found, title
+    return found[1]
+
+
+def test_a_story_left_out_is_gone_from_every_part_and_stays_gone(console) -> None:  # noqa: F811
+    _, settings, engine = console
+    client, csrf = _logged_in(settings, engine)
+    listed = _contents(client)
+    assert len(listed) > 3
+    first_news = listed[1][1]  # [0] is the editor's note
+    key = _key_of(client, first_news)
+    assert first_news in _email(engine).email.text
+    assert first_news[:30] in _pdf_text(engine)
+    done = client.post(f"/admin/editions/{WEEK}/items/{key}/leave_out", data={"csrf": csrf})
+    assert done.status_code == 303 and done.headers["location"].endswith(f"#item-{key}")
+    stored = _email(engine)
+    assert first_news not in stored.email.text and first_news not in stored.email.html
+    with engine.connect() as conn:
+        files = editions.get_files(conn, WEEK)
+    assert all(
+        first_news.encode() not in f.data for f in files if f.content_type.startswith("text/")
+    )
+    rebuilt = client.post(f"/admin/editions/{WEEK}/rebuild", data={"csrf": csrf})
+    assert "Rebuilt from what is collected now" in rebuilt.text
+    assert first_news not in _email(engine).email.text
+    assert ("left-out", first_news) in _contents(client)
+    client.post(f"/admin/editions/{WEEK}/items/{key}/put_back", data={"csrf": csrf})
+    assert first_news in _email(engine).email.text
+    history = client.get(f"/admin/editions/{WEEK}").text
+    assert (
+        f"{STAFF} left out “{first_news}”" in history
+        and f"{STAFF} put back “{first_news}”" in history
+    )
+
+
+def test_staff_rewrite_a_summary_move_a_story_and_set_the_subject(console) -> None:  # noqa: F811
+    _, settings, engine = console
+    client, csrf = _logged_in(settings, engine)
+    news = [title for _, title in _contents(client)][1:3]
+    second = _key_of(client, news[1])
+    client.post(f"/admin/editions/{WEEK}/items/{second}/up", data={"csrf": csrf})
+    text = _email(engine).email.text
+    assert text.index(news[1]) < text.index(news[0])
+    client.post(
+        f"/admin/editions/{WEEK}/items/{second}/edit",
+        data={"csrf": csrf, "title": "A better headline", "summary": "Fixed a typo here."},
+    )
+    stored = _email(engine)
+    assert "A better headline" in stored.email.text and "Fixed a typo here." in stored.email.html
+    with engine.connect() as conn:
+        kept = conn.execute(sa.select(items.c.title).where(items.c.key == second)).scalar()
+    assert kept == news[1]  # the stored item stays as the feed gave it
+    client.post(
+        f"/admin/editions/{WEEK}/subject",
+        data={"csrf": csrf, "subject": "Our week: housing first", "preheader": "Read this"},
+    )
+    stored = _email(engine)
+    assert stored.subject == "Our week: housing first" and "Read this" in stored.email.html
+    client.post(f"/admin/editions/{WEEK}/rebuild", data={"csrf": csrf})
+    stored = _email(engine)
+    assert stored.subject == "Our week: housing first" and "A better headline" in stored.email.text
+
+
+def test_a_sent_edition_can_no_longer_be_changed(console) -> None:  # noqa: F811
+    from digest.lifecycle.states import State, transition
+
+    _, settings, engine = console
+    client, csrf = _logged_in(settings, engine)
+    key = _key_of(client, _contents(client)[1][1])
+    with engine.begin() as conn:
+        for state in (State.APPROVED, State.SENDING, State.SENT):
+            transition(conn, WEEK, state, who="test", now=datetime.now(UTC))
+    assert "<h2>Contents</h2>" not in client.get(f"/admin/editions/{WEEK}").text
+    refused = client.post(f"/admin/editions/{WEEK}/items/{key}/leave_out", data={"csrf": csrf})
+    assert refused.status_code == 400 and "is no longer changed" in refused.text
+    refused = client.post(f"/admin/editions/{WEEK}/rebuild", data={"csrf": csrf})
+    assert refused.status_code == 400

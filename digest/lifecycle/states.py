@@ -160,6 +160,8 @@ def _refuse_unless_allowed(edition_id: str, current: State | None, to: State) ->
 
 # Rebuilding an edition in one of these starts its life again.
 REBUILDS = frozenset({State.REJECTED, State.MISSED, State.SKIPPED})
+# What staff may still change at the desk: nothing has gone, nor started to.
+EDITABLE = frozenset({State.BUILT, State.AWAITING, State.REJECTED, State.MISSED})
 
 
 def store_edition(

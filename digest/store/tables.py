@@ -266,3 +266,36 @@ audit_log = sa.Table(
     sa.Column("target", sa.String(320), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
 )
+
+# Staff's choices for one edition before it goes: per item (left out, its place in its
+# section, pinned, its title and summary in this edition only) and, with item_key "", for
+# the edition itself (title is its subject, summary its preheader).
+edition_choices = sa.Table(
+    "edition_choices",
+    metadata,
+    sa.Column("edition_id", sa.String(40), primary_key=True),
+    sa.Column("item_key", sa.String(200), primary_key=True),
+    sa.Column("left_out", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("position", sa.Integer, nullable=True),
+    sa.Column("pinned", sa.Boolean, nullable=True),
+    sa.Column("title", sa.Text, nullable=True),
+    sa.Column("summary", sa.Text, nullable=True),
+    sa.Column("changed_by", sa.String(320), nullable=False),
+    sa.Column("changed_at", UTCDateTime, nullable=False),
+)
+
+# Notes written in the console (the notes folder's files are the other kind).
+staff_notes = sa.Table(
+    "staff_notes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("section", sa.String(100), nullable=False),
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("editor_note", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("published", UTCDateTime, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(320), nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+)

@@ -9,7 +9,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from digest.audience.confirmations import LINK_WORKS_FOR
 from digest.context import App
-from digest.lifecycle.states import MOVES, State
+from digest.lifecycle.editing import contents
+from digest.lifecycle.states import EDITABLE, MOVES, Kind, State
 from digest.schedule import next_weekly_send
 from digest.staff import audit
 from digest.staff.numbers import edition_numbers
@@ -20,6 +21,7 @@ from digest.web.console import console, missing
 from digest.web.deps import Ctx, StaffDep
 from digest.web.pages import FRAMED_HEADERS, without_personal_links
 
+DESK_ACTIONS = ("edition changed", "edition rebuilt", "test sent")
 router = APIRouter(prefix=CONSOLE)
 EDITION = "/editions/{edition_id}"
 LIVE = {"pending", "in_flight"}
@@ -81,7 +83,9 @@ def show_edition(
         progress = ledger.summary(conn, edition_id)
         numbers = edition_numbers(conn, edition_id, tracking=ctx.settings.delivery.tracking)
         changes = editions.history(conn, edition_id)
+        edits = [e for e in audit.recent(conn, target=edition_id) if e.action in DESK_ACTIONS]
     state = State(stored.state)
+    desk = contents(ctx, edition_id) if stored.kind == Kind.WEEKLY and state in EDITABLE else None
     live = state is State.SENDING or any(progress["batches"][s] for s in LIVE)
     return console(
         ctx.settings,
@@ -104,6 +108,9 @@ def show_edition(
         progress=progress,
         numbers=numbers,
         changes=changes,
+        edits=edits,
+        desk=desk,
+        section_title=ctx.settings.edition.title_for,
         label=lambda value: State(value).label,
         refresh=5 if live else None,
         note=note,
