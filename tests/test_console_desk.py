@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from digest.audience.members import details
 from digest.store import editions
 from digest.store.tables import audit_log, batches, items, subscribers
-from tests.conftest import import_people
+from tests.conftest import NOW, import_people
 from tests.console_setup import STAFF, WEEK
 from tests.test_admin import _audit, _logged_in, console  # noqa: F401 - the fixture
 
@@ -294,3 +294,43 @@ def test_a_sent_edition_can_no_longer_be_changed(console) -> None:  # noqa: F811
     assert refused.status_code == 400 and "is no longer changed" in refused.text
     refused = client.post(f"/admin/editions/{WEEK}/rebuild", data={"csrf": csrf})
     assert refused.status_code == 400
+
+
+def test_the_editors_note_written_in_the_console_opens_the_edition(console) -> None:  # noqa: F811
+    _, settings, engine = console
+    client, csrf = _logged_in(settings, engine)
+    form = {
+        "csrf": csrf,
+        "title": "A hard week, and a win",
+        "body": "The council **voted** for the drop-in centre.\n\nThank you all.",
+        "editor_note": "on",
+        "section": "news",
+        "published": (NOW - timedelta(hours=1))
+        .astimezone(settings.organisation.zone)
+        .strftime("%Y-%m-%dT%H:%M"),  # inside the week the edition covers
+        "author": "Sam",
+    }
+    shown = client.post("/admin/notes", data={**form, "action": "preview"})
+    assert shown.status_code == 200 and "The council voted for the drop-in centre." in shown.text
+    assert "&lt;strong&gt;voted&lt;/strong&gt;" in shown.text  # rendered, in the srcdoc
+    saved = client.post("/admin/notes", data={**form, "action": "save"})
+    assert saved.status_code == 303
+    client.post(f"/admin/editions/{WEEK}/rebuild", data={"csrf": csrf})
+    text = _email(engine).email.text
+    assert "A hard week, and a win" in text and "The council voted" in text
+    others = [title for _, title in _contents(client) if title in text and "hard week" not in title]
+    assert others and all(text.index("A hard week") < text.index(title) for title in others)
+    note_id = re.search(r'href="/admin/notes/(\d+)"', client.get("/admin/notes").text)[1]  # type: ignore[index]
+    client.post(f"/admin/notes/{note_id}", data={**form, "body": "Changed.", "action": "save"})
+    client.post(f"/admin/editions/{WEEK}/rebuild", data={"csrf": csrf})
+    assert "Changed." in _email(engine).email.text
+    client.post(f"/admin/notes/{note_id}", data={**form, "action": "delete"})
+    client.post(f"/admin/editions/{WEEK}/rebuild", data={"csrf": csrf})
+    assert "A hard week, and a win" not in _email(engine).email.text
+    assert [a for _, a, _ in _audit(engine) if a.startswith("note")] == [
+        "note saved",
+        "note saved",
+        "note deleted",
+    ]
+    empty = client.post("/admin/notes", data={**form, "title": " ", "action": "save"})
+    assert empty.status_code == 400 and "the title is empty" in empty.text

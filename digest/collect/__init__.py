@@ -22,11 +22,12 @@ from sqlalchemy.exc import (
 from digest.collect.calendars import Caps, parse_calendar
 from digest.collect.feeds import parse_feed
 from digest.collect.fetch import Fetched, FetchLimits, FetchRequest, fetch_all
-from digest.collect.notes import ParsedNotes, read_notes
+from digest.collect.notes import ParsedNotes, console_notes, read_notes
 from digest.config import Settings
 from digest.config_errors import place
 from digest.errors import DigestError, SourceError
 from digest.store import content
+from digest.store import notes as staff_notes
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ def collect(
 ) -> CollectReport:
     """Fetch every configured source once and store what is new. One run at a time."""
     sources = settings.sources
-    if not (sources.feeds or sources.calendars or sources.notes):
+    noted = _has_notes(settings, engine)
+    if not (sources.feeds or sources.calendars or noted):
         raise DigestError(
             "no sources configured: add [[sources.feeds]], [[sources.calendars]] "
             "or [sources.notes] to config.toml"
@@ -94,8 +96,8 @@ def collect(
             report.outcomes.append(outcome)
             if on_outcome:
                 on_outcome(outcome)
-        if sources.notes is not None:
-            outcome = _collect_notes(settings, engine, now)
+        if noted:
+            outcome = collect_notes(settings, engine, now)
             report.outcomes.append(outcome)
             if on_outcome:
                 on_outcome(outcome)
@@ -174,7 +176,7 @@ def _store_fetched(
         outcome.error = _stored_or_why(settings, engine, source, result, now, outcome)
         if outcome.error is None:
             return outcome
-        outcome.added = outcome.merged = outcome.upcoming = 0  # rolled back
+        outcome.added = outcome.merged = outcome.updated = outcome.upcoming = 0  # rolled back
         outcome.warnings.clear()
     with engine.begin() as conn:
         etag = None if isinstance(result, SourceError) else result.etag
@@ -270,6 +272,7 @@ def _parsed_feed(
         outcome.warnings.append(_said_of(source, parsed.warning))
 
     def store(conn: Connection) -> None:
+        outcome.updated = content.update_items(conn, parsed.items)
         outcome.added, outcome.merged = content.store_items(conn, parsed.items)
 
     return store
@@ -308,15 +311,24 @@ def _parsed_calendar(
     return store
 
 
-def _collect_notes(settings: Settings, engine: Engine, now: datetime) -> SourceOutcome:
-    """The notes folder, stored in its own transaction; any failure is its own."""
+def _has_notes(settings: Settings, engine: Engine) -> bool:
+    """A notes folder is configured, or staff wrote notes in the console."""
+    if settings.sources.notes is not None:
+        return True
+    with engine.connect() as conn:
+        return staff_notes.any_notes(conn)
+
+
+def collect_notes(settings: Settings, engine: Engine, now: datetime) -> SourceOutcome:
+    """The notes folder's files and the console's notes, stored in their own transaction;
+    any failure is theirs alone. The console calls this when a note is saved."""
     outcome = SourceOutcome("sources.notes", "notes")
     stage = "read"
     try:
         parsed = _read_notes(settings, now)
         stage = "stored"
         with engine.begin() as conn:
-            _store_notes(conn, parsed, now, outcome)
+            _store_notes(conn, settings, parsed, now, outcome)
     except SourceError as exc:
         outcome.error = str(exc)
     except Exception as exc:
@@ -331,7 +343,8 @@ def _collect_notes(settings: Settings, engine: Engine, now: datetime) -> SourceO
 
 
 def _read_notes(settings: Settings, now: datetime) -> ParsedNotes:
-    assert settings.sources.notes is not None
+    if settings.sources.notes is None:
+        return ParsedNotes([])
     folder = settings.resolve(settings.sources.notes.dir)
     default_section = next((s for s in settings.edition.sections if s != "events"), "news")
     return read_notes(
@@ -344,11 +357,14 @@ def _read_notes(settings: Settings, now: datetime) -> ParsedNotes:
 
 
 def _store_notes(
-    conn: Connection, parsed: ParsedNotes, now: datetime, outcome: SourceOutcome
+    conn: Connection, settings: Settings, parsed: ParsedNotes, now: datetime, outcome: SourceOutcome
 ) -> None:
-    due = [note for note in parsed.items if note.published <= now]
-    for note in parsed.items:
+    written = console_notes(conn, now=now, summary_chars=settings.collect.summary_chars)
+    every = [*parsed.items, *written]
+    due = [note for note in every if note.published <= now]
+    for note in every:
         if content.update_note(conn, note):
             outcome.updated += 1
     outcome.added, _ = content.store_items(conn, due)
-    outcome.removed = content.remove_notes_except(conn, parsed.keys)
+    keep = parsed.keys | {note.key for note in written}
+    outcome.removed = content.remove_notes_except(conn, keep)

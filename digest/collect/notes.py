@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 import yaml
 from markdown_it import MarkdownIt
+from sqlalchemy.engine import Connection
 
 from digest.collect.sanitize import clean_html, cut_at_word, html_to_text, one_line
 from digest.errors import SourceError
 from digest.models import Item, ItemKind
+from digest.store import notes as staff_notes
 
 FRONT_MATTER_KEYS = {"title", "date", "section", "pin", "editor_note", "author"}
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -67,23 +69,57 @@ def read_note(
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"{path}: cannot be read as UTF-8 text ({exc})") from None
     meta, body = split_front_matter(raw, path)
-    html = clean_html(_MARKDOWN.render(body))
-    title = one_line(str(meta.get("title") or "")) or path.stem.replace("-", " ")
-    published = _note_time(meta.get("date"), zone, path) or now
+    return note_item(
+        note_key(path),
+        Note(
+            title=one_line(str(meta.get("title") or "")) or path.stem.replace("-", " "),
+            body=body,
+            section=str(meta.get("section") or default_section),
+            pinned=bool(meta.get("pin", False)),
+            editor_note=bool(meta.get("editor_note")),
+            published=_note_time(meta.get("date"), zone, path) or now,
+            author=str(meta.get("author") or ""),
+        ),
+        now=now,
+        summary_chars=summary_chars,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """What a note says, from a file's front matter or the console's form."""
+
+    title: str
+    body: str  # Markdown
+    section: str
+    pinned: bool
+    editor_note: bool
+    published: datetime
+    author: str
+
+
+def note_item(key: str, note: Note, *, now: datetime, summary_chars: int) -> Item:
+    """A note as an item: its Markdown rendered (no raw HTML) and sanitised."""
+    html = clean_html(_MARKDOWN.render(note.body))
     return Item(
-        key=note_key(path),
+        key=key,
         source="notes",
-        section=str(meta.get("section") or default_section),
-        title=title,
+        section=note.section,
+        title=one_line(note.title) or "(untitled note)",
         url=None,
         summary=cut_at_word(html_to_text(html), summary_chars),
         body_html=html,
-        published=published,
+        published=note.published,
         first_seen=now,
-        author=one_line(str(meta.get("author") or "")),
-        pinned=bool(meta.get("pin", False)),
-        kind=ItemKind.EDITOR_NOTE if meta.get("editor_note") else ItemKind.NOTE,
+        author=one_line(note.author),
+        pinned=note.pinned,
+        kind=ItemKind.EDITOR_NOTE if note.editor_note else ItemKind.NOTE,
     )
+
+
+def staff_note_key(note_id: int) -> str:
+    """A console note's stable id (apart from the files' ``note-<hash>``)."""
+    return f"note-console-{note_id}"
 
 
 def split_front_matter(raw: str, path: Path) -> tuple[dict[str, Any], str]:
@@ -125,3 +161,24 @@ def _note_time(value: Any, zone: ZoneInfo, path: Path) -> datetime | None:
         return _note_time(datetime.fromisoformat(str(value)), zone, path)
     except ValueError:
         raise SourceError(f"{path}: date {value!r} is not a date: write it as 2026-11-25") from None
+
+
+def console_notes(conn: Connection, *, now: datetime, summary_chars: int) -> list[Item]:
+    """The notes staff wrote in the console, as items (due or not)."""
+    return [
+        note_item(
+            staff_note_key(row.id),
+            Note(
+                row.title,
+                row.body,
+                row.section,
+                row.pinned,
+                row.editor_note,
+                row.published,
+                row.author,
+            ),
+            now=now,
+            summary_chars=summary_chars,
+        )
+        for row in staff_notes.all_notes(conn)
+    ]
