@@ -8,6 +8,7 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
@@ -169,14 +170,7 @@ def _save(ctx: App, staff: Staff, note_id: int | None, note: Note) -> int:
             note_id = store.add_note(conn, who=staff.email, now=now, **values)
         elif not store.update_note(conn, note_id, now=now, **values):
             raise DigestError("that note is gone (someone deleted it): write it again")
-        audit.record(
-            conn,
-            who=staff.email,
-            action="note saved",
-            target=str(note_id),
-            detail=note.title,
-            now=now,
-        )
+        _audited(conn, staff, "note saved", note_id, note.title, now)
     collect_notes(ctx.settings, ctx.engine, now)
     return note_id
 
@@ -188,16 +182,15 @@ def _delete(ctx: App, staff: Staff, note_id: int) -> Response:
         if row is None:
             return missing(ctx.settings, staff)
         store.delete_note(conn, note_id)
-        audit.record(
-            conn,
-            who=staff.email,
-            action="note deleted",
-            target=str(note_id),
-            detail=row.title,
-            now=now,
-        )
+        _audited(conn, staff, "note deleted", note_id, row.title, now)
     collect_notes(ctx.settings, ctx.engine, now)
     return RedirectResponse(console_path(f"notes?done=Deleted “{row.title[:80]}”."), 303)
+
+
+def _audited(
+    conn: Connection, staff: Staff, action: str, note_id: int, title: str, now: datetime
+) -> None:
+    audit.record(conn, who=staff.email, action=action, target=str(note_id), detail=title, now=now)
 
 
 def _preview(ctx: App, note: Note) -> RenderedEmail:
