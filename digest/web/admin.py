@@ -13,6 +13,7 @@ from digest.lifecycle.editing import contents
 from digest.lifecycle.states import EDITABLE, MOVES, Kind, State
 from digest.schedule import next_weekly_send
 from digest.staff import audit
+from digest.staff.charts import dashboard_charts
 from digest.staff.numbers import edition_numbers
 from digest.staff.sessions import Staff
 from digest.store import content, editions, ledger, signups
@@ -41,6 +42,7 @@ def dashboard(ctx: Ctx, staff: StaffDep) -> HTMLResponse:
         ]
         collected = content.last_collect(conn)
         unsent, why = signups.waiting(conn, now, max_age=LINK_WORKS_FOR)
+        charts = dashboard_charts(conn, ctx.settings, now)
     return console(
         ctx.settings,
         staff,
@@ -53,6 +55,7 @@ def dashboard(ctx: Ctx, staff: StaffDep) -> HTMLResponse:
         confirmations=(unsent, why),
         zone=ctx.settings.organisation.zone,
         label=lambda state: State(state).label,
+        charts=charts,
     )
 
 
