@@ -31,6 +31,8 @@ class Item:
     author: str = ""
     pinned: bool = False
     kind: ItemKind = ItemKind.ARTICLE
+    # Where a reprinted story first ran ("The Guardian"); empty for a feed's own stories.
+    outlet: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,8 @@ class RawEntry:
     title: str
     content_html: str
     published: datetime | None
-    author: str
+    author: str  # the people who wrote it, by name ("Jane Doe and Sam Roe")
+    outlet: str = ""  # where a reprinted story first ran (RSS <source>, Atom source title)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +97,33 @@ def _from_feedparser(entry: Any) -> RawEntry:
         title=str(entry.get("title") or ""),
         content_html=str(html or ""),
         published=_from_struct(stamp),
-        author=str(entry.get("author") or ""),
+        author=_names(entry.get("authors") or []),
+        outlet=_outlet(entry.get("source")),
     )
+
+
+def _names(people: Any) -> str:
+    """The authors' names, never their addresses: "Jane Doe", "Jane Doe and Sam Roe".
+
+    RSS ``<author>`` is an email address with the name in brackets, which feedparser
+    splits; ``dc:creator``, Atom and JSON Feed authors carry a name. A bare address
+    is no byline, and is not published.
+    """
+    names: list[str] = []
+    for person in people if isinstance(people, list) else []:
+        name = one_line(str(person.get("name") or "")) if isinstance(person, dict) else ""
+        if name and "@" not in name and name not in names:
+            names.append(name)
+    if len(names) < 2:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _outlet(source: Any) -> str:
+    """The title of the feed a reprinted entry came from (RSS ``<source>``, Atom ``source``)."""
+    if not isinstance(source, dict):
+        return ""
+    return str(source.get("title") or "")
 
 
 def _from_struct(stamp: time.struct_time | None) -> datetime | None:
@@ -125,7 +151,7 @@ def _json_feed_entries(body: bytes) -> list[RawEntry]:
         if not isinstance(raw, dict):
             continue
         html = raw.get("content_html") or _text_as_html(raw.get("content_text") or "")
-        author: Any = raw.get("author") or next(iter(raw.get("authors") or []), {})
+        authors: Any = raw.get("authors") or [raw.get("author")]  # 1.1, else 1.0
         entries.append(
             RawEntry(
                 guid=str(raw.get("id") or ""),
@@ -133,7 +159,7 @@ def _json_feed_entries(body: bytes) -> list[RawEntry]:
                 title=str(raw.get("title") or ""),
                 content_html=str(html or raw.get("summary") or ""),
                 published=_from_iso(raw.get("date_published") or raw.get("date_modified")),
-                author=str(author.get("name", "")) if isinstance(author, dict) else "",
+                author=_names(authors),
             )
         )
     return entries
@@ -170,6 +196,7 @@ def _to_item(entry: RawEntry, source: str, section: str, now: datetime, limit: i
         published=published,
         first_seen=now,
         author=one_line(html_to_text(entry.author)),
+        outlet=one_line(html_to_text(entry.outlet)),
     )
 
 

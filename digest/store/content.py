@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,6 +71,40 @@ def store_items(conn: Connection, new: Iterable[Item]) -> tuple[int, int]:
     return added, merged
 
 
+# What a feed may correct in an item it sent before: what readers see of it.
+_CORRECTABLE = ("title", "title_key", "summary", "body_html", "author", "outlet")
+
+
+def content_hash(title: str, summary: str, body_html: str, author: str, outlet: str) -> str:
+    """What readers see of an item, as one digest: it changes when any of it does."""
+    joined = "\0".join((title, summary, body_html, author, outlet))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def update_items(conn: Connection, fetched: Iterable[Item]) -> int:
+    """Feeds correct their stories: a stored item whose text changed takes the feed's new
+    title, summary, body, author and outlet (its dates, link and section stay). Returns
+    how many changed."""
+    fresh = {item.key: item for item in fetched}
+    if not fresh:
+        return 0
+    columns = [items.c.key, items.c.source]
+    columns += [items.c[name] for name in _CORRECTABLE if name != "title_key"]
+    stored = conn.execute(sa.select(*columns).where(items.c.key.in_(fresh)))
+    updated = 0
+    for row in stored:
+        item = fresh[row.key]
+        if row.source != item.source:  # a link two feeds share: the first feed's story
+            continue
+        new = content_hash(item.title, item.summary, item.body_html, item.author, item.outlet)
+        if new == content_hash(row.title, row.summary, row.body_html, row.author, row.outlet):
+            continue
+        values = {name: value for name, value in _row(item).items() if name in _CORRECTABLE}
+        conn.execute(sa.update(items).where(items.c.key == item.key).values(**values))
+        updated += 1
+    return updated
+
+
 # What staff may change in a note after it was first collected.
 _NOTE_FIELDS = (
     "title",
@@ -107,6 +142,7 @@ def _row(item: Item) -> dict[str, object]:
         "summary": item.summary,
         "body_html": item.body_html,
         "author": item.author,
+        "outlet": item.outlet,
         "pinned": item.pinned,
         "published": item.published,
         "first_seen": item.first_seen,
@@ -186,6 +222,7 @@ def _item(row: sa.Row[tuple[object, ...]]) -> Item:
         author=m["author"],
         pinned=bool(m["pinned"]),
         kind=ItemKind(m["kind"]),
+        outlet=m["outlet"],
     )
 
 

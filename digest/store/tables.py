@@ -44,6 +44,8 @@ items = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("body_html", sa.Text, nullable=False),
     sa.Column("author", sa.Text, nullable=False),
+    # The outlet a reprinted story first ran in (RSS <source>, Atom source title).
+    sa.Column("outlet", sa.Text, nullable=False, server_default=""),
     sa.Column("pinned", sa.Boolean, nullable=False),
     sa.Column("published", UTCDateTime, nullable=False, index=True),
     sa.Column("first_seen", UTCDateTime, nullable=False, index=True),
