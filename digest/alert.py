@@ -12,7 +12,9 @@ from digest.config import Settings
 from digest.errors import DigestError
 from digest.models import RenderedEmail
 from digest.render import check_email
+from digest.render.branding import email_branding
 from digest.render.html import compile_mjml, inline_css, render_mjml
+from digest.render.markdown_text import markdown_text
 from digest.render.templates import longdate, text_env
 from digest.render.text import References, wrap
 from digest.urls import Urls
@@ -58,6 +60,7 @@ def render_alert(
         body_html=body_html,
         heading=f"Action alert, {longdate(local)}",
         reason=f"You are receiving this because you signed up for {org.name} action alerts.",
+        brand=email_branding(settings),
     )
     refs = References()
     text = (
@@ -70,7 +73,8 @@ def render_alert(
             date=local,
             wrap=wrap,
             refs=refs,
-            body=html_to_text(body_html, refs.number),
+            body=markdown_text(_MARKDOWN, markdown, refs),
+            footer_links=settings.branding.footer_links,
         )
     )
     text = "\n".join(line.rstrip() for line in text.strip().split("\n")) + "\n"

@@ -6,6 +6,7 @@ email.txt after a deliberate template change, then review the diff.
 
 from __future__ import annotations
 
+import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,14 +15,25 @@ from digest.config import Settings
 from digest.models import Edition, Event, Item, ItemKind, RenderedEmail, Section
 from digest.render import render_email
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden"
 ZONE = ZoneInfo("America/New_York")
 CUTOFF = datetime(2026, 11, 26, 7, 0, tzinfo=ZONE)
+
+
+def sample_branding() -> dict[str, object]:
+    """The sample config.toml's [branding] table, its logo path made absolute."""
+    with (ROOT / "config.toml").open("rb") as fh:
+        branding: dict[str, object] = tomllib.load(fh).get("branding", {})
+    if isinstance(branding.get("logo"), str):
+        branding["logo"] = str(ROOT / str(branding["logo"]))
+    return branding
 
 
 def golden_settings() -> Settings:
     return Settings.model_validate(
         {
+            "branding": sample_branding(),
             "organisation": {
                 "name": "Harbor City Drug Policy Coalition",
                 "postal_address": "PO Box 4417, Harbor City, NY 10027",

@@ -216,3 +216,55 @@ def test_a_bad_or_past_time_is_refused(alerting, at: str) -> None:
     _, runner, cfg, body = alerting
     result = _alert(runner, cfg, body, "--yes", "--at", at)
     assert result.exit_code == 1 and "--at" in result.output
+
+
+NUMBERED = """Three things to do before the hearing on Tuesday:
+
+1. Call your council member and ask them to fund the two overdose prevention sites in the
+spring budget.
+2. Sign the [letter](https://coalition.example.org/letter/).
+3. Come to the hearing:
+   - bring photo ID, because the courthouse checks everyone at the door before they can go in;
+   - arrive by 9:15.
+
+And after the hearing:
+
+7. Numbered from its own first number, with a wrapped line that must stay under its text.
+9. Counted as the HTML counts them, whatever the source says.
+
+> Withdrawal behind bars is not a side issue; it is a health emergency, the report says.
+"""
+
+
+def test_the_alerts_text_keeps_numbered_lists_numbered_and_indented() -> None:
+    from digest.alert import render_alert
+    from digest.config import Settings
+    from digest.urls import Urls
+
+    settings = Settings.model_validate(
+        {"organisation": {"name": "Test Coalition", "postal_address": "PO Box 1, Testville"}}
+    )
+    urls = Urls(settings.delivery.base_url)
+    email = render_alert(settings, urls, "Hearing", NUMBERED, alert="alert-1", now=NOW)
+    text = email.text
+    assert (
+        "1. Call your council member and ask them to fund the two overdose\n"
+        "   prevention sites in the spring budget.\n"
+        "2. Sign the letter [1].\n"
+        "3. Come to the hearing:\n"
+        "   - bring photo ID, because the courthouse checks everyone at the door\n"
+        "     before they can go in;\n"
+        "   - arrive by 9:15.\n"
+    ) in text
+    assert (
+        "7. Numbered from its own first number, with a wrapped line that must\n"
+        "   stay under its text.\n"
+        "8. Counted as the HTML counts them, whatever the source says.\n"
+    ) in text
+    assert (
+        "> Withdrawal behind bars is not a side issue; it is a health emergency,\n"
+        "> the report says.\n"
+    ) in text
+    assert "\n[1] https://coalition.example.org/letter/\n" in text
+    assert all(len(line) <= 72 for line in text.split("\n") if "://" not in line)
+    assert "<ol>" in email.html and "<li>Call your council member" in email.html

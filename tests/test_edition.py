@@ -155,7 +155,8 @@ def test_a_past_week_rebuilds_up_to_that_weeks_end(collected, tmp_path: Path) ->
     assert "City council approves two more overdose prevention sites" not in titles
     # The subject and heading name the week's last day, not the Monday after it.
     assert result.edition.subject.endswith("the week of 22 November 2026")
-    assert "Weekly digest, Sunday 22 November 2026" in (tmp_path / "email.txt").read_text()
+    # (headed with the name of the first digest list, "Weekly" in the test config)
+    assert "Weekly, Sunday 22 November 2026" in (tmp_path / "email.txt").read_text()
 
 
 def test_cli_build_with_nothing_new_says_so_and_exits_0(make_project, tmp_path: Path) -> None:

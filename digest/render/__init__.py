@@ -5,6 +5,7 @@ from __future__ import annotations
 from digest.config import Settings
 from digest.errors import RenderError
 from digest.models import Edition, RenderedEmail
+from digest.render.branding import edition_title, email_branding
 from digest.render.html import compile_mjml, inline_css, render_mjml
 from digest.render.templates import longdate
 from digest.render.text import render_text
@@ -25,7 +26,8 @@ def digest_context(edition: Edition, settings: Settings) -> dict[str, object]:
         "subject": edition.subject,
         "preheader": edition.preheader,
         "archive_url": edition.archive_url,
-        "heading": f"Weekly digest, {longdate(edition.last_moment.astimezone(zone))}",
+        "heading": f"{edition_title(settings)}, {longdate(edition.last_moment.astimezone(zone))}",
+        "brand": email_branding(settings),
         "reason": f"You are receiving this because you subscribed to the "
         f"{settings.organisation.name} weekly digest.",
     }

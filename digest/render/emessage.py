@@ -18,7 +18,8 @@ from digest.collect.sanitize import html_to_text, one_line, strip_controls
 from digest.config import Organisation, PrintProfile
 from digest.errors import RenderError
 from digest.models import Edition, Event, Item, ItemKind, Section
-from digest.render.templates import eventtime, host, longdate
+from digest.render.branding import DEFAULT_TITLE
+from digest.render.templates import byline, eventtime, host, longdate, note_title
 from digest.render.text import WIDTH, wrap
 
 HEADER = "Part {} of {}"
@@ -44,9 +45,15 @@ _FOLD = str.maketrans(
 _DROPPED = {"Mn", "Me", "Cf"}  # combining accents, zero-width and format characters
 
 
-def emessage_parts(edition: Edition, org: Organisation, profile: PrintProfile) -> list[str]:
-    """The edition as plain-text e-messages, each within the profile's character and line caps."""
-    blocks = _Writer(org, profile.ascii_only).edition(edition)
+def emessage_parts(
+    edition: Edition, org: Organisation, profile: PrintProfile, *, title: str = DEFAULT_TITLE
+) -> list[str]:
+    """The edition as plain-text e-messages, each within the profile's character and line caps.
+
+    ``title`` heads the first part ("Weekly digest, Thursday 26 November 2026"): see
+    :func:`digest.render.branding.edition_title`.
+    """
+    blocks = _Writer(org, profile.ascii_only, title).edition(edition)
     digits = 1
     while True:  # the header's width depends on how many parts there are: pack, then number
         widest = len(HEADER.format("9" * digits, "9" * digits))
@@ -103,6 +110,13 @@ def _day(moment: datetime) -> str:
     return f"{moment.day} {moment:%B %Y}"
 
 
+def _said_by(item: Item) -> str:
+    try:
+        return byline(item)
+    except ValueError:  # a malformed URL has no site to name
+        return ""
+
+
 def _host(url: str | None) -> str:
     try:
         return host(url)
@@ -113,9 +127,10 @@ def _host(url: str | None) -> str:
 class _Writer:
     """The edition as blocks of finished lines: the heading, each item, each event, the footer."""
 
-    def __init__(self, org: Organisation, ascii_only: bool) -> None:
+    def __init__(self, org: Organisation, ascii_only: bool, title: str) -> None:
         self.org = org
         self.ascii_only = ascii_only
+        self.heading = title
 
     def clean(self, raw: str) -> str:
         """Plain text with no entity, tag, control or odd line break (and ASCII when asked)."""
@@ -150,7 +165,7 @@ class _Writer:
 
     def edition(self, edition: Edition) -> list[list[str]]:
         moment = edition.last_moment.astimezone(self.org.zone)
-        blocks = [[*self.title(self.org.name), f"Weekly digest, {longdate(moment)}"]]
+        blocks = [[*self.title(self.org.name), *self.para(f"{self.heading}, {longdate(moment)}")]]
         if edition.editor_note is not None:
             blocks.append(["FROM THE EDITOR", *self.item(edition.editor_note)])
         for section in edition.sections:
@@ -171,13 +186,13 @@ class _Writer:
         return blocks
 
     def item(self, item: Item) -> list[str]:
-        lines = self.title(item.title)
-        if item.kind != ItemKind.EDITOR_NOTE:
-            site = _host(item.url) or (
-                _host(self.org.website) if item.kind == ItemKind.NOTE else ""
-            )
+        if item.kind == ItemKind.EDITOR_NOTE:  # under "FROM THE EDITOR", not saying it twice
+            lines = self.title(note_title(item.title))
+        else:
+            lines = self.title(item.title)
+            said = _said_by(item) or (_host(self.org.website) if item.kind == ItemKind.NOTE else "")
             day = _day(item.published.astimezone(self.org.zone))
-            lines += self.para(f"{site}, {day}" if site else day)
+            lines += self.para(f"{said}, {day}" if said else day)
         if item.kind == ItemKind.ARTICLE:
             return lines + self.para(item.summary) + self.links([item.url or ""])
         hrefs: list[str] = []

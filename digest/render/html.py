@@ -55,6 +55,7 @@ def inline_css(html: str) -> str:
         keep_style_tags=False,
         disable_validation=True,
         cache_css_parsing=True,
+        disable_basic_attributes=["height"],
     ).transform(pretty_print=False)
     if not inlined.lstrip().upper().startswith("<!DOCTYPE HTML>"):
         inlined = "<!DOCTYPE html>\n" + inlined

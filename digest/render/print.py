@@ -22,6 +22,7 @@ from weasyprint.urls import URLFetcher
 from digest.config import PrintProfile, Settings
 from digest.errors import RenderError
 from digest.models import Edition, Section
+from digest.render.branding import edition_title, print_logo
 from digest.render.templates import html_env, longdate, templates_dir
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,10 @@ class _Layout:
             "created": last.replace(microsecond=0).isoformat(),
             "address_lines": address_lines,
             "address": ", ".join(address_lines),
+            "title": edition_title(settings, "print"),
+            "logo": print_logo(settings),
+            "logo_width": settings.branding.logo_width,
+            "logo_alt": settings.branding.logo_alt,
         }
         self.renders = 0
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from digest.config import PrintProfile, Settings
 from digest.models import Attachment, Edition, RenderedEmail
+from digest.render.branding import edition_title
 from digest.render.emessage import emessage_parts
 from digest.render.print import render_print
 from digest.render.templates import text_env
@@ -36,7 +37,8 @@ def print_files(
     for profile in settings.print.profiles:
         printed = render_print(edition, settings, profile)
         files.append(Attachment(f"print-{profile.name}.pdf", PDF, printed.pdf))
-        parts = emessage_parts(edition, settings.organisation, profile)
+        title = edition_title(settings, "print")
+        parts = emessage_parts(edition, settings.organisation, profile, title=title)
         for i, part in enumerate(parts, 1):
             files.append(Attachment(f"emessage-{profile.name}-{i}.txt", TEXT, part.encode()))
         made.append(ProfilePrint(profile.name, printed.pages, printed.left_out, len(parts)))
@@ -72,6 +74,7 @@ def print_notice(
             archive_url=archive_url,
             wrap=wrap,
             files=[f.filename for f in files],
+            footer_links=settings.branding.footer_links,
             date=(cutoff - timedelta(microseconds=1)).astimezone(zone),
         )
     )

@@ -1,7 +1,9 @@
-"""The Jinja2 environments and the date and time words the templates share."""
+"""The Jinja2 environments and the words the templates share: dates and times, bylines,
+the editor's note's heading."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -11,7 +13,7 @@ import jinja2
 from markupsafe import Markup
 
 from digest.collect.sanitize import strip_controls
-from digest.models import Event
+from digest.models import Event, Item
 from digest.paths import bundled
 
 
@@ -41,7 +43,14 @@ def _env(*, autoescape: bool) -> jinja2.Environment:
         keep_trailing_newline=True,
         finalize=_printable,
     )
-    env.filters.update(longdate=longdate, shortdate=shortdate, eventtime=eventtime, host=host)
+    env.filters.update(
+        longdate=longdate,
+        shortdate=shortdate,
+        eventtime=eventtime,
+        host=host,
+        byline=byline,
+        note_title=note_title,
+    )
     return env
 
 
@@ -87,3 +96,28 @@ def host(url: str | None) -> str:
     if not url:
         return ""
     return (urlsplit(url).hostname or "").removeprefix("www.")
+
+
+def byline(item: Item) -> str:
+    """Who wrote it and where it ran, as a reader expects: "By Jane Doe, The Guardian",
+    "By Jane Doe", "The Guardian"; the link's site only when nothing else is known."""
+    if item.author and item.outlet:
+        return f"By {item.author}, {item.outlet}"
+    if item.author:
+        return f"By {item.author}"
+    return item.outlet or host(item.url)
+
+
+_NOTE_PREFIX = re.compile(
+    r"^\s*from the editor(?![\w'\u2019])\s*[:,.|\-\u2013\u2014]*\s*", re.IGNORECASE
+)
+
+
+def note_title(title: str) -> str:
+    """The editor's note's own title under the "From the editor" heading, without saying it
+    twice: "From the editor: a week of small wins" is "A week of small wins", and a note
+    titled just "From the editor" has no title of its own."""
+    rest = _NOTE_PREFIX.sub("", title, count=1).strip()
+    if rest == title.strip():
+        return rest
+    return rest[:1].upper() + rest[1:]

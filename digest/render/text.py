@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass, field
 
 from digest.collect.sanitize import html_to_text
 from digest.config import Settings
 from digest.models import Edition
+from digest.render.branding import edition_title
 from digest.render.templates import text_env
 
 WIDTH = 72
@@ -38,35 +40,44 @@ class References:
         return out
 
 
-def _breakable(line: str) -> str:
+def _breakable(line: str, width: int = WIDTH) -> str:
     """Cut words longer than a line into pieces, except URLs (which must stay whole)."""
     words = []
     for word in line.split(" "):
-        if len(word) > WIDTH and "://" not in word and not word.startswith("mailto:"):
-            word = " ".join(word[i : i + WIDTH] for i in range(0, len(word), WIDTH))
+        if len(word) > width and "://" not in word and not word.startswith("mailto:"):
+            word = " ".join(word[i : i + width] for i in range(0, len(word), width))
         words.append(word)
     return " ".join(words)
 
 
+# What starts a line of a list or a quote: its wrapped lines go under the item's first word.
+_LEAD = re.compile(r"^[ >]*(?:(?:[-*\u2022]|\d{1,9}[.)]) +)?")
+
+
 def wrap(text: str, indent: str = "") -> str:
-    """Each paragraph filled to 72 columns; long URLs are never broken."""
+    """Each paragraph filled to 72 columns; long URLs are never broken. A list item's
+    wrapped lines are indented under its text ("1. " or "- "), a quote's keep their "> "."""
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     filled = []
     for para in paragraphs:
-        lines = [
-            textwrap.fill(
-                _breakable(line),
-                WIDTH,
-                initial_indent=indent,
-                subsequent_indent=indent,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
-            for line in para.split("\n")
-            if line.strip()
-        ]
+        lines = [_fill(line, indent) for line in para.split("\n") if line.strip()]
         filled.append("\n".join(lines))
     return "\n\n".join(filled)
+
+
+def _fill(line: str, indent: str) -> str:
+    lead = _LEAD.match(line)
+    hanging = lead.group() if lead else ""
+    under = "".join(c if c == ">" else " " for c in hanging)
+    room = max(WIDTH - len(indent + under), WIDTH // 2)
+    return textwrap.fill(
+        _breakable(line, room),
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + under,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def render_text(edition: Edition, settings: Settings) -> str:
@@ -84,5 +95,7 @@ def render_text(edition: Edition, settings: Settings) -> str:
         wrap=wrap,
         note_text=note_text,
         zone=settings.organisation.zone,
+        title=edition_title(settings),
+        footer_links=settings.branding.footer_links,
     )
     return "\n".join(line.rstrip() for line in text.strip().split("\n")) + "\n"
