@@ -42,8 +42,8 @@ Counts = dict[str, dict[str, list[int]]]  # list -> series -> a number per week
 class Year:
     """Rows for a year of members, and what the chart must count from them."""
 
-    def __init__(self, bounds: list[datetime]) -> None:
-        self.bounds = bounds
+    def __init__(self, bounds: list[datetime], first_id: int = 1) -> None:
+        self.bounds, self.first_id = bounds, first_id
         self.people: list[dict[str, Any]] = []
         self.members: list[dict[str, Any]] = []
         self.suppressed: list[dict[str, Any]] = []
@@ -55,7 +55,7 @@ class Year:
 
     def person(self, *lists: tuple[str, str, datetime, datetime | None]) -> str:
         """One subscriber with memberships (list, status, created, changed); their address."""
-        n = len(self.people) + 1
+        n = self.first_id + len(self.people)
         address = f"p{n}@example.org"
         self.people.append(
             {
@@ -98,11 +98,11 @@ class Year:
                 conn.execute(sa.insert(suppressions), self.suppressed)
 
 
-def _generated_year(bounds: list[datetime]) -> Year:
+def _generated_year(bounds: list[datetime], first_id: int = 1) -> Year:
     """Joins, leaves and bounces that differ from week to week, some on the very edges of
     a week (Monday 00:00 in New York, and the second before the next), and what must not
     be counted: the pending, the long-joined, a second end of the same membership."""
-    year = Year(bounds)
+    year = Year(bounds, first_id)
     old = year.long_ago
     for week in range(charts.WEEKS):
         start, end = bounds[week], bounds[week + 1]
@@ -243,7 +243,7 @@ def test_a_year_of_joins_and_leaves_is_drawn_as_its_table(
     assert sum(weekly["joined"]) > 150 and sum(weekly["left"]) > 60  # a real year of it
     first = bounds[0].astimezone(ZONE).date()
     assert f'<th scope="row">{first.day} {first:%b %Y}</th>' in page  # weeks named by Monday
-    assert "people still asked to confirm are not counted" in page  # the caption says how
+    assert "people still asked to confirm are not counted" in page  # the note says how
 
 
 def _sent_edition(conn, n: int, sent: datetime, events: dict[str, int]) -> str:

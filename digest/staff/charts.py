@@ -24,7 +24,7 @@ from digest.store import history
 
 WEEKS = 52
 EDITIONS = 12
-WIDTH, HEIGHT = 520, 190
+WIDTH, HEIGHT = 400, 200
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 40, 4, 10, 22
 WEEK_TICKS = 13  # a date under every 13th week
 
@@ -76,14 +76,36 @@ class Chart:
 class Dashboard:
     members: list[Chart]
     editions: list[Chart]
+    members_note: str = ""  # how the members are counted, once for every list's chart
+    editions_note: str = ""
+
+
+MEMBERS_NOTE = (
+    "How they are counted: joined, put on the list that week (an import, staff, or a "
+    "sign-up that was then confirmed; people still asked to confirm are not counted); "
+    "left, off the list that week by their unsubscribe or preferences link, by staff, or "
+    "by unsubscribing or reporting spam at SendGrid; bounced, on the list until their "
+    "address bounced that week. Each membership ends once, so nobody is both left and "
+    "bounced; someone who left and was put back shows only their first join. Weeks begin "
+    "on Monday in {zone}."
+)
+EDITIONS_NOTE = (
+    "The last {n} editions and alerts sent, oldest first, dated by the first batch "
+    "accepted. Counted as on each edition's page: people SendGrid reported delivered, "
+    "bounced or reporting spam; unsubscribes are SendGrid's and our own links' in the "
+    "week after it went out."
+)
 
 
 def dashboard_charts(conn: Connection, settings: Settings, now: datetime) -> Dashboard:
-    """Every chart the dashboard shows."""
+    """Every chart the dashboard shows, with the notes that say how they count."""
     zone = settings.organisation.zone
+    editions = edition_charts(conn, zone)
     return Dashboard(
         members=membership_charts(conn, settings.lists, now, zone),
-        editions=edition_charts(conn, zone),
+        editions=editions,
+        members_note=MEMBERS_NOTE.format(zone=settings.organisation.timezone),
+        editions_note=EDITIONS_NOTE.format(n=len(editions[0].rows)) if editions else "",
     )
 
 
@@ -120,7 +142,7 @@ def membership_charts(
             Chart(
                 id=chart_id,
                 title=title,
-                caption=MEMBERS_CAPTION,
+                caption="Joined above the line; left and bounced below it. A bar a week.",
                 heading="Week of",
                 rows=rows,
                 series=series,
@@ -132,22 +154,6 @@ def membership_charts(
     return charts
 
 
-MEMBERS_CAPTION = (
-    "Joined above the line, left and bounced below it, in weeks from Monday. Joined: put "
-    "on the list that week (an import, staff, or a sign-up that was then confirmed; people "
-    "still asked to confirm are not counted). Left: off the list that week by their "
-    "unsubscribe or preferences link, by staff, or by unsubscribing or reporting spam at "
-    "SendGrid. Bounced: on the list until their address bounced that week. Each person "
-    "counts once per list: someone who left and was put back shows only their first join."
-)
-EDITIONS_CAPTION = (
-    "The last {n} editions and alerts sent, oldest first, dated by the first batch "
-    "accepted. Counted as on each edition's page: people SendGrid reported delivered, "
-    "bounced or reporting spam; unsubscribes are SendGrid's and our own links' in the "
-    "week after it went out."
-)
-
-
 def edition_charts(conn: Connection, zone: ZoneInfo) -> list[Chart]:
     """Two charts of the last editions sent: delivered, and what went wrong (on a scale of
     its own: a few bounces would not show beside thousands delivered)."""
@@ -156,14 +162,23 @@ def edition_charts(conn: Connection, zone: ZoneInfo) -> list[Chart]:
         return []
     numbers = [edition_numbers(conn, e.id, tracking=False) for e in sent]
     rows = tuple(e.id for e in sent)
-    ticks = tuple(f"{e.sent.astimezone(zone).day} {e.sent.astimezone(zone):%b}" for e in sent)
-    caption = EDITIONS_CAPTION.format(n=len(sent))
+    crowded = len(sent) > EDITIONS // 2  # then every other date, the latest always
+    ticks = tuple(
+        "" if crowded and (len(sent) - 1 - i) % 2 else _day(e.sent.astimezone(zone))
+        for i, e in enumerate(sent)
+    )
     charts = []
-    for chart_id, title, series in (
-        ("editions-delivered", "Delivered, per edition", (DELIVERED,)),
+    for chart_id, title, caption, series in (
+        (
+            "editions-delivered",
+            "Delivered, per edition",
+            "A bar per edition, oldest first.",
+            (DELIVERED,),
+        ),
         (
             "editions-problems",
             "Bounced, spam reports and unsubscribes, per edition",
+            "Three bars per edition, oldest first, on a scale of their own.",
             (BOUNCED, SPAM, UNSUBSCRIBES),
         ),
     ):
@@ -183,6 +198,11 @@ def edition_charts(conn: Connection, zone: ZoneInfo) -> list[Chart]:
             )
         )
     return charts
+
+
+def _day(moment: datetime) -> str:
+    """'8 Oct'."""
+    return f"{moment.day} {moment:%b}"
 
 
 def _totals(values: dict[str, tuple[int, ...]], series: Sequence[Series]) -> str:
