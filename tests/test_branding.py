@@ -25,6 +25,7 @@ from digest.render.print_edition import print_files
 from digest.web import branding
 from digest.web.app import ROUTERS, create_app
 from tests.golden_edition import golden_edition
+from tests.test_render import hidden, styles
 
 SECRET = "branding-test-secret-key-0123456789"
 BASE = "https://digest.coalition.example.org"  # BASE_CONFIG's delivery.base_url
@@ -75,6 +76,7 @@ def test_contrast_is_the_wcag_ratio() -> None:
     assert contrast_with_white("#000000") == pytest.approx(21.0)
     assert contrast_with_white("#ffffff") == pytest.approx(1.0)
     assert contrast_with_white("#767676") == pytest.approx(4.54, abs=0.01)  # the lightest AA grey
+    assert contrast_with_white("#595959") == pytest.approx(7.0, abs=0.01)  # AAA's grey
 
 
 @pytest.mark.parametrize("colour", ["#777777", "#7fb3a0", "#ff0", "#e8a33d"])
@@ -151,9 +153,13 @@ def test_the_colour_heads_the_email_and_colours_headings_and_links(branded) -> N
     bar = doc.xpath('//div[contains(@class, "brandbar")]')
     assert bar and "#1d5c4b" in bar[0].get("style")
     assert "#fff" in bar[0].xpath(".//h1")[0].get("style")  # white on the colour
-    assert all("#1d5c4b" in h.get("style") for h in doc.xpath("//h2"))
+    for heading in doc.xpath("//h2|//h3"):
+        assert styles(heading)["color"] == "#1d5c4b", heading.text_content()
+    assert all(styles(h)["border-top-color"] == "#1d5c4b" for h in doc.xpath("//h2"))
     story = doc.xpath('//h3/a[contains(@href, "/news/item-1/")]')[0]
-    assert "#1d5c4b" in story.get("style")
+    assert styles(story)["color"] == "#1d5c4b"
+    body = doc.xpath("//h3")[0].getnext()  # the editor's note's first paragraph
+    assert "color" not in styles(body) and styles(body.getparent())["color"] == "#1a1a1a"
 
 
 def test_dark_mode_keeps_the_bar_white_on_colour_and_text_light(branded) -> None:
@@ -172,6 +178,7 @@ def test_footer_links_are_in_the_html_and_the_text(branded) -> None:
     email = render_email(golden_edition(), project.settings())
     doc = lxml.html.document_fromstring(email.html)
     (links,) = doc.xpath('//p[@class="footer-links"]')
+    assert not hidden(links) and links.get("hidden") is None
     assert [(a.text, a.get("href")) for a in links.xpath("a")] == [
         ("Donate", "https://coalition.example.org/give/"),
         ("Friends & allies", "http://allies.example.org/"),
@@ -311,9 +318,11 @@ def test_the_print_logo_is_pure_black_and_white(branded) -> None:
     uri = print_logo(project.settings())
     assert uri is not None and uri.startswith("data:image/png;base64,")
     with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as image:
-        assert image.size == (320, 80)
-        values = set(image.convert("L").tobytes())
-    assert values == {0, 255}  # the dark half black, the light band and the ground white
+        ink = image.convert("L")
+    assert ink.size == (320, 80) and set(ink.tobytes()) == {0, 255}
+    assert ink.getpixel((10, 70)) == 0  # the dark half: black
+    assert ink.getpixel((300, 10)) == 255  # the light band: white, not grey
+    assert ink.getpixel((300, 70)) == 255  # the transparent ground: the white paper
 
 
 @pytest.mark.skipif(shutil.which("pdfimages") is None, reason="needs poppler-utils (pdfimages)")

@@ -72,6 +72,7 @@ def test_rss_bylines_name_the_author_and_the_outlet_never_an_address() -> None:
             entry("c", "<author>desk@example.org</author>"),
             entry("d", "<dc:creator>Bob Roe</dc:creator><dc:creator>Ann Li</dc:creator>"),
             entry("e"),
+            entry("f", "<dc:creator>press@example.org</dc:creator>"),
         )
     )
     assert [(i.author, i.outlet) for i in found] == [
@@ -80,6 +81,7 @@ def test_rss_bylines_name_the_author_and_the_outlet_never_an_address() -> None:
         ("", ""),  # a bare address is no byline, and is not published
         ("Bob Roe and Ann Li", ""),
         ("", ""),
+        ("", ""),  # nor is one given as a name
     ]
 
 
@@ -111,6 +113,12 @@ def test_atom_and_json_feed_bylines() -> None:
                 "author": {"name": "Dee"},
             },
             {
+                "id": "4",
+                "url": "https://x.example.org/4",
+                "content_text": "x",
+                "author": {"name": "desk@example.org"},  # an address is not published
+            },
+            {
                 "id": "3",
                 "url": "https://x.example.org/3",
                 "content_text": "x",
@@ -119,7 +127,12 @@ def test_atom_and_json_feed_bylines() -> None:
         ],
     }
     found = parsed(json.dumps(doc))
-    assert [(i.author, i.outlet) for i in found] == [("Ana, Bo and Cy", ""), ("Dee", ""), ("", "")]
+    assert [(i.author, i.outlet) for i in found] == [
+        ("Ana, Bo and Cy", ""),
+        ("Dee", ""),
+        ("", ""),
+        ("", ""),
+    ]
 
 
 def article(**changes: object) -> Item:
