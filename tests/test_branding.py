@@ -14,7 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from digest.config import PrintProfile, Secrets, Settings, contrast_with_white
+from digest.config import PrintProfile, Secrets, Settings
+from digest.config_branding import contrast_with_white
 from digest.context import App
 from digest.errors import ConfigError
 from digest.render import render_email

@@ -14,7 +14,8 @@ import io
 from dataclasses import dataclass
 from typing import Literal
 
-from digest.config import FooterLink, LogoFile, Settings, read_logo
+from digest.config import Settings
+from digest.config_branding import FooterLink, LogoFile, read_logo
 
 DEFAULT_TITLE = "Weekly digest"
 LOGO_FOLDER = "/brand"
