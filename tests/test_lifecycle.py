@@ -353,7 +353,7 @@ def test_the_dashboard_shows_the_next_weekly_send_and_the_last_collect(everyone)
     with time_machine.travel(NOW + timedelta(hours=1), tick=False):
         page = client.get("/admin").text
     assert "Next weekly send: <strong>Thursday 03 December 2026 at 07:00 EST</strong>" in page
-    assert "Last collect: Thu 26 Nov 07:00 EST" in page
+    assert "Last collect: Thu 26 Nov 2026 07:00 EST" in page
 
 
 def test_an_alert_s_view_online_link_works_once_it_is_sent(everyone) -> None:

@@ -27,7 +27,7 @@ ALLOWED_TAGS = {
     "strong",
     "ul",
 }
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "ol": {"start"}}
 # Dropped with everything inside them: what they hold is code, markup or fallback, not
 # text (the parser reads an iframe's or a noscript's inside as text, tags and all).
 DROPPED_WITH_CONTENT = {

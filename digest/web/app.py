@@ -20,6 +20,7 @@ from digest.web import (
     admin_subscribers,
     archive,
     auth,
+    branding,
     public,
     webhook,
 )
@@ -31,6 +32,7 @@ from digest.web.pages import MAX_BODY, MAX_UPLOAD, message
 ROUTERS = (
     public.router,
     archive.router,
+    branding.router,
     webhook.router,
     auth.router,
     admin.router,
