@@ -74,7 +74,9 @@ def test_an_alert_does_not_wait_behind_a_weekly_send(
     )
     body = tmp_path / "alert.md"
     body.write_text("Vigil tonight at 6.")
-    fake.faults.latency = 0.25  # the weekly send takes about 5 s
+    # The weekly send takes about 12 s: longer than starting another process and
+    # rendering an alert takes on a loaded machine.
+    fake.faults.latency = 0.6
     weekly = subprocess.Popen(
         [*digest, "send", "--yes", *cfg],
         stdout=subprocess.PIPE,
