@@ -87,6 +87,9 @@ def test_every_console_page_fits_a_phone_and_has_no_serious_violations(
         "subscriber": f"/admin/subscribers/{_first_subscriber(site)}",
         "import": "/admin/subscribers/import",
         "activity": "/admin/activity",
+        "notes": "/admin/notes",
+        "note": "/admin/notes/new",
+        "branding": "/admin/branding",
     }
     context = browser.new_context(bypass_csp=True)  # to inject axe-core; CSP is tested apart
     page = context.new_page()

@@ -334,3 +334,23 @@ def test_the_editors_note_written_in_the_console_opens_the_edition(console) -> N
     ]
     empty = client.post("/admin/notes", data={**form, "title": " ", "action": "save"})
     assert empty.status_code == 400 and "the title is empty" in empty.text
+
+
+def test_the_branding_page_shows_the_settings_and_a_sample_email(make_project) -> None:
+    from tests.conftest import EXAMPLES
+
+    project = make_project(
+        f'\n[branding]\nlogo = "{EXAMPLES / "branding" / "logo.png"}"\nlogo_alt = "Our logo"\n'
+        'colour = "#1d5c4b"\n'
+        'footer_links = [{ label = "Donate", url = "https://coalition.example.org/give" }]\n'
+    )
+    from digest.staff.users import add_user
+    from tests.console_setup import PASSWORD
+
+    add_user(project.engine(), STAFF, PASSWORD, who="test", now=datetime.now(UTC))
+    client, _ = _logged_in(project.settings(), project.engine())
+    page = client.get("/admin/branding").text
+    assert '<img src="data:image/png;base64,' in page and 'alt="Our logo"' in page
+    assert "#1d5c4b (contrast with white" in page
+    assert '<a href="https://coalition.example.org/give">Donate</a>' in page
+    assert "How our emails look" in page and "#1d5c4b" in page.split("srcdoc=", 1)[1]

@@ -13,6 +13,7 @@ from digest.context import App
 from digest.web import (
     admin,
     admin_alerts,
+    admin_branding,
     admin_decisions,
     admin_desk,
     admin_notes,
@@ -40,6 +41,7 @@ ROUTERS = (
     admin_desk.router,
     admin_notes.router,
     admin_alerts.router,
+    admin_branding.router,
     admin_subscribers.router,
     admin_person.router,
 )
