@@ -116,18 +116,14 @@ def _activate(
     member = store.list_memberships(conn, slug, [subscriber_id]).get(subscriber_id)
     choice = {"format": asked.format, "profile": asked.profile} if asked.format else {}
     if member is None:
-        store.add_memberships(
+        store.add_membership(
             conn,
-            [
-                {
-                    "subscriber_id": subscriber_id,
-                    "list_slug": slug,
-                    "status": store.ACTIVE,
-                    "format": asked.format or "html",
-                    "profile": asked.profile,
-                    "created": now,
-                }
-            ],
+            subscriber_id,
+            slug,
+            status=store.ACTIVE,
+            fmt=asked.format or "html",
+            profile=asked.profile,
+            now=now,
         )
         return True
     if member.status == store.ACTIVE:
@@ -190,18 +186,8 @@ def _set_member(
     if sub.status in store.GONE or store.suppression_of(conn, sub.email_key) is not None:
         raise AudienceError("this address has left every list: subscribe again to join one")
     if member is None:
-        store.add_memberships(
-            conn,
-            [
-                {
-                    "subscriber_id": sub.id,
-                    "list_slug": slug,
-                    "status": store.ACTIVE,
-                    "format": fmt or "html",
-                    "profile": None,
-                    "created": now,
-                }
-            ],
+        store.add_membership(
+            conn, sub.id, slug, status=store.ACTIVE, fmt=fmt or "html", profile=None, now=now
         )
         return True
     if member.status != store.ACTIVE:

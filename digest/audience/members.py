@@ -187,18 +187,8 @@ def _join(
             "themselves; pass --resubscribe only if they asked you to in writing"
         )
     if member is None:
-        store.add_memberships(
-            conn,
-            [
-                {
-                    "subscriber_id": sub.id,
-                    "list_slug": list_slug,
-                    "status": status,
-                    "format": fmt,
-                    "profile": profile,
-                    "created": now,
-                }
-            ],
+        store.add_membership(
+            conn, sub.id, list_slug, status=status, fmt=fmt, profile=profile, now=now
         )
         return f"added {sub.email} to {list_slug} ({status}, {fmt})"
     store.update_membership(
@@ -317,18 +307,14 @@ def _set_lists(conn: Connection, sub: Any, changes: Changes, now: datetime) -> l
                 f"{sub.email} left {'every list' if had is None else slug}: put them back "
                 "with Resubscribe, and the reason, only if they asked in writing"
             )
-        store.add_memberships(
+        store.add_membership(
             conn,
-            [
-                {
-                    "subscriber_id": sub.id,
-                    "list_slug": slug,
-                    "status": store.ACTIVE,
-                    "format": changes.fmt or "html",
-                    "profile": changes.profile,
-                    "created": now,
-                }
-            ],
+            sub.id,
+            slug,
+            status=store.ACTIVE,
+            fmt=changes.fmt or "html",
+            profile=changes.profile,
+            now=now,
         )
         said.append(f"joined {slug}")
     return said

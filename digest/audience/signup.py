@@ -122,17 +122,7 @@ def _ask_for(
             continue
         waiting.append(slug)
         if member is None:
-            store.add_memberships(
-                conn,
-                [
-                    {
-                        "subscriber_id": subscriber_id,
-                        "list_slug": slug,
-                        "status": store.PENDING,
-                        "format": fmt,
-                        "profile": profile,
-                        "created": now,
-                    }
-                ],
+            store.add_membership(
+                conn, subscriber_id, slug, status=store.PENDING, fmt=fmt, profile=profile, now=now
             )
     return waiting

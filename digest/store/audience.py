@@ -107,6 +107,32 @@ def list_memberships(conn: Connection, list_slug: str, ids: Sequence[int]) -> di
     return found
 
 
+def add_membership(
+    conn: Connection,
+    subscriber_id: int,
+    list_slug: str,
+    *,
+    status: str,
+    fmt: str,
+    profile: str | None,
+    now: datetime,
+) -> None:
+    """One person onto one list."""
+    add_memberships(
+        conn,
+        [
+            {
+                "subscriber_id": subscriber_id,
+                "list_slug": list_slug,
+                "status": status,
+                "format": fmt,
+                "profile": profile,
+                "created": now,
+            }
+        ],
+    )
+
+
 def add_memberships(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(sa.insert(memberships), list(rows))
