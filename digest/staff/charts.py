@@ -138,18 +138,9 @@ def membership_charts(
         }
         chart_id = f"members-{place}"
         title = f"{listed.name}: members joining and leaving, week by week"
+        caption = "Joined above the line; left and bounced below it. A bar a week."
         charts.append(
-            Chart(
-                id=chart_id,
-                title=title,
-                caption="Joined above the line; left and bounced below it. A bar a week.",
-                heading="Week of",
-                rows=rows,
-                series=series,
-                values=values,
-                svg=bars_svg(chart_id, title, _totals(values, series), ticks, stacks, values),
-                legend=legend(chart_id, series),
-            )
+            _chart(chart_id, title, caption, "Week of", rows, series, values, ticks, stacks)
         )
     return charts
 
@@ -185,19 +176,34 @@ def edition_charts(conn: Connection, zone: ZoneInfo) -> list[Chart]:
         values = {s.key: tuple(int(getattr(n, s.key)) for n in numbers) for s in series}
         stacks = tuple(Stack((s,)) for s in series)
         charts.append(
-            Chart(
-                id=chart_id,
-                title=title,
-                caption=caption,
-                heading="Edition",
-                rows=rows,
-                series=series,
-                values=values,
-                svg=bars_svg(chart_id, title, _totals(values, series), ticks, stacks, values),
-                legend=legend(chart_id, series),
-            )
+            _chart(chart_id, title, caption, "Edition", rows, series, values, ticks, stacks)
         )
     return charts
+
+
+def _chart(
+    chart_id: str,
+    title: str,
+    caption: str,
+    heading: str,
+    rows: tuple[str, ...],
+    series: tuple[Series, ...],
+    values: dict[str, tuple[int, ...]],
+    ticks: tuple[str, ...],
+    stacks: tuple[Stack, ...],
+) -> Chart:
+    """One chart: its numbers, and the SVG and legend drawn from them."""
+    return Chart(
+        id=chart_id,
+        title=title,
+        caption=caption,
+        heading=heading,
+        rows=rows,
+        series=series,
+        values=values,
+        svg=bars_svg(chart_id, title, _totals(values, series), ticks, stacks, values),
+        legend=legend(chart_id, series),
+    )
 
 
 def _day(moment: datetime) -> str:

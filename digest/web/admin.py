@@ -140,7 +140,7 @@ def email_preview(ctx: Ctx, staff: StaffDep, edition_id: str) -> Response:
     if stored is None:
         return Response("no such edition", status_code=404)
     html = without_personal_links(stored.email.html, ctx.settings.delivery.base_url)
-    return HTMLResponse(html, headers={**FRAMED_HEADERS, "Cache-Control": "no-store"})
+    return HTMLResponse(html, headers=FRAMED_HEADERS)
 
 
 @router.get(EDITION + "/files/{name}")
@@ -152,7 +152,7 @@ def edition_file(ctx: Ctx, staff: StaffDep, edition_id: str, name: str) -> Respo
     return Response(
         found[0].data,
         media_type=found[0].content_type,
-        headers={"Content-Disposition": "inline", "Cache-Control": "no-store"},
+        headers={"Content-Disposition": "inline"},
     )
 
 

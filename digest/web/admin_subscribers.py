@@ -250,8 +250,5 @@ def export(ctx: Ctx, staff: StaffDep, q: str = "", list: str = "", status: str =
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="subscribers-{stamp}.csv"',
-            "Cache-Control": "no-store",
-        },
+        headers={"Content-Disposition": f'attachment; filename="subscribers-{stamp}.csv"'},
     )

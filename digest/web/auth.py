@@ -85,7 +85,6 @@ def _login_page(
         status=status,
     )
     page.set_cookie(LOGIN_COOKIE, token, max_age=3600, **_cookie_options(settings))
-    page.headers["Cache-Control"] = "no-store"
     return page
 
 

@@ -44,8 +44,7 @@ def console(
         refresh=refresh,
         **context,
     )
-    page.headers.update(CONSOLE_HEADERS)
-    page.headers["Cache-Control"] = "no-store"
+    page.headers.update(CONSOLE_HEADERS)  # no-store comes from web.headers, as on all /admin
     return page
 
 
