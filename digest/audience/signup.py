@@ -27,10 +27,6 @@ class SignupRequest:
     request_id: int
     lists: tuple[str, ...]  # what its confirmation confirms; empty when nothing is new
 
-    @property
-    def needs_confirmation(self) -> bool:
-        return bool(self.lists)
-
 
 def public_lists(settings: Settings) -> list[str]:
     """Lists people may join from the web (not the staff preview list)."""
