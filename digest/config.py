@@ -203,6 +203,9 @@ class PrintProfile(_Strict):
     emessage_lines: int | None = None
     ascii_only: bool = False
     note: str = ""
+    # Markdown printed on the first page for readers inside: how to write to us, how to
+    # get on or off the list, what the coalition can and can't help with.
+    inside_note: str = ""
 
 
 class PrintSettings(_Strict):

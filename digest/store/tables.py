@@ -301,3 +301,20 @@ staff_notes = sa.Table(
     sa.Column("created_by", sa.String(320), nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
 )
+
+# Where a print member's paper copy is posted: a person inside a facility. One per
+# subscriber; every field but unit and address2 is needed before anything is mailed.
+mailing_addresses = sa.Table(
+    "mailing_addresses",
+    metadata,
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), primary_key=True),
+    sa.Column("inmate_id", sa.String(60), nullable=False, server_default=""),
+    sa.Column("facility", sa.Text, nullable=False, server_default=""),
+    sa.Column("unit", sa.Text, nullable=False, server_default=""),
+    sa.Column("address1", sa.Text, nullable=False, server_default=""),
+    sa.Column("address2", sa.Text, nullable=False, server_default=""),
+    sa.Column("city", sa.Text, nullable=False, server_default=""),
+    sa.Column("state", sa.String(60), nullable=False, server_default=""),
+    sa.Column("zip", sa.String(20), nullable=False, server_default=""),
+    sa.Column("changed", UTCDateTime, nullable=False),
+)
