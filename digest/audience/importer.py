@@ -18,6 +18,8 @@ from digest.audience.cells import unescape_cell
 from digest.chunks import batched
 from digest.errors import AudienceError
 from digest.store import audience as store
+from digest.store import mailing
+from digest.store.mailing import MailingAddress
 
 if TYPE_CHECKING:
     from digest.context import App
@@ -27,7 +29,22 @@ NAME_HEADERS = {"name", "full name", "fullname"}
 FIRST_HEADERS = {"first name", "firstname", "first", "given name"}
 LAST_HEADERS = {"last name", "lastname", "last", "surname", "family name"}
 FORMAT_HEADERS = {"format"}
-PROFILE_HEADERS = {"profile", "facility", "facility profile"}
+PROFILE_HEADERS = {"profile", "facility profile", "print profile"}
+# A print member's mailing address, one column per field (``facility`` is the facility's
+# name: the print profile's column is ``profile``).
+ADDRESS_HEADERS = {
+    "inmate_id": {
+        "inmate_id", "inmate id", "inmate number", "inmate #", "id number", "doc number",
+        "doc #", "doc id", "prisoner id", "prisoner number",
+    },
+    "facility": {"facility", "facility name", "institution", "prison"},
+    "unit": {"unit", "housing unit", "housing"},
+    "address1": {"address1", "address 1", "address", "street", "street address"},
+    "address2": {"address2", "address 2"},
+    "city": {"city", "town"},
+    "state": {"state", "st"},
+    "zip": {"zip", "zip code", "zipcode", "postal code", "postcode"},
+}  # fmt: skip
 FORMATS = ("html", "text", "print")
 # How the forms (sign-up, preferences, the console) name each format.
 FORMAT_CHOICES = (
@@ -88,6 +105,7 @@ class Row:
     name: str
     format: str
     profile: str | None
+    address: MailingAddress | None = None  # None: the row gave none (a stored one stays)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,28 +163,38 @@ def import_csv(
 def apply_rows(
     conn: Connection, rows: list[Row], target: ImportTarget, report: ImportReport
 ) -> None:
-    """Add new subscribers, update known ones, skip the suppressed; in bulk."""
+    """Add new subscribers, update known ones, skip the suppressed; in bulk. A row's mailing
+    address replaces the stored one; a row without one leaves it as it is."""
     keys = [r.key for r in rows]
     known = store.subscribers_by_key(conn, keys)
     blocked = store.suppressions_by_key(conn, keys)
     members = store.list_memberships(conn, target.list_slug, [s.id for s in known.values()])
+    addressed = [known[r.key].id for r in rows if r.address is not None and r.key in known]
+    stored = mailing.addresses_of(conn, addressed)
     fresh: list[Row] = []
     joining: list[tuple[int, Row]] = []
+    addresses: dict[int, MailingAddress] = {}
     for row in rows:
         sub = known.get(row.key)
         member = members.get(sub.id) if sub is not None else None
         why = _why_not(blocked.get(row.key), sub, member)
         if why:
             report.suppressed.append((row.line, f"{row.email}: {why}"))
-        elif sub is None:
+            continue
+        if sub is None:
             fresh.append(row)
-        elif _update_known(conn, sub, member, row, target, joining):
+            continue
+        if row.address is not None and row.address != stored.get(sub.id):
+            addresses[sub.id] = row.address
+        if _update_known(conn, sub, member, row, target, joining) or sub.id in addresses:
             report.updated += 1
         else:
             report.unchanged += 1
     ids = store.add_subscribers(conn, [_new_subscriber(r, target) for r in fresh])
     joining += [(ids[r.key], r) for r in fresh]
     store.add_memberships(conn, [_new_membership(sid, r, target) for sid, r in joining])
+    addresses |= {ids[r.key]: r.address for r in fresh if r.address is not None}
+    mailing.set_addresses(conn, addresses, now=target.now)
     report.added += len(fresh)
 
 
@@ -258,7 +286,8 @@ def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         found = ", ".join(header)[:80] or "nothing"
         raise AudienceError(
             f"{path}: line 1 has no email column (found: {found}): add a header row with "
-            "'email' (and optionally 'name', 'format', 'profile')"
+            "'email' (and optionally 'name', 'format', 'profile', and for mail inside "
+            "'inmate_id', 'facility', 'unit', 'address1', 'address2', 'city', 'state', 'zip')"
         )
     return header, ((reader.line_num, row) for row in reader)
 
@@ -287,7 +316,8 @@ def _valid_rows(
             continue
         fmt = (cell(FORMAT_HEADERS) or default_format).lower()
         profile = cell(PROFILE_HEADERS) or None
-        problem = _row_problem(fmt, profile, profiles)
+        postal = _postal_address(fmt, cell)
+        problem = _row_problem(fmt, profile, profiles) or (postal and postal.problem())
         if problem:
             report.rejected.append((line, problem))
             continue
@@ -298,7 +328,7 @@ def _valid_rows(
         name = cell(NAME_HEADERS) or " ".join(
             p for p in (cell(FIRST_HEADERS), cell(LAST_HEADERS)) if p
         )
-        yield Row(line, email, key, " ".join(name.split()), fmt, profile)
+        yield Row(line, email, key, " ".join(name.split()), fmt, profile, postal)
 
 
 def _row_problem(fmt: str, profile: str | None, profiles: set[str]) -> str | None:
@@ -307,6 +337,15 @@ def _row_problem(fmt: str, profile: str | None, profiles: set[str]) -> str | Non
     if profile is not None and profile not in profiles:
         return f"profile {profile!r} is not in [[print.profiles]] ({', '.join(sorted(profiles))})"
     return None
+
+
+def _postal_address(fmt: str, cell: Callable[[set[str]], str]) -> MailingAddress | None:
+    """A print row's mailing address, or None when it fills no address column. Only print
+    members are mailed: on other rows the columns (a CRM's street and ZIP) are ignored."""
+    if fmt != "print":
+        return None
+    address = MailingAddress.cleaned({f: cell(names) for f, names in ADDRESS_HEADERS.items()})
+    return None if address.is_empty() else address
 
 
 def _cells(cells: list[str], col: dict[str, int]) -> Callable[[set[str]], str]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from digest.commands.runner import ConfigOpt, DebugOpt, JsonOpt, PendingOpt, run
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 subscribers_app = typer.Typer(
     help="The audience: import, export, add, remove and show subscribers.", no_args_is_help=True
@@ -18,7 +22,12 @@ users_app = typer.Typer(help="Staff accounts for the console at /admin.", no_arg
 @subscribers_app.command("import")
 def subscribers_import(
     file: Annotated[
-        Path, typer.Argument(help="CSV with an 'email' column (and 'name', 'format').")
+        Path,
+        typer.Argument(
+            help="CSV with an 'email' column (and 'name', 'format', 'profile'; for paper "
+            "posted inside, 'inmate_id', 'facility', 'unit', 'address1', 'address2', "
+            "'city', 'state', 'zip')."
+        ),
     ],
     list_: Annotated[str, typer.Option("--list", help="List to add them to.")],
     format_: Annotated[
@@ -143,10 +152,30 @@ def subscribers_show(
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Everything stored about one subscriber, as key: value lines (or --json)."""
-    from digest.commands import show_command
+    """Everything stored about one subscriber, as key: value lines (or --json), their
+    mailing address for paper copies last."""
+    run(config, debug, lambda a: _show(a.engine, email, as_json=as_json))
 
-    run(config, debug, lambda a: show_command(a.engine, email, as_json=as_json))
+
+def _show(engine: Engine, email: str, *, as_json: bool) -> None:
+    from digest.audience.members import details
+    from digest.commands import show_command
+    from digest.store.mailing import address_of
+
+    who = details(engine, email)
+    with engine.connect() as conn:
+        postal = address_of(conn, who.id)
+    if as_json:
+        info = who.as_dict() | {"mailing_address": postal.values() if postal else None}
+        typer.echo(json.dumps(info, ensure_ascii=False))
+        return
+    show_command(engine, email, as_json=False)
+    if postal is None:
+        typer.echo("mailing_address: none")
+        return
+    missing = postal.missing()
+    gaps = f" (incomplete: no {', '.join(missing)})" if missing else ""
+    typer.echo(f"mailing_address: {' / '.join(postal.lines(who.name))}{gaps}")
 
 
 @users_app.command("add")

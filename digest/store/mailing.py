@@ -8,7 +8,8 @@ complete address needs and the lines it prints as.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from digest.chunks import batched
 from digest.store.tables import mailing_addresses, memberships, subscribers, suppressions
 
 ACTIVE = "active"
@@ -23,6 +25,21 @@ PRINT = "print"
 # Every field, in the order of the CSV columns; unit and address2 may be empty.
 FIELDS = ("inmate_id", "facility", "unit", "address1", "address2", "city", "state", "zip")
 REQUIRED = ("inmate_id", "facility", "address1", "city", "state", "zip")
+# The longest each field may be (the columns' own limits where they have one).
+LONGEST = {"inmate_id": 60, "state": 60, "zip": 20}
+LONGEST_OTHER = 300
+# Each field as a form labels it (and a problem asks for it: "add the ZIP code").
+LABELS = {
+    "inmate_id": "ID number",
+    "facility": "Facility name",
+    "unit": "Housing unit",
+    "address1": "Street address",
+    "address2": "Address line 2",
+    "city": "City",
+    "state": "State",
+    "zip": "ZIP code",
+}
+CHUNK = 500  # subscribers per IN (...) query
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +56,33 @@ class MailingAddress:
     @classmethod
     def from_row(cls, row: Any) -> MailingAddress:
         return cls(**{name: getattr(row, name) or "" for name in FIELDS})
+
+    @classmethod
+    def cleaned(cls, values: Mapping[str, str]) -> MailingAddress:
+        """From what someone typed (a CSV's cells, a form): control characters out, runs of
+        whitespace one space, ends stripped; a field not given is empty."""
+        return cls(**{name: _clean(values.get(name) or "") for name in FIELDS})
+
+    def problem(self, *, where: str = "columns") -> str | None:
+        """Why this address cannot be stored, or None: a field too long, or some fields
+        given and a required one not. An empty address is no problem (none is stored)."""
+        for name in FIELDS:
+            value = getattr(self, name)
+            limit = longest(name)
+            if len(value) > limit:
+                return f"{name} is {len(value)} characters long (at most {limit}): shorten it"
+        missing = self.missing()
+        if self.is_empty() or not missing:
+            return None
+        given = next(name for name in FIELDS if getattr(self, name))
+        value = getattr(self, given)
+        shown = repr(value if len(value) <= 40 else value[:40] + "…")
+        wanted = [f"the {_lowered(LABELS[name])}" for name in missing]
+        asked = wanted[0] if len(wanted) == 1 else f"{', '.join(wanted[:-1])} and {wanted[-1]}"
+        return (
+            f"{given} {shown} but no {', '.join(missing)}: add {asked}, "
+            f"or leave the address {where} empty"
+        )
 
     def is_empty(self) -> bool:
         return not any(getattr(self, name) for name in FIELDS)
@@ -92,6 +136,58 @@ def set_address(
                 subscriber_id=subscriber_id, changed=now, **address.values()
             )
         )
+
+
+def addresses_of(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, MailingAddress]:
+    """The stored addresses of these subscribers (those who have one), by subscriber id."""
+    found: dict[int, MailingAddress] = {}
+    for chunk in batched(subscriber_ids, CHUNK):
+        rows = conn.execute(
+            sa.select(mailing_addresses).where(mailing_addresses.c.subscriber_id.in_(chunk))
+        )
+        found |= {row.subscriber_id: MailingAddress.from_row(row) for row in rows}
+    return found
+
+
+def set_addresses(
+    conn: Connection, addresses: Mapping[int, MailingAddress], *, now: datetime
+) -> None:
+    """:func:`set_address` for many subscribers: per chunk one DELETE and one INSERT of
+    all the rows, so an import of thousands makes a few statements, not thousands."""
+    for chunk in batched(addresses.items(), CHUNK):
+        conn.execute(
+            sa.delete(mailing_addresses).where(
+                mailing_addresses.c.subscriber_id.in_([sid for sid, _ in chunk])
+            )
+        )
+        rows = [
+            {"subscriber_id": sid, "changed": now, **address.values()}
+            for sid, address in chunk
+            if not address.is_empty()
+        ]
+        if rows:
+            conn.execute(sa.insert(mailing_addresses), rows)
+
+
+def longest(name: str) -> int:
+    """How many characters the field may have."""
+    return LONGEST.get(name, LONGEST_OTHER)
+
+
+def _lowered(label: str) -> str:
+    return label if label[:2].isupper() else label.lower()  # "ID number", "ZIP code" stay
+
+
+def _clean(value: str) -> str:
+    # A control character (a tab, a newline, a NUL that PostgreSQL refuses) is a space; a
+    # format character (a zero-width space, a right-to-left override) is dropped, so what
+    # an envelope prints is what staff see.
+    kept: list[str] = []
+    for c in value:
+        kind = unicodedata.category(c)
+        if kind != "Cf":
+            kept.append(" " if kind == "Cc" else c)
+    return " ".join("".join(kept).split())
 
 
 def paper_members(

@@ -1,6 +1,6 @@
 """One subscriber's page in the console: what is stored and sent, and what staff change:
-name, format, print profile and lists; off one list or everything; back on a list when
-they asked in writing (the reason recorded)."""
+name, format, print profile and lists; the mailing address for paper copies; off one list
+or everything; back on a list when they asked in writing (the reason recorded)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from digest.errors import DigestError
 from digest.staff import audit
 from digest.staff.sessions import Staff
 from digest.store import audience, ledger
+from digest.store.mailing import FIELDS, LABELS, MailingAddress, address_of, longest, set_address
 from digest.urls import CONSOLE, console_path
 from digest.web.console import console, missing
 from digest.web.deps import Ctx, Posted, PostedDep, StaffDep, text_field
@@ -29,24 +30,43 @@ PERSON = "/subscribers/{subscriber_id:int}"
 
 @router.get(PERSON, response_class=HTMLResponse)
 def person(ctx: Ctx, staff: StaffDep, subscriber_id: int, done: str = "") -> HTMLResponse:
+    return _page(ctx, staff, subscriber_id, done=done[:300])
+
+
+def _page(
+    ctx: App,
+    staff: Staff,
+    subscriber_id: int,
+    *,
+    done: str = "",
+    typed: MailingAddress | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """The page; ``typed`` is an address refused as given, kept in the form to correct."""
     with ctx.engine.connect() as conn:
         who = details_by_id(conn, subscriber_id)
         if who is None:
             return missing(ctx.settings, staff)
         sends = ledger.sends_to(conn, subscriber_id)
         events = events_of(conn, who.email)
+        postal = address_of(conn, subscriber_id)
     return console(
         ctx.settings,
         staff,
         "web/admin/subscriber.html.j2",
         title=who.email,
+        status=status,
         who=who,
         sends=sends,
         events=events,
-        done=done[:300],
+        done=done,
         lists=ctx.settings.lists,
         formats=FORMAT_CHOICES,
         profiles=ctx.settings.print.profiles,
+        postal=postal,
+        typed=typed or postal or MailingAddress(),
+        address_fields=[(name, LABELS[name], longest(name)) for name in FIELDS],
+        address_labels=LABELS,
     )
 
 
@@ -160,3 +180,36 @@ def _address(ctx: App, subscriber_id: int) -> str:
     with ctx.engine.connect() as conn:
         row = audience.subscriber_by_id(conn, subscriber_id)
     return row.email_key if row is not None else str(subscriber_id)
+
+
+@router.post(PERSON + "/address")
+async def edit_mailing_address(ctx: Ctx, posted: PostedDep, subscriber_id: int) -> Response:
+    return await run_in_threadpool(_set_mailing_address, ctx, posted, subscriber_id)
+
+
+def _set_mailing_address(ctx: App, posted: Posted, subscriber_id: int) -> Response:
+    """Staff set, correct or (every field empty) remove the address paper is posted to.
+    A refused one comes back in the form with the reason, never in a URL; the audit log
+    says what was done, not the address."""
+    typed = MailingAddress.cleaned({name: text_field(posted.form, name) for name in FIELDS})
+    problem = typed.problem(where="fields")
+    if problem:
+        said = f"address not saved: {problem}"
+        return _page(ctx, posted.staff, subscriber_id, done=said, typed=typed, status=400)
+    with ctx.engine.begin() as conn:
+        row = audience.subscriber_by_id(conn, subscriber_id)
+        if row is None:
+            return missing(ctx.settings, posted.staff)
+        before = address_of(conn, subscriber_id)
+        if before == (None if typed.is_empty() else typed):
+            return _back(subscriber_id, "nothing to change")
+        set_address(conn, subscriber_id, typed, now=ctx.clock())
+    said = "mailing address removed" if typed.is_empty() else "mailing address saved"
+    audit.log(
+        ctx.engine,
+        who=posted.staff.email,
+        action="subscriber changed",
+        target=row.email_key,
+        detail=said,
+    )
+    return _back(subscriber_id, said)
