@@ -128,14 +128,25 @@ def _sections(
         cap = settings.edition.cap_for(key)
         title = settings.edition.title_for(key)
         if key == EVENTS_SECTION:
-            shown = tuple(upcoming[:cap])
-            omitted = len(upcoming) - len(shown)
-            section = Section(key, title, events=shown, omitted=omitted, more_url=more_url)
+            events = tuple(upcoming)
+            section = Section(
+                key,
+                title,
+                events=events[:cap],
+                omitted=len(events[cap:]),
+                more_url=more_url,
+                more_events=events[cap:],
+            )
         else:
-            ordered = sorted(by_section.pop(key, []), key=lambda i: item_order(i, chosen))
-            shown_items = tuple(ordered[:cap])
-            omitted = len(ordered) - len(shown_items)
-            section = Section(key, title, items=shown_items, omitted=omitted, more_url=more_url)
+            ordered = tuple(sorted(by_section.pop(key, []), key=lambda i: item_order(i, chosen)))
+            section = Section(
+                key,
+                title,
+                items=ordered[:cap],
+                omitted=len(ordered[cap:]),
+                more_url=more_url,
+                more_items=ordered[cap:],
+            )
         if section.count:
             sections.append(section)
     unplaced = {k: len(v) for k, v in by_section.items() if v}

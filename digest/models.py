@@ -52,7 +52,11 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """One section of an edition: items (or events), capped, with a link to the rest."""
+    """One section of an edition: items (or events), capped, with a link to the rest.
+
+    ``more_items`` and ``more_events`` are the rest, past the email's cap, in the same
+    order: the print edition, which has its own room, takes from them too.
+    """
 
     key: str
     title: str
@@ -60,6 +64,8 @@ class Section:
     events: tuple[Event, ...] = ()
     omitted: int = 0
     more_url: str | None = None
+    more_items: tuple[Item, ...] = ()
+    more_events: tuple[Event, ...] = ()
 
     @property
     def count(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -13,13 +14,29 @@ import yaml
 from markdown_it import MarkdownIt
 from sqlalchemy.engine import Connection
 
-from digest.collect.sanitize import clean_html, cut_at_word, html_to_text, one_line
+from digest.collect.sanitize import ONLINE_ONLY, clean_html, cut_at_word, html_to_text, one_line
 from digest.errors import SourceError
 from digest.models import Item, ItemKind
 from digest.store import notes as staff_notes
 
 FRONT_MATTER_KEYS = {"title", "date", "section", "pin", "editor_note", "author"}
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+# A paragraph or list item that starts with "[online]" is for the web alone: the email
+# shows it (without the mark) and the print edition leaves it out.
+ONLINE_MARK = "[online]"
+_ONLINE = re.compile(r"<(p|li)>(\s*<p>)?\s*" + re.escape(ONLINE_MARK) + r"\s*", re.IGNORECASE)
+
+
+def markdown_html(source: str) -> str:
+    """A note's Markdown as sanitised HTML, its ``[online]`` paragraphs marked as such."""
+    html = _MARKDOWN.render(source)
+    marked = _ONLINE.sub(
+        lambda m: (
+            f'<{m[1]} class="{ONLINE_ONLY}">' + (f'<p class="{ONLINE_ONLY}">' if m[2] else "")
+        ),
+        html,
+    )
+    return clean_html(marked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +117,7 @@ class Note:
 
 def note_item(key: str, note: Note, *, now: datetime, summary_chars: int) -> Item:
     """A note as an item: its Markdown rendered (no raw HTML) and sanitised."""
-    html = clean_html(_MARKDOWN.render(note.body))
+    html = markdown_html(note.body)
     return Item(
         key=key,
         source="notes",

@@ -9,25 +9,64 @@ from html.parser import HTMLParser
 
 import nh3
 
+# What a story's structure needs to survive into print (the email shows a story's summary
+# and only notes' bodies): paragraphs, headings, lists, quotes, tables, figure captions.
 ALLOWED_TAGS = {
     "a",
     "abbr",
     "b",
     "blockquote",
     "br",
+    "caption",
     "code",
+    "dd",
+    "div",
+    "dl",
+    "dt",
     "em",
+    "figcaption",
+    "figure",
     "h3",
     "h4",
+    "hr",
     "i",
     "li",
     "ol",
     "p",
     "pre",
+    "span",
     "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
     "ul",
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "ol": {"start"}}
+# A picture's alt text, kept as words (``<span class="picture">``), and a note's
+# paragraphs marked for the web alone (``[online]``: left out of the print edition).
+PICTURE = "picture"
+ONLINE_ONLY = "online-only"
+ALLOWED_CLASSES = {
+    "span": {PICTURE},
+    **{tag: {ONLINE_ONLY} for tag in ("p", "li", "ul", "ol", "blockquote", "h3", "h4")},
+}
+# Headings keep their place under the item's own title: h1 and h2 become h3, h5 and h6 h4.
+_HEADING = re.compile(r"<(/?)h([1-6])\b", re.IGNORECASE)
+_HEADING_AS = {"1": "3", "2": "3", "3": "3", "4": "4", "5": "4", "6": "4"}
+_IMG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_ALT = re.compile(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+# Alt text that says nothing: a file name, or a word standing for "a picture".
+_EMPTY_ALT = re.compile(
+    r"^(?:\S+\.(?:jpe?g|png|gif|webp|svg|avif|bmp|tiff?)|image|img|photo|picture|"
+    r"pic|graphic|spacer|icon|logo|untitled|thumbnail|banner|featured image|[\W\d_]*)$",
+    re.IGNORECASE,
+)
 # Dropped with everything inside them: what they hold is code, markup or fallback, not
 # text (the parser reads an iframe's or a noscript's inside as text, tags and all).
 DROPPED_WITH_CONTENT = {
@@ -79,16 +118,38 @@ _BLANK_LINES = re.compile(r"\n\s*\n\s*(\n\s*)+")
 
 
 def clean_html(fragment: str) -> str:
-    """Keep only harmless markup: no scripts, styles, event handlers, frames, forms or odd URLs."""
-    return nh3.clean(
-        _CONTROLS.sub("", fragment),
+    """Keep only harmless markup: no scripts, styles, event handlers, frames, forms or odd URLs.
+
+    Pictures become their alt text when it says something (nothing is ever fetched);
+    headings are moved under the item's title (h1 and h2 to h3, h5 and h6 to h4).
+    """
+    fragment = _CONTROLS.sub("", fragment)
+    fragment = _IMG.sub(_picture_words, fragment)
+    fragment = _HEADING.sub(lambda m: f"<{m[1]}h{_HEADING_AS[m[2]]}", fragment)
+    cleaned: str = nh3.clean(
+        fragment,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        allowed_classes=ALLOWED_CLASSES,
         url_schemes=ALLOWED_SCHEMES,
         clean_content_tags=DROPPED_WITH_CONTENT,
         link_rel="noopener noreferrer",
         strip_comments=True,
-    ).strip()
+    )
+    # A class that was not allowed leaves an empty attribute behind (nh3 escapes quotes in
+    # text, so this can only be an attribute).
+    return cleaned.replace(' class=""', "").strip()
+
+
+def _picture_words(match: re.Match[str]) -> str:
+    """An ``<img>`` as ``(Picture: its alt text)``, or nothing when the alt says nothing."""
+    found = _ALT.search(match[0])
+    alt = (
+        " ".join(html.unescape(next((g for g in found.groups() if g), "")).split()) if found else ""
+    )
+    if not alt or _EMPTY_ALT.match(alt):
+        return " "
+    return f'<span class="{PICTURE}">(Picture: {html.escape(alt[:300])})</span>'
 
 
 class _TextCollector(HTMLParser):

@@ -19,6 +19,7 @@ from digest.config import Organisation, PrintProfile
 from digest.errors import RenderError
 from digest.models import Edition, Event, Item, ItemKind, Section
 from digest.render.branding import DEFAULT_TITLE
+from digest.render.print_body import without_online_only
 from digest.render.templates import byline, eventtime, host, longdate, note_title
 from digest.render.text import WIDTH, wrap
 
@@ -201,7 +202,7 @@ class _Writer:
             hrefs.append(href)
             return len(hrefs)
 
-        lines += self.para(html_to_text(item.body_html, number))
+        lines += self.para(html_to_text(without_online_only(item.body_html), number))
         return lines + self.links([item.url or ""]) + self.links(hrefs, numbered=True)
 
     def event(self, event: Event) -> list[str]:

@@ -1,28 +1,36 @@
-"""The print edition: an Edition as a black-and-white PDF that fits a facility's page cap.
+"""The print edition: an Edition as a black-and-white PDF for a reader with no internet.
 
-People inside read the digest on paper that a mailroom has photocopied or
-scanned, and many facilities refuse packets over a few pages. WeasyPrint lays
-out ``templates/print/print.html.j2`` with ``print.css``; when the edition is
-longer than the profile's ``page_cap``, items are left out (oldest news first,
-then other sections oldest first, then the latest events; never the editor's
-note or a pinned note) and the last page says how many and where to read them.
+People inside read the digest on paper that a mailroom has photocopied or scanned, and
+many facilities refuse packets over a few pages. So the print edition prints whole
+articles (``print_body``), fills its profile's ``page_cap`` with its own selection from
+everything the edition has (the email's per-section caps do not apply), and needs
+nothing online: no "read it online" lines, an article's address printed small as a
+reference only. WeasyPrint lays out ``templates/print/print.html.j2`` with
+``print.css``; page 1 holds the title, the profile's ``inside_note`` and "In this issue"
+with page numbers. When everything does not fit, items are left out (oldest news first,
+then other sections oldest first, then the latest events; never the editor's note or a
+pinned note), the first item that would come back is printed as far as whole
+paragraphs fit, saying how many more it has, and the last page lists what was left out.
 """
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import weasyprint
 from weasyprint.urls import URLFetcher
 
+from digest.collect.notes import markdown_html
 from digest.config import PrintProfile, Settings
 from digest.errors import RenderError
-from digest.models import Edition, Section
+from digest.models import Edition, Event, Item, ItemKind, Section
 from digest.render.branding import edition_title, print_logo
+from digest.render.print_body import Block, print_blocks
 from digest.render.templates import html_env, longdate, templates_dir
 
 log = logging.getLogger(__name__)
@@ -32,6 +40,13 @@ STYLESHEET = "print/print.css"
 PAGE_SIZES = {"letter": "letter", "a4": "A4"}
 # Only the bundled stylesheet and inline data may be read; nothing goes to the network.
 LOCAL_SCHEMES = ("file", "data")
+# No one article takes more than about a page and a half: past this many characters of
+# text it is cut at a paragraph boundary, so one long read cannot crowd out the week.
+ARTICLE_CHARS = 5000
+# About how many characters of text a page holds (12 pt serif, US Letter): only to aim
+# the first layout; every decision is measured from a laid-out document.
+PAGE_CHARS = 2600
+LEFT_OUT_TITLES = 12  # headlines listed on the last page; the rest are counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,28 +67,43 @@ class Slot:
     event: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Printed:
+    """One item as printed: the blocks that fit and how many more paragraphs it has."""
+
+    anchor: str
+    item: Item
+    blocks: tuple[str, ...]
+    more: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PrintedEvent:
+    anchor: str
+    event: Event
+
+
+@dataclass(slots=True)
+class PrintSection:
+    key: str
+    title: str
+    items: list[Printed] = field(default_factory=list)
+    events: list[PrintedEvent] = field(default_factory=list)
+
+
 def render_print(edition: Edition, settings: Settings, profile: PrintProfile) -> PrintEdition:
     """The edition as a PDF of at most ``profile.page_cap`` pages.
 
     Raises RenderError when the editor's note and pinned notes alone are longer than the cap.
     """
     started = time.perf_counter()
-    layout = _Layout(edition, settings, profile)
-    order = drop_order(edition)
+    whole = print_view(edition)
+    layout = _Layout(whole, settings, profile)
+    order = drop_order(whole)
     cap = profile.page_cap
-
-    best = layout.render(order, 0)
-    dropped = 0
-    if _pages(best) > cap:
-        core = layout.render(order, len(order))
-        if _pages(core) > cap:
-            raise RenderError(
-                f"print profile {profile.name!r}: the editor's note and pinned notes alone "
-                f"take {_pages(core)} pages, over its page_cap of {cap}: shorten the "
-                "editor's note, unpin a note or raise page_cap"
-            )
-        dropped, best = _fewest_to_drop(layout, order, cap, _pages(best), core)
-
+    dropped, best = _fewest_to_drop(layout, order, cap)
+    if dropped:
+        best = _fill_with_the_next(layout, order, dropped, cap) or best
     pdf: bytes = best.write_pdf()
     log.info(
         "print edition %s, profile %s: %d pages, %d items left out, %d renders, %.2f s",
@@ -85,6 +115,22 @@ def render_print(edition: Edition, settings: Settings, profile: PrintProfile) ->
         time.perf_counter() - started,
     )
     return PrintEdition(pdf=pdf, pages=_pages(best), left_out=dropped)
+
+
+def print_view(edition: Edition) -> Edition:
+    """The edition with every section whole: what the email left past its caps comes back."""
+    sections = tuple(
+        replace(
+            s,
+            items=s.items + s.more_items,
+            events=s.events + s.more_events,
+            omitted=0,
+            more_items=(),
+            more_events=(),
+        )
+        for s in edition.sections
+    )
+    return replace(edition, sections=sections)
 
 
 def drop_order(edition: Edition) -> list[Slot]:
@@ -108,35 +154,71 @@ def drop_order(edition: Edition) -> list[Slot]:
     return [row[3] for row in (*news, *others, *events)]
 
 
-def _fewest_to_drop(
-    layout: _Layout, order: list[Slot], cap: int, full_pages: int, core: Any
-) -> tuple[int, Any]:
-    """Binary search for the fewest items to leave out, given that leaving out all is enough.
+def _fewest_to_drop(layout: _Layout, order: list[Slot], cap: int) -> tuple[int, Any]:
+    """The fewest items to leave out (in ``order``) for the edition to fit ``cap`` pages.
 
-    Page counts fall almost linearly as items are left out, so each split point is
-    interpolated from the counts at the bracket's ends, aiming between the last count
-    that fits and the first that does not; after two probes that moved the same end,
-    the split is the plain midpoint, so a poor guess cannot stall the search.
+    A binary search over how many are left out, from a first guess made from the text's
+    length. Page counts fall almost linearly as items are left out, so each next probe is
+    interpolated from the counts at the bracket's ends; after two probes that moved the
+    same end it is the plain midpoint, so a poor guess cannot stall the search.
     """
-    lo, lo_pages = 0, full_pages  # too long
-    hi, hi_doc, hi_pages = len(order), core, _pages(core)  # fits
-    same_end = 0
-    last_fit: bool | None = None
-    while hi - lo > 1:
-        if same_end >= 2:
-            probe = (lo + hi) // 2
-        else:
-            share = (lo_pages - cap - 0.5) / (lo_pages - hi_pages)
-            probe = min(hi - 1, max(lo + 1, lo + round(share * (hi - lo))))
+    lo, lo_pages = -1, 0  # the most left out that is known to be too long (-1: none yet)
+    hi, hi_doc, hi_pages = -1, None, 0  # the fewest known to fit (-1: none yet)
+    probe = layout.first_guess(order, cap)
+    same_end, last_fit = 0, None
+    while True:
         doc = layout.render(order, probe)
         fits = _pages(doc) <= cap
         if fits:
             hi, hi_doc, hi_pages = probe, doc, _pages(doc)
         else:
             lo, lo_pages = probe, _pages(doc)
+        if hi == 0 or hi - lo == 1:
+            return hi, hi_doc
+        if hi < 0 and lo == len(order):
+            raise RenderError(
+                f"print profile {layout.profile.name!r}: the editor's note and pinned notes "
+                f"alone take {lo_pages} pages, over its page_cap of {cap}: shorten the "
+                "editor's note, unpin a note or raise page_cap"
+            )
         same_end = same_end + 1 if fits == last_fit else 0
         last_fit = fits
-    return hi, hi_doc
+        probe = _next_probe(len(order), cap, (lo, lo_pages), (hi, hi_pages), same_end)
+
+
+def _next_probe(
+    total: int, cap: int, too_long: tuple[int, int], fitting: tuple[int, int], same_end: int
+) -> int:
+    lo, lo_pages = too_long
+    hi, hi_pages = fitting
+    if hi < 0:  # nothing fits yet: leave out more, as the overflow suggests
+        share = (lo_pages - cap) / lo_pages
+        return min(total, max(lo + 1, lo + round(share * (total - lo)) + 1))
+    if lo < 0:  # everything kept so far fits: try keeping more
+        return max(0, min(hi - 1, hi - round(hi * (cap - hi_pages + 0.5) / cap) - 1))
+    if same_end >= 2 or lo_pages == hi_pages:
+        return (lo + hi) // 2
+    share = (lo_pages - cap - 0.5) / (lo_pages - hi_pages)
+    return min(hi - 1, max(lo + 1, lo + round(share * (hi - lo))))
+
+
+def _fill_with_the_next(layout: _Layout, order: list[Slot], dropped: int, cap: int) -> Any:
+    """The first left-out article back in, as many whole paragraphs as still fit, or None."""
+    slot = order[dropped - 1]
+    if slot.event:
+        return None
+    blocks = layout.blocks_of(slot)
+    if layout.item_at(slot).kind != ItemKind.ARTICLE or len(blocks) < 2:
+        return None
+    best, lo, hi = None, 0, len(blocks)  # lo paragraphs fit (0: trivially), hi do not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        doc = layout.render(order, dropped - 1, partial=(slot, mid))
+        if _pages(doc) <= cap:
+            best, lo = doc, mid
+        else:
+            hi = mid
+    return best
 
 
 class _Layout:
@@ -148,6 +230,7 @@ class _Layout:
         address_lines = [line.strip() for line in org.postal_address.splitlines() if line.strip()]
         last = edition.last_moment.astimezone(zone)
         self.edition = edition
+        self.profile = profile
         self.template = html_env().get_template(TEMPLATE)
         self.fetcher = URLFetcher(allowed_protocols=LOCAL_SCHEMES, timeout=1)
         self.base_url = str(templates_dir() / "print") + "/"
@@ -155,6 +238,11 @@ class _Layout:
             weasyprint.CSS(filename=str(templates_dir() / STYLESHEET), url_fetcher=self.fetcher),
             weasyprint.CSS(string=f"@page {{ size: {PAGE_SIZES[profile.paper]}; }}"),
         ]
+        self.blocks: dict[tuple[int, int], list[Block]] = {
+            (s, i): _item_blocks(item)
+            for s, section in enumerate(edition.sections)
+            for i, item in enumerate(section.items)
+        }
         self.context: dict[str, Any] = {
             "org": org,
             "zone": zone,
@@ -168,16 +256,35 @@ class _Layout:
             "logo": print_logo(settings),
             "logo_width": settings.branding.logo_width,
             "logo_alt": settings.branding.logo_alt,
+            "inside_note": markdown_html(profile.inside_note) if profile.inside_note else "",
+            "editor_note": _editor_note(edition.editor_note),
         }
         self.renders = 0
 
-    def render(self, order: list[Slot], n: int) -> Any:
+    def blocks_of(self, slot: Slot) -> list[Block]:
+        return self.blocks[(slot.section, slot.index)]
+
+    def item_at(self, slot: Slot) -> Item:
+        return self.edition.sections[slot.section].items[slot.index]
+
+    def first_guess(self, order: list[Slot], cap: int) -> int:
+        """How many to leave out for the rest's text to fill about ``cap`` pages."""
+        room = cap * PAGE_CHARS - sum(b.chars for b in _protected_blocks(self))
+        kept = [_slot_chars(self, slot) for slot in order]
+        total = sum(kept)
+        n = 0
+        while n < len(order) and total > room:
+            total -= kept[n]
+            n += 1
+        return n
+
+    def render(self, order: list[Slot], n: int, *, partial: tuple[Slot, int] | None = None) -> Any:
         dropped = order[:n]
         html = self.template.render(
-            edition=self.edition,
-            sections=_kept_sections(self.edition, dropped),
+            sections=self._sections(set(dropped), partial),
             left_out=n,
             left_out_detail=self._detail(dropped),
+            left_out_titles=self._titles(dropped),
             **self.context,
         )
         self.renders += 1
@@ -186,23 +293,87 @@ class _Layout:
         ).render(stylesheets=self.stylesheets)
         return document
 
+    def _sections(self, gone: set[Slot], partial: tuple[Slot, int] | None) -> list[PrintSection]:
+        """The kept items as printed; a section left with nothing is not shown."""
+        out = []
+        for s, section in enumerate(self.edition.sections):
+            printed = PrintSection(section.key, section.title)
+            for i, item in enumerate(section.items):
+                slot = Slot(s, i, event=False)
+                if partial is not None and slot == partial[0]:
+                    printed.items.append(
+                        _printed(f"i{s}-{i}", item, self.blocks[(s, i)], partial[1])
+                    )
+                elif slot not in gone:
+                    printed.items.append(_printed(f"i{s}-{i}", item, self.blocks[(s, i)]))
+            for i, event in enumerate(section.events):
+                if Slot(s, i, event=True) not in gone:
+                    printed.events.append(PrintedEvent(f"e{s}-{i}", event))
+            if printed.items or printed.events:
+                out.append(printed)
+        return out
+
     def _detail(self, dropped: list[Slot]) -> str:
         """'12 from News, 3 from Coming up', in the edition's section order."""
         counts = Counter(slot.section for slot in dropped)
         sections = self.edition.sections
         return ", ".join(f"{counts[s]} from {sections[s].title}" for s in sorted(counts))
 
+    def _titles(self, dropped: list[Slot]) -> list[str]:
+        """The left-out headlines a reader can write to ask for, in the edition's order."""
+        ordered = sorted(dropped, key=lambda slot: (slot.section, slot.event, slot.index))
+        return [_title_of(self.edition.sections[s.section], s) for s in ordered[:LEFT_OUT_TITLES]]
 
-def _kept_sections(edition: Edition, dropped: list[Slot]) -> list[Section]:
-    """The sections without the dropped items; a section left with nothing is not shown."""
-    gone = {(slot.section, slot.index, slot.event) for slot in dropped}
-    kept = []
-    for s, section in enumerate(edition.sections):
-        items = tuple(x for i, x in enumerate(section.items) if (s, i, False) not in gone)
-        events = tuple(x for i, x in enumerate(section.events) if (s, i, True) not in gone)
-        if items or events:
-            kept.append(replace(section, items=items, events=events))
-    return kept
+
+def _item_blocks(item: Item) -> list[Block]:
+    """A story's whole body (or its summary when the feed gave nothing more); a note's body."""
+    blocks = print_blocks(item.body_html, keep_links=item.kind != ItemKind.ARTICLE)
+    if not blocks and item.summary.strip():
+        blocks = print_blocks(f"<p>{html.escape(item.summary)}</p>", keep_links=False)
+    return blocks
+
+
+def _printed(anchor: str, item: Item, blocks: list[Block], limit: int | None = None) -> Printed:
+    """The item's blocks, cut at a paragraph boundary: at ``limit`` blocks, or for a story
+    at about ``ARTICLE_CHARS``; never right after a heading."""
+    keep = len(blocks) if limit is None else limit
+    if item.kind == ItemKind.ARTICLE and limit is None:
+        chars, keep = 0, 0
+        while keep < len(blocks) and (keep == 0 or chars + blocks[keep].chars <= ARTICLE_CHARS):
+            chars += blocks[keep].chars
+            keep += 1
+    while 1 < keep < len(blocks) and blocks[keep - 1].is_heading:
+        keep -= 1
+    shown = tuple(b.html for b in blocks[:keep])
+    return Printed(anchor, item, shown, more=len(blocks) - keep)
+
+
+def _editor_note(note: Item | None) -> Printed | None:
+    return _printed("editor", note, _item_blocks(note)) if note is not None else None
+
+
+def _protected_blocks(layout: _Layout) -> list[Block]:
+    """The blocks that are printed whatever happens: the editor's note and pinned items."""
+    note = layout.edition.editor_note
+    found = _item_blocks(note) if note is not None else []
+    for s, section in enumerate(layout.edition.sections):
+        for i, item in enumerate(section.items):
+            if item.pinned:
+                found += layout.blocks[(s, i)]
+    return found
+
+
+def _slot_chars(layout: _Layout, slot: Slot) -> int:
+    if slot.event:
+        return 300  # a title, a time, a place and a line or two
+    blocks = layout.blocks_of(slot)
+    limit = ARTICLE_CHARS if layout.item_at(slot).kind == ItemKind.ARTICLE else None
+    text = sum(b.chars for b in blocks)
+    return 200 + (min(text, limit) if limit else text)
+
+
+def _title_of(section: Section, slot: Slot) -> str:
+    return (section.events if slot.event else section.items)[slot.index].title
 
 
 def _pages(document: Any) -> int:

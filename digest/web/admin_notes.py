@@ -13,12 +13,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from digest.collect import collect_notes
-from digest.collect.notes import Note, note_item, staff_note_key
+from digest.collect.notes import Note, markdown_html, note_item, staff_note_key
 from digest.context import App
 from digest.edition import EVENTS_SECTION
 from digest.errors import DigestError
 from digest.models import Edition, RenderedEmail, Section
 from digest.render import render_email
+from digest.render.print_body import online_only_texts
 from digest.staff import audit
 from digest.staff.sessions import Staff
 from digest.store import notes as store
@@ -235,6 +236,7 @@ def _form(
         sections=[(s, ctx.settings.edition.title_for(s)) for s in _sections(ctx)],
         zone=ctx.settings.organisation.timezone,
         email=preview,
+        online_only=online_only_texts(markdown_html(given.get("body", ""))) if preview else [],
         problem=problem,
         status=status,
     )
