@@ -16,6 +16,7 @@ paragraphs fit, saying how many more it has, and the last page lists what was le
 from __future__ import annotations
 
 import html
+import itertools
 import logging
 import time
 from collections import Counter
@@ -157,11 +158,13 @@ def drop_order(edition: Edition) -> list[Slot]:
 def _fewest_to_drop(layout: _Layout, order: list[Slot], cap: int) -> tuple[int, Any]:
     """The fewest items to leave out (in ``order``) for the edition to fit ``cap`` pages.
 
-    A binary search over how many are left out, from a first guess made from the text's
-    length. Page counts fall almost linearly as items are left out, so each next probe is
-    interpolated from the counts at the bracket's ends; after two probes that moved the
+    A search over how many are left out, every step measured from a laid-out document.
+    Until both ends of the bracket are known, the next probe leaves out (or brings back)
+    items whose text would about fill the pages over (or under) the cap; then each probe
+    is interpolated from the page counts at the ends, and after two probes that moved the
     same end it is the plain midpoint, so a poor guess cannot stall the search.
     """
+    chars = [_slot_chars(layout, slot) for slot in order]
     lo, lo_pages = -1, 0  # the most left out that is known to be too long (-1: none yet)
     hi, hi_doc, hi_pages = -1, None, 0  # the fewest known to fit (-1: none yet)
     probe = layout.first_guess(order, cap)
@@ -183,36 +186,52 @@ def _fewest_to_drop(layout: _Layout, order: list[Slot], cap: int) -> tuple[int, 
             )
         same_end = same_end + 1 if fits == last_fit else 0
         last_fit = fits
-        probe = _next_probe(len(order), cap, (lo, lo_pages), (hi, hi_pages), same_end)
+        if hi < 0:  # nothing fits yet: leave out about the overflow's worth
+            probe = _leave_out(chars, lo, (lo_pages - cap + 0.3) * PAGE_CHARS)
+        elif lo < 0:  # everything tried fits: bring back about the room that is left
+            probe = _bring_back(chars, hi, (cap - hi_pages + 0.5) * PAGE_CHARS)
+        elif same_end >= 2 or lo_pages == hi_pages:
+            probe = (lo + hi) // 2
+        else:
+            share = (lo_pages - cap - 0.5) / (lo_pages - hi_pages)
+            probe = min(hi - 1, max(lo + 1, lo + round(share * (hi - lo))))
 
 
-def _next_probe(
-    total: int, cap: int, too_long: tuple[int, int], fitting: tuple[int, int], same_end: int
-) -> int:
-    lo, lo_pages = too_long
-    hi, hi_pages = fitting
-    if hi < 0:  # nothing fits yet: leave out more, as the overflow suggests
-        share = (lo_pages - cap) / lo_pages
-        return min(total, max(lo + 1, lo + round(share * (total - lo)) + 1))
-    if lo < 0:  # everything kept so far fits: try keeping more
-        return max(0, min(hi - 1, hi - round(hi * (cap - hi_pages + 0.5) / cap) - 1))
-    if same_end >= 2 or lo_pages == hi_pages:
-        return (lo + hi) // 2
-    share = (lo_pages - cap - 0.5) / (lo_pages - hi_pages)
-    return min(hi - 1, max(lo + 1, lo + round(share * (hi - lo))))
+def _leave_out(chars: list[int], start: int, room: float) -> int:
+    """How many to leave out, past ``start``, for about ``room`` characters to go."""
+    n, gone = start, 0
+    while n < len(chars) and gone < room:
+        gone += chars[n]
+        n += 1
+    return max(start + 1, n)
+
+
+def _bring_back(chars: list[int], start: int, room: float) -> int:
+    """How many to leave out, under ``start``, for about ``room`` characters to come back."""
+    n, back = start, 0
+    while n > 0 and back + chars[n - 1] <= room:
+        back += chars[n - 1]
+        n -= 1
+    return max(0, min(start - 1, n))
 
 
 def _fill_with_the_next(layout: _Layout, order: list[Slot], dropped: int, cap: int) -> Any:
-    """The first left-out article back in, as many whole paragraphs as still fit, or None."""
+    """The first left-out article back in, as many whole paragraphs as still fit, or None.
+
+    The first probe is the paragraphs whose text would about fill the last page's room;
+    then a binary search between what fits and what does not.
+    """
     slot = order[dropped - 1]
-    if slot.event:
+    if slot.event or layout.item_at(slot).kind != ItemKind.ARTICLE:
         return None
     blocks = layout.blocks_of(slot)
-    if layout.item_at(slot).kind != ItemKind.ARTICLE or len(blocks) < 2:
-        return None
-    best, lo, hi = None, 0, len(blocks)  # lo paragraphs fit (0: trivially), hi do not
+    whole = len(_printed("", layout.item_at(slot), blocks).blocks)  # it did not fit so
+    best, lo, hi = None, 0, whole  # lo paragraphs fit (0: trivially), hi do not
+    room = PAGE_CHARS * 0.6 - 550
+    probe = sum(1 for total in itertools.accumulate(b.chars + 80 for b in blocks) if total <= room)
     while hi - lo > 1:
-        mid = (lo + hi) // 2
+        mid = min(hi - 1, max(lo + 1, probe)) if probe else (lo + hi) // 2
+        probe = 0
         doc = layout.render(order, dropped - 1, partial=(slot, mid))
         if _pages(doc) <= cap:
             best, lo = doc, mid
@@ -364,12 +383,14 @@ def _protected_blocks(layout: _Layout) -> list[Block]:
 
 
 def _slot_chars(layout: _Layout, slot: Slot) -> int:
+    """About the room an item takes, in characters of body text: its text, and for its
+    title, byline, reference and line in "In this issue" about seven lines more."""
     if slot.event:
-        return 300  # a title, a time, a place and a line or two
+        return 500  # a title, a time, a place, a line or two and its reference
     blocks = layout.blocks_of(slot)
     limit = ARTICLE_CHARS if layout.item_at(slot).kind == ItemKind.ARTICLE else None
-    text = sum(b.chars for b in blocks)
-    return 200 + (min(text, limit) if limit else text)
+    text = sum(b.chars for b in blocks) + 80 * len(blocks)  # a paragraph ends mid-line
+    return 550 + (min(text, limit) if limit else text)
 
 
 def _title_of(section: Section, slot: Slot) -> str:
