@@ -32,6 +32,7 @@ CUTOFF = datetime(2026, 11, 26, 7, 0, tzinfo=ZONE)
 ORG = "Harbor City Drug Policy Coalition"
 ARCHIVE = "https://digest.harborcitydpc.example.org/archive/2026-W48"
 EMAIL_CAP = 8  # the email's max_items_per_section for news
+LONGEST = 5300  # characters: about a page and a half, the most one story takes
 INSIDE_NOTE = (
     "**Write to us** at PO Box 4417, Harbor City, NY 10027. To stop this newsletter, "
     'write "stop" with your name, ID number and facility.\n\n'
@@ -202,6 +203,11 @@ def _without_furniture(page: str) -> str:
     return "\n".join(kept)
 
 
+def printed_text(pdf: Path, pages: int) -> str:
+    texts = [_run("pdftotext", "-layout", "-f", n, "-l", n, pdf, "-") for n in range(1, pages + 1)]
+    return " ".join(" ".join(_without_furniture(page).split()) for page in texts)
+
+
 @pytest.fixture(scope="module")
 def edition() -> Edition:
     return make_edition()
@@ -272,10 +278,27 @@ def test_a_long_read_is_cut_between_paragraphs_and_says_so(
         paragraphs = paragraphs_of(stories[title])
         shown = [t for t in paragraphs if t in text]
         assert shown == paragraphs[: len(shown)] and 1 <= len(shown) < len(paragraphs)
-        assert sum(len(t) for t in shown) <= ARTICLE_CHARS + 300
+        assert sum(len(t) for t in shown) <= LONGEST
         after = text.split(shown[-1], 1)[1]
         more = len(paragraphs) - len(shown)
         assert after.lstrip().startswith(f"Continued online; {more} more paragraphs.")
+
+
+@needs_poppler
+def test_one_long_read_does_not_take_every_page(edition: Edition, tmp_path: Path) -> None:
+    news = edition.sections[0]
+    long_read = next(s for s in news.more_items if len(paragraphs_of(s)) == 24)
+    alone = replace(edition, sections=(replace(news, items=(long_read,), more_items=()),))
+    result = render_print(alone, settings(), PrintProfile(name="p", page_cap=6))
+    pdf = tmp_path / "p.pdf"
+    pdf.write_bytes(result.pdf)
+    text = printed_text(pdf, result.pages)
+    paragraphs = paragraphs_of(long_read)
+    shown = [t for t in paragraphs if t in text]
+    assert result.left_out == 0 and result.pages < 6  # there was room: it was cut anyway
+    assert shown == paragraphs[: len(shown)] and sum(map(len, shown)) <= LONGEST
+    more = len(paragraphs) - len(shown)
+    assert f"Continued online; {more} more paragraphs. Write to us for the whole article." in text
 
 
 @needs_poppler
@@ -439,7 +462,6 @@ def test_the_editors_note_is_never_cut(edition: Edition, tmp_path: Path) -> None
     )
     pdf = tmp_path / "p.pdf"
     pdf.write_bytes(result.pdf)
-    pages = [_run("pdftotext", "-layout", "-f", n, "-l", n, pdf, "-") for n in range(1, 7)]
-    text = " ".join(" ".join(_without_furniture(page).split()) for page in pages)
+    text = printed_text(pdf, result.pages)
     assert result.pages <= 6
     assert [t for t in paragraphs if t not in text] == []
