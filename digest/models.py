@@ -47,7 +47,9 @@ class Event:
     all_day: bool
     location: str = ""
     url: str | None = None
-    description: str = ""
+    description: str = ""  # cut for the email
+    # The whole description when it is longer than the email's cut (print shows it).
+    description_full: str = ""
 
 
 @dataclass(frozen=True, slots=True)

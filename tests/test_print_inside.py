@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from digest.collect.calendars import parse_calendar
 from digest.collect.feeds import parse_feed
 from digest.collect.notes import Note, note_item
 from digest.collect.sanitize import clean_html
@@ -465,3 +466,45 @@ def test_the_editors_note_is_never_cut(edition: Edition, tmp_path: Path) -> None
     text = printed_text(pdf, result.pages)
     assert result.pages <= 6
     assert [t for t in paragraphs if t not in text] == []
+
+
+@needs_poppler
+def test_an_events_whole_description_is_printed_and_the_email_keeps_it_short(
+    edition: Edition, tmp_path: Path
+) -> None:
+    first = " ".join(paragraph(70, n) for n in range(2))
+    second = paragraph(71, 0)
+    ics = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\nBEGIN:VEVENT\r\n"
+        "UID:court-watch@example.org\r\nDTSTAMP:20261120T120000Z\r\n"
+        "DTSTART:20261201T143000Z\r\nDTEND:20261201T160000Z\r\nSUMMARY:Court watch\r\n"
+        f"DESCRIPTION:{first}\\n\\n{second}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    (event,) = parse_calendar(
+        ics.encode(),
+        source="events",
+        start=CUTOFF,
+        end=CUTOFF + timedelta(days=30),
+        zone=ZONE,
+        description_chars=200,
+    ).events
+    assert len(event.description) <= 200 and event.description.endswith("…")
+    assert event.description_full == f"{first}\n\n{second}"
+    news = edition.sections[0]
+    small = replace(
+        edition,
+        sections=(
+            replace(news, items=news.items[:1], more_items=()),
+            Section("events", "Coming up", events=(event,)),
+        ),
+    )
+    result = render_print(small, settings(), PrintProfile(name="p", page_cap=6))
+    pdf = tmp_path / "p.pdf"
+    pdf.write_bytes(result.pdf)
+    text = printed_text(pdf, result.pages)
+    assert first in text and second in text and "…" not in text
+    email = render_email(small, settings())
+    assert (
+        event.description in email.text.replace("\n", " ") or event.description[:60] in email.html
+    )
+    assert second not in email.html

@@ -22,6 +22,8 @@ from digest.models import Event
 log = logging.getLogger(__name__)
 
 NAMED_AT_MOST = 3  # broken events named in a warning; the rest are counted
+# The most of an event's description kept for print (the email shows description_chars).
+DESCRIPTION_FULL_CHARS = 4000
 _UNREADABLE_LINE = re.compile(r"Content line could not be parsed into parts: '(.*?)':", re.DOTALL)
 _RULE_PROPERTIES = ("RRULE", "EXRULE")
 
@@ -183,6 +185,8 @@ def _to_event(occ: Any, source: str, zone: ZoneInfo, description_chars: int) -> 
         finish = None  # no end given (the library fills in DTEND = DTSTART)
     uid = str(occ.get("UID", ""))
     title = _title(occ)
+    text = html_to_text(str(occ.get("DESCRIPTION", "")))[:DESCRIPTION_FULL_CHARS]
+    description = cut_at_word(text, description_chars)
     slot = _local(_slot(occ), zone)
     basis = f"{source}\0{uid or title}\0{slot.isoformat()}"
     return Event(
@@ -194,8 +198,17 @@ def _to_event(occ: Any, source: str, zone: ZoneInfo, description_chars: int) -> 
         all_day=all_day,
         location=one_line(html_to_text(str(occ.get("LOCATION", "")))),
         url=clean_url(str(occ["URL"])) if occ.get("URL") else None,
-        description=cut_at_word(html_to_text(str(occ.get("DESCRIPTION", ""))), description_chars),
+        description=description,
+        description_full=_whole_paragraphs(text) if description != text else "",
     )
+
+
+def _whole_paragraphs(text: str) -> str:
+    """The description for print: whole, or (past the bound) its whole paragraphs."""
+    if len(text) < DESCRIPTION_FULL_CHARS:
+        return text
+    kept = text[:DESCRIPTION_FULL_CHARS].rsplit("\n\n", 1)[0]
+    return kept if kept != text[:DESCRIPTION_FULL_CHARS] else cut_at_word(text, 2000)
 
 
 def _slot(occ: Any) -> date | datetime:

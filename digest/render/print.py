@@ -385,8 +385,9 @@ def _protected_blocks(layout: _Layout) -> list[Block]:
 def _slot_chars(layout: _Layout, slot: Slot) -> int:
     """About the room an item takes, in characters of body text: its text, and for its
     title, byline, reference and line in "In this issue" about seven lines more."""
-    if slot.event:
-        return 500  # a title, a time, a place, a line or two and its reference
+    if slot.event:  # a title, a time, a place, its description and its reference
+        event = layout.edition.sections[slot.section].events[slot.index]
+        return 400 + len(event.description_full or event.description)
     blocks = layout.blocks_of(slot)
     limit = ARTICLE_CHARS if layout.item_at(slot).kind == ItemKind.ARTICLE else None
     text = sum(b.chars for b in blocks) + 80 * len(blocks)  # a paragraph ends mid-line

@@ -249,6 +249,7 @@ def replace_events(
                 location=e.location,
                 url=e.url,
                 description=e.description,
+                description_full=e.description_full,
                 collected_at=now,
             )
         )
@@ -281,6 +282,7 @@ def events_between(conn: Connection, start: datetime, end: datetime, zone: ZoneI
                 location=m["location"],
                 url=m["url"],
                 description=m["description"],
+                description_full=m["description_full"],
             )
         )
     return out

@@ -63,6 +63,7 @@ events = sa.Table(
     sa.Column("location", sa.Text, nullable=False),
     sa.Column("url", sa.Text, nullable=True),
     sa.Column("description", sa.Text, nullable=False),
+    sa.Column("description_full", sa.Text, nullable=False, server_default=""),
     sa.Column("collected_at", UTCDateTime, nullable=False),
 )
 
