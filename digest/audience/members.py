@@ -13,6 +13,7 @@ from digest.audience.addresses import email_key
 from digest.audience.importer import FORMATS
 from digest.errors import AudienceError
 from digest.store import audience as store
+from digest.store.mailing import MailingAddress, address_of
 
 if TYPE_CHECKING:
     from digest.context import App
@@ -38,6 +39,7 @@ class SubscriberDetails:
     unsubscribed: datetime | None
     memberships: list[Membership] = field(default_factory=list)
     suppression: dict[str, str] | None = None
+    mailing_address: MailingAddress | None = None  # for paper posted inside
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,7 +56,16 @@ class SubscriberDetails:
                 for m in self.memberships
             ],
             "suppressed": self.suppression,
+            "mailing_address": self.mailing_address.values() if self.mailing_address else None,
         }
+
+    def mailing_line(self) -> str:
+        """The address as one line of its envelope lines, saying what it lacks."""
+        if self.mailing_address is None:
+            return "none"
+        missing = self.mailing_address.missing()
+        gaps = f" (incomplete: no {', '.join(missing)})" if missing else ""
+        return " / ".join(self.mailing_address.lines(self.name)) + gaps
 
 
 def _key(address: str) -> tuple[str, str]:
@@ -99,6 +110,7 @@ def _details(conn: Connection, sub: Any) -> SubscriberDetails:
         None
         if sup is None
         else {"reason": sup.reason, "origin": sup.origin, "since": sup.created.isoformat()},
+        address_of(conn, sub.id),
     )
 
 

@@ -80,7 +80,8 @@ def export_command(
 
 
 def show_command(engine: Engine, address: str, *, as_json: bool) -> None:
-    info = details(engine, address).as_dict()
+    who = details(engine, address)
+    info = who.as_dict()
     if as_json:
         typer.echo(json.dumps(info, ensure_ascii=False))
         return
@@ -100,6 +101,8 @@ def show_command(engine: Engine, address: str, *, as_json: bool) -> None:
                 if value is None
                 else f"{value['reason']} since {value['since']} ({value['origin']})"
             )
+        elif key == "mailing_address":
+            value = who.mailing_line()
         typer.echo(f"{key}: {'' if value is None else value}")
 
 

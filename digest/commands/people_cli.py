@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from digest.commands.runner import ConfigOpt, DebugOpt, JsonOpt, PendingOpt, run
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
 
 subscribers_app = typer.Typer(
     help="The audience: import, export, add, remove and show subscribers.", no_args_is_help=True
@@ -154,28 +150,9 @@ def subscribers_show(
 ) -> None:
     """Everything stored about one subscriber, as key: value lines (or --json), their
     mailing address for paper copies last."""
-    run(config, debug, lambda a: _show(a.engine, email, as_json=as_json))
-
-
-def _show(engine: Engine, email: str, *, as_json: bool) -> None:
-    from digest.audience.members import details
     from digest.commands import show_command
-    from digest.store.mailing import address_of
 
-    who = details(engine, email)
-    with engine.connect() as conn:
-        postal = address_of(conn, who.id)
-    if as_json:
-        info = who.as_dict() | {"mailing_address": postal.values() if postal else None}
-        typer.echo(json.dumps(info, ensure_ascii=False))
-        return
-    show_command(engine, email, as_json=False)
-    if postal is None:
-        typer.echo("mailing_address: none")
-        return
-    missing = postal.missing()
-    gaps = f" (incomplete: no {', '.join(missing)})" if missing else ""
-    typer.echo(f"mailing_address: {' / '.join(postal.lines(who.name))}{gaps}")
+    run(config, debug, lambda a: show_command(a.engine, email, as_json=as_json))
 
 
 @users_app.command("add")

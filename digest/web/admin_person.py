@@ -49,7 +49,7 @@ def _page(
             return missing(ctx.settings, staff)
         sends = ledger.sends_to(conn, subscriber_id)
         events = events_of(conn, who.email)
-        postal = address_of(conn, subscriber_id)
+    postal = who.mailing_address
     return console(
         ctx.settings,
         staff,
