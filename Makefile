@@ -68,6 +68,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/print.py
 
 clean:
 	rm -rf $(VENV) var .cache .pytest_cache .mypy_cache .ruff_cache

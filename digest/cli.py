@@ -238,6 +238,25 @@ def status(
     run(config, debug, lambda a: status_command(a.engine, edition, as_json=as_json))
 
 
+@app.command("print-run")
+def print_run(
+    edition: Annotated[str, typer.Argument(help="The edition to mail, e.g. 2026-W48.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the files (default: var/print-runs/EDITION)."),
+    ] = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """The paper copies for print members inside with a mailing address, per print profile:
+    print-run-PROFILE.pdf (each copy behind an address page for a #10 window envelope, letter
+    folded in three), labels-PROFILE.pdf (Avery 5160) and manifest.csv (sheets counted
+    single-sided: mailrooms photocopy). Incomplete addresses are listed and left out."""
+    from digest.commands.print_run_cli import print_run_command
+
+    run(config, debug, lambda a: print_run_command(a, edition, out=out))
+
+
 @app.command("lists")
 def lists_command(
     as_json: JsonOpt = False,
