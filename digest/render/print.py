@@ -15,7 +15,6 @@ paragraphs fit, saying how many more it has, and the last page lists what was le
 
 from __future__ import annotations
 
-import html
 import itertools
 import logging
 import time
@@ -31,7 +30,7 @@ from digest.config import PrintProfile, Settings
 from digest.errors import RenderError
 from digest.models import Edition, Event, Item, ItemKind, Section
 from digest.render.branding import edition_title, print_logo
-from digest.render.print_body import Block, print_blocks
+from digest.render.print_body import ARTICLE_CHARS, Block, Printed, item_blocks, printed_item
 from digest.render.templates import html_env, longdate, templates_dir
 
 log = logging.getLogger(__name__)
@@ -41,9 +40,6 @@ STYLESHEET = "print/print.css"
 PAGE_SIZES = {"letter": "letter", "a4": "A4"}
 # Only the bundled stylesheet and inline data may be read; nothing goes to the network.
 LOCAL_SCHEMES = ("file", "data")
-# No one article takes more than about a page and a half: past this many characters of
-# text it is cut at a paragraph boundary, so one long read cannot crowd out the week.
-ARTICLE_CHARS = 5000
 # About how many characters of text a page holds (12 pt serif, US Letter): only to aim
 # the first layout; every decision is measured from a laid-out document.
 PAGE_CHARS = 2600
@@ -66,16 +62,6 @@ class Slot:
     section: int
     index: int
     event: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Printed:
-    """One item as printed: the blocks that fit and how many more paragraphs it has."""
-
-    anchor: str
-    item: Item
-    blocks: tuple[str, ...]
-    more: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +211,7 @@ def _fill_with_the_next(layout: _Layout, order: list[Slot], dropped: int, cap: i
     if slot.event or layout.item_at(slot).kind != ItemKind.ARTICLE:
         return None
     blocks = layout.blocks_of(slot)
-    whole = len(_printed("", layout.item_at(slot), blocks).blocks)  # it did not fit so
+    whole = len(printed_item("", layout.item_at(slot), blocks).blocks)  # it did not fit so
     best, lo, hi = None, 0, whole  # lo paragraphs fit (0: trivially), hi do not
     room = PAGE_CHARS * 0.6 - 550
     probe = sum(1 for total in itertools.accumulate(b.chars + 80 for b in blocks) if total <= room)
@@ -258,7 +244,7 @@ class _Layout:
             weasyprint.CSS(string=f"@page {{ size: {PAGE_SIZES[profile.paper]}; }}"),
         ]
         self.blocks: dict[tuple[int, int], list[Block]] = {
-            (s, i): _item_blocks(item)
+            (s, i): item_blocks(item)
             for s, section in enumerate(edition.sections)
             for i, item in enumerate(section.items)
         }
@@ -321,10 +307,10 @@ class _Layout:
                 slot = Slot(s, i, event=False)
                 if partial is not None and slot == partial[0]:
                     printed.items.append(
-                        _printed(f"i{s}-{i}", item, self.blocks[(s, i)], partial[1])
+                        printed_item(f"i{s}-{i}", item, self.blocks[(s, i)], partial[1])
                     )
                 elif slot not in gone:
-                    printed.items.append(_printed(f"i{s}-{i}", item, self.blocks[(s, i)]))
+                    printed.items.append(printed_item(f"i{s}-{i}", item, self.blocks[(s, i)]))
             for i, event in enumerate(section.events):
                 if Slot(s, i, event=True) not in gone:
                     printed.events.append(PrintedEvent(f"e{s}-{i}", event))
@@ -344,37 +330,14 @@ class _Layout:
         return [_title_of(self.edition.sections[s.section], s) for s in ordered[:LEFT_OUT_TITLES]]
 
 
-def _item_blocks(item: Item) -> list[Block]:
-    """A story's whole body (or its summary when the feed gave nothing more); a note's body."""
-    blocks = print_blocks(item.body_html, keep_links=item.kind != ItemKind.ARTICLE)
-    if not blocks and item.summary.strip():
-        blocks = print_blocks(f"<p>{html.escape(item.summary)}</p>", keep_links=False)
-    return blocks
-
-
-def _printed(anchor: str, item: Item, blocks: list[Block], limit: int | None = None) -> Printed:
-    """The item's blocks, cut at a paragraph boundary: at ``limit`` blocks, or for a story
-    at about ``ARTICLE_CHARS``; never right after a heading."""
-    keep = len(blocks) if limit is None else limit
-    if item.kind == ItemKind.ARTICLE and limit is None:
-        chars, keep = 0, 0
-        while keep < len(blocks) and (keep == 0 or chars + blocks[keep].chars <= ARTICLE_CHARS):
-            chars += blocks[keep].chars
-            keep += 1
-    while 1 < keep < len(blocks) and blocks[keep - 1].is_heading:
-        keep -= 1
-    shown = tuple(b.html for b in blocks[:keep])
-    return Printed(anchor, item, shown, more=len(blocks) - keep)
-
-
 def _editor_note(note: Item | None) -> Printed | None:
-    return _printed("editor", note, _item_blocks(note)) if note is not None else None
+    return printed_item("editor", note, item_blocks(note)) if note is not None else None
 
 
 def _protected_blocks(layout: _Layout) -> list[Block]:
     """The blocks that are printed whatever happens: the editor's note and pinned items."""
     note = layout.edition.editor_note
-    found = _item_blocks(note) if note is not None else []
+    found = item_blocks(note) if note is not None else []
     for s, section in enumerate(layout.edition.sections):
         for i, item in enumerate(section.items):
             if item.pinned:

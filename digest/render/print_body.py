@@ -11,6 +11,7 @@ in a note staff wrote, the address is printed after the words.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -18,7 +19,11 @@ import lxml.html
 from lxml import etree
 
 from digest.collect.sanitize import ONLINE_ONLY
+from digest.models import Item, ItemKind
 
+# No one article takes more than about a page and a half: past this many characters of
+# text it is cut at a paragraph boundary, so one long read cannot crowd out the week.
+ARTICLE_CHARS = 5000
 BLOCKS = {"p", "h3", "h4", "ul", "ol", "dl", "blockquote", "pre", "table"}
 OPENED = {"div", "figure", "section", "article"}
 _BREAKS = re.compile(r"(?:<br\s*/?>\s*){2,}", re.IGNORECASE)
@@ -33,6 +38,16 @@ class Block:
     @property
     def is_heading(self) -> bool:
         return self.html.startswith(("<h3", "<h4"))
+
+
+@dataclass(frozen=True, slots=True)
+class Printed:
+    """One item as printed: the blocks that fit and how many more paragraphs it has."""
+
+    anchor: str
+    item: Item
+    blocks: tuple[str, ...]
+    more: int = 0
 
 
 def print_blocks(body_html: str, *, keep_links: bool) -> list[Block]:
@@ -134,3 +149,26 @@ def _html(element: etree._Element) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def item_blocks(item: Item) -> list[Block]:
+    """A story's whole body (or its summary when the feed gave nothing more); a note's body."""
+    blocks = print_blocks(item.body_html, keep_links=item.kind != ItemKind.ARTICLE)
+    if not blocks and item.summary.strip():
+        blocks = print_blocks(f"<p>{html.escape(item.summary)}</p>", keep_links=False)
+    return blocks
+
+
+def printed_item(anchor: str, item: Item, blocks: list[Block], limit: int | None = None) -> Printed:
+    """The item's blocks, cut at a paragraph boundary: at ``limit`` blocks, or for a story
+    at about ``ARTICLE_CHARS``; never right after a heading."""
+    keep = len(blocks) if limit is None else limit
+    if item.kind == ItemKind.ARTICLE and limit is None:
+        chars, keep = 0, 0
+        while keep < len(blocks) and (keep == 0 or chars + blocks[keep].chars <= ARTICLE_CHARS):
+            chars += blocks[keep].chars
+            keep += 1
+    while 1 < keep < len(blocks) and blocks[keep - 1].is_heading:
+        keep -= 1
+    shown = tuple(b.html for b in blocks[:keep])
+    return Printed(anchor, item, shown, more=len(blocks) - keep)
