@@ -36,7 +36,7 @@ from digest.audience.cells import escape_cell
 from digest.config import PrintProfile, Settings
 from digest.context import App
 from digest.errors import DigestError
-from digest.lifecycle.states import Kind
+from digest.lifecycle.states import NOT_FOR_PAPER, Kind, state_of
 from digest.paths import private_folder
 from digest.render import mailing as paper
 from digest.render.assembly import concatenate, interleave
@@ -128,6 +128,12 @@ def plan_print_run(app: App, edition_id: str) -> RunPlan:
             )
         if stored.kind == Kind.ALERT:
             raise PrintRunError(f"{edition_id} is an alert: alerts have no print edition")
+        state = state_of(conn, edition_id)
+        if state in NOT_FOR_PAPER:
+            raise PrintRunError(
+                f"{edition_id} is {state.label}: approve it (or build it again) before "
+                "posting it on paper"
+            )
         files = {f.filename: f.data for f in editions_store.get_files(conn, edition_id)}
         members = _members_by_profile(conn, app.settings)
     plans: list[ProfilePlan] = []

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from digest.audience.addresses import email_key
 from digest.cli import app
+from digest.lifecycle.states import State, transition
 from digest.render import mailing as paper
 from digest.render.fitting import Fit, dejavu_sans, fit_lines, wrap
 from digest.store import editions as editions_store
@@ -482,6 +483,16 @@ def test_a_missing_edition_exits_1_with_a_clear_message(project: Project) -> Non
     result = print_run(project, "2099-W01")
     assert result.exit_code == 1
     assert "no edition '2099-W01'" in result.stderr and "digest editions" in result.stderr
+
+
+def test_a_rejected_edition_is_not_posted(project: Project) -> None:
+    add_people(project, many(2))
+    with project.engine().begin() as conn:
+        transition(conn, EDITION, State.REJECTED, who="editor@example.org", now=NOW)
+    result = print_run(project, EDITION)
+    assert result.exit_code == 1
+    assert f"{EDITION} is rejected: approve it (or build it again)" in result.stderr
+    assert not (project.folder / "var" / "print-runs" / EDITION).exists()
 
 
 def test_an_edition_without_its_print_pdf_says_build_first(project: Project) -> None:

@@ -162,6 +162,8 @@ def _refuse_unless_allowed(edition_id: str, current: State | None, to: State) ->
 REBUILDS = frozenset({State.REJECTED, State.MISSED, State.SKIPPED})
 # What staff may still change at the desk: nothing has gone, nor started to.
 EDITABLE = frozenset({State.BUILT, State.AWAITING, State.REJECTED, State.MISSED})
+# Not to be posted on paper: waiting for staff, turned down or called off.
+NOT_FOR_PAPER = frozenset({State.AWAITING, State.REJECTED, State.CANCELLED})
 
 
 def store_edition(
