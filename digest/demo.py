@@ -13,6 +13,7 @@ import typer
 from digest.audience.importer import import_csv
 from digest.audience.tokens import keyring
 from digest.commands import build_command, collect_command, send_command
+from digest.commands.print_run_cli import print_run_command
 from digest.config import Secrets, Settings, load_settings
 from digest.context import App
 from digest.paths import bundled
@@ -21,11 +22,12 @@ from digest.store import open_engine
 # The examples were written for this week; the demo's clock is pinned to it so the
 # edition always has content, whatever today's date.
 DEMO_NOW = datetime(2026, 11, 26, 7, 0, tzinfo=ZoneInfo("America/New_York"))
-SAMPLE_LISTS = {
-    "weekly": "sample-weekly.csv",
-    "staff": "sample-staff.csv",
-    "inside": "sample-inside.csv",
-}
+SAMPLE_LISTS = (
+    ("weekly", "sample-weekly.csv"),
+    ("staff", "sample-staff.csv"),
+    ("inside", "sample-inside.csv"),
+    ("inside", "sample-mail-inside.csv"),  # people inside who get paper by post
+)
 
 
 def run_demo(out: Path | None) -> Path:
@@ -43,9 +45,12 @@ def run_demo(out: Path | None) -> Path:
     build_command(demo, week=None, out=out_dir, force=False)
     # The weekly edition's lists: the digest ones and the print one.
     send_command(demo, list_slug=None, edition_id=None, dry_run=False, yes=True)
+    typer.echo("")
+    print_run_command(demo, "2026-W48", out=folder / "print-run")
     typer.echo(f"\nopen the email:  {out_dir / 'email.html'}")
     typer.echo(f"plain text:      {out_dir / 'email.txt'}")
     typer.echo(f"print edition:   {out_dir / 'print-default.pdf'} (and emessage-default-*.txt)")
+    typer.echo(f"paper by post:   {folder / 'print-run'} (address pages, labels, manifest)")
     typer.echo(f"messages (.eml): {settings.resolve(settings.delivery.outbox_dir) / '2026-W48'}")
     typer.echo(f"try more:        digest build --config {folder / 'config.toml'} --force")
     typer.echo(
@@ -67,7 +72,7 @@ def _prepare(folder: Path) -> Settings:
 
 
 def _import_samples(demo: App, samples: Path) -> None:
-    for slug, name in SAMPLE_LISTS.items():
+    for slug, name in SAMPLE_LISTS:
         report = import_csv(
             demo,
             samples / name,

@@ -20,11 +20,17 @@ def test_demo_runs_the_whole_job_and_prints_where_the_files_are(tmp_path: Path) 
     assert str(html) in result.output
     assert html.read_text().startswith("<!DOCTYPE html>")
     emls = sorted((tmp_path / "demo" / "var" / "outbox" / "2026-W48").glob("*.eml"))
-    assert len(emls) == 10  # six sample subscribers, two staff, two print contacts
+    # six sample subscribers, two staff, two print contacts, six people inside (by their
+    # contacts' addresses)
+    assert len(emls) == 16
     for path in emls:
         msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert msg["To"].addresses[0].domain == "example.org"
         assert "PO Box 4417" in msg.get_body(("plain",)).get_content()
+    run = tmp_path / "demo" / "print-run"
+    assert str(run) in result.output
+    # five of the six people inside have an address (the sixth gets the email alone)
+    assert (run / "manifest.csv").read_text().splitlines()[-1] == "(all),(all),5,7,35"
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
