@@ -354,3 +354,31 @@ def test_the_branding_page_shows_the_settings_and_a_sample_email(make_project) -
     assert "#1d5c4b (contrast with white" in page
     assert '<a href="https://coalition.example.org/give">Donate</a>' in page
     assert "How our emails look" in page and "#1d5c4b" in page.split("srcdoc=", 1)[1]
+
+
+def test_the_note_preview_says_which_parts_print_leaves_out(console) -> None:  # noqa: F811
+    _, settings, engine = console
+    client, csrf = _logged_in(settings, engine)
+    form = {
+        "csrf": csrf,
+        "title": "Letter-writing night",
+        "body": (
+            "We meet on Tuesday.\n\n[online] Join on Zoom: https://zoom.example/j/1\n\n"
+            "Bring stamps."
+        ),
+        "section": "news",
+        "published": (NOW - timedelta(hours=1))
+        .astimezone(settings.organisation.zone)
+        .strftime("%Y-%m-%dT%H:%M"),
+        "author": "Sam",
+        "action": "preview",
+    }
+    shown = client.post("/admin/notes", data=form)
+    assert shown.status_code == 200
+    assert "[online]</code>" in shown.text  # the form says how to mark a part
+    printed = shown.text.split("<h3>Printed edition</h3>", 1)[1]
+    assert "Left out of the printed edition" in printed
+    assert "<li>Join on Zoom: https://zoom.example/j/1</li>" in printed
+    assert "We meet on Tuesday" not in printed.split("</ul>", 1)[0]
+    whole = client.post("/admin/notes", data={**form, "body": "We meet on Tuesday."})
+    assert "Printed whole: nothing in this note is marked" in whole.text
