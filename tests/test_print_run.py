@@ -29,28 +29,11 @@ from digest.store import editions as editions_store
 from digest.store.audience import add_memberships, add_subscribers, sync_lists
 from digest.store.mailing import MailingAddress, set_address
 from tests.conftest import BASE_CONFIG, EXAMPLE_SOURCES, NOW, Project
+from tests.test_print_delivery import PRINT_LISTS
 
 PT = 72.0
 MM = PT / 25.4
 EDITION = "2026-W48"
-PRINT_LISTS = """
-[[lists]]
-slug = "inside"
-name = "Inside"
-kind = "print"
-
-[print]
-default_profile = "letter6"
-
-[[print.profiles]]
-name = "letter6"
-page_cap = 6
-
-[[print.profiles]]
-name = "jpay"
-paper = "a4"
-page_cap = 2
-"""
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
