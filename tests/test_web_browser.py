@@ -23,6 +23,7 @@ from tests.browsers import axe_violations, screenshot
 from tests.conftest import EXAMPLE_SOURCES, NOW, import_people
 from tests.console_setup import ALERTS, PASSWORD, STAFF, awaiting_approval
 from tests.served import Served, free_port
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -70,6 +71,8 @@ def test_subscribe_confirm_preferences_unsubscribe(browser: Browser, site: Site)
     expect(page.get_by_text("a message is on its way")).to_be_visible()
     assert details(site.engine, "dee@example.org").status == "pending"
 
+    # The confirmation goes out after the answer (a background task): wait for it.
+    wait_until("the confirmation email", lambda: len(site.outbox()) == 1)
     [confirmation] = site.outbox()
     link = re.search(r"http://127\.0\.0\.1:\d+/c/\S+", _text_of(confirmation))
     assert link, "no confirm link in the email"
