@@ -3,7 +3,11 @@ examples' week built and awaiting approval, and one staff account."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import time_machine
@@ -30,9 +34,37 @@ def _invoke(args: list[str]) -> Any:
     return results[0]
 
 
+# What _prepare made, per config, environment and ``ask``, in this test process: the
+# same import, collect and build would give the same database, so it is made once and
+# each test gets its own copy of it.
+_MADE: dict[tuple[Any, ...], Path] = {}
+
+
 def awaiting_approval(project: Project, *, ask: bool = True) -> None:
     """Needs DIGEST_SECRET_KEY set and a config made with ``ALERTS`` and the example sources.
     ``ask`` False leaves the edition built (nobody asked for approval)."""
+    config = project.config.read_text()
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("DIGEST_")))
+    key = (config, env, ask)
+    made = _MADE.get(key)
+    if made is not None and str(project.folder) not in config:
+        for name in ("var", "people.csv"):
+            source = made / name
+            if source.is_dir():
+                shutil.copytree(source, project.folder / name)
+            else:
+                shutil.copy2(source, project.folder / name)
+        return
+    _prepare(project, ask=ask)
+    if str(project.folder) in config:
+        return  # made for this folder alone
+    keep = Path(tempfile.mkdtemp(prefix="digest-console-"))
+    shutil.copytree(project.folder / "var", keep / "var")
+    shutil.copy2(project.folder / "people.csv", keep / "people.csv")
+    _MADE[key] = keep
+
+
+def _prepare(project: Project, *, ask: bool) -> None:
     people = project.folder / "people.csv"
     people.write_text("email,name\nana@example.org,Ana\nbo@example.org,Bo\n")
     cfg = ["--config", str(project.config)]
@@ -50,3 +82,4 @@ def awaiting_approval(project: Project, *, ask: bool = True) -> None:
         with engine.begin() as conn:
             transition(conn, WEEK, State.AWAITING, who="scheduler", now=NOW)
     add_user(engine, STAFF, PASSWORD, who="test", now=NOW)
+    engine.dispose()
