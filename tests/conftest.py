@@ -50,6 +50,15 @@ url = "{EXAMPLES / "calendar.ics"}"
 dir = "{EXAMPLES / "notes"}"
 """
 
+# A test that is not about print gets room for the examples' whole print edition, so a
+# build lays it out once instead of searching for what to leave out (the print tests set
+# their own caps).
+ROOMY_PRINT = """
+[[print.profiles]]
+name = "default"
+page_cap = 12
+"""
+
 BASE_CONFIG = """
 [organisation]
 name = "Test Coalition"
@@ -131,6 +140,8 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[s
 
     def make(extra: str = "") -> Project:
         text = textwrap.dedent(BASE_CONFIG) + textwrap.dedent(extra)
+        if "print.profiles" not in text and "[print]" not in text:
+            text += ROOMY_PRINT
         (tmp_path / "config.toml").write_text(text, encoding="utf-8")
         return Project(tmp_path)
 
