@@ -19,14 +19,22 @@ class _Strict(BaseModel):
 
 def contrast_with_white(colour: str) -> float:
     """The WCAG 2 contrast ratio of a ``#rrggbb`` colour against white (1 to 21)."""
+    return contrast_ratio(colour, "#ffffff")
 
+
+def contrast_ratio(one: str, other: str) -> float:
+    """The WCAG 2 contrast ratio of two ``#rrggbb`` colours (1 to 21)."""
+    lighter, darker = sorted((_luminance(one), _luminance(other)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _luminance(colour: str) -> float:
     def linear(channel: int) -> float:
         c = channel / 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
 
     r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
-    luminance = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
-    return 1.05 / (luminance + 0.05)
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
 
 
 MIN_CONTRAST = 4.5  # WCAG AA for body-size text: links and headings are text

@@ -13,6 +13,7 @@ from premailer import Premailer
 from digest.errors import RenderError
 from digest.render.templates import html_env, templates_dir
 
+_ARTICLE = re.compile(r'<div [^>]*role="article"[^>]*>')
 _DOCTYPE = re.compile(r"^\s*<!doctype html>", re.IGNORECASE)
 _COLOR_SCHEME_META = (
     '<meta name="color-scheme" content="light dark">'
@@ -39,7 +40,18 @@ def compile_mjml(source: str) -> str:
         raise RenderError(
             f"unknown MJML tag {leftover.group()}> in the email template: fix templates/email/"
         )
-    return html
+    return with_main_landmark(html)
+
+
+def with_main_landmark(html: str) -> str:
+    """The email's one main landmark: a plain ``div role="main"`` just inside MJML's
+    ``role="article"`` wrapper (the body's last element), around everything in it."""
+    opening = _ARTICLE.search(html)
+    end = html.rfind("</div></body>")
+    if opening is None or end < opening.end():
+        return html
+    inside = html[opening.end() : end]
+    return f'{html[: opening.end()]}<div role="main">{inside}</div>{html[end:]}'
 
 
 def inline_css(html: str) -> str:

@@ -1,0 +1,1 @@
+"""Checks an edition passes before it goes (issue 15): accessibility so far."""
