@@ -95,7 +95,13 @@ def contrast(foreground: str, background: str) -> float:
 
 
 def hidden(element: HtmlElement) -> bool:
-    return any(styles(e).get("display") == "none" for e in (element, *element.iterancestors()))
+    """Not shown: display none, or a box of no height that hides what overflows it."""
+
+    def gone(style: dict[str, str]) -> bool:
+        squeezed = style.get("max-height", "").rstrip("px") == "0"
+        return style.get("display") == "none" or (squeezed and style.get("overflow") == "hidden")
+
+    return any(gone(styles(e)) for e in (element, *element.iterancestors()))
 
 
 def background_of(element: HtmlElement) -> str:

@@ -13,6 +13,8 @@ from premailer import Premailer
 from digest.errors import RenderError
 from digest.render.templates import html_env, templates_dir
 
+_PREHEADER = re.compile(r'<div class="preheader"[^>]*>[^<]*</div>')
+_BODY = re.compile(r"<body[^>]*>")
 _ARTICLE = re.compile(r'<div [^>]*role="article"[^>]*>')
 _DOCTYPE = re.compile(r"^\s*<!doctype html>", re.IGNORECASE)
 _COLOR_SCHEME_META = (
@@ -40,7 +42,18 @@ def compile_mjml(source: str) -> str:
         raise RenderError(
             f"unknown MJML tag {leftover.group()}> in the email template: fix templates/email/"
         )
-    return with_main_landmark(html)
+    return with_main_landmark(preheader_first(html))
+
+
+def preheader_first(html: str) -> str:
+    """The hidden preview line moved to the very start of ``body``, where inboxes read it
+    first (MJML puts raw HTML inside its wrapper)."""
+    found = _PREHEADER.search(html)
+    body = _BODY.search(html)
+    if found is None or body is None or found.start() < body.end():
+        return html
+    html = html[: found.start()] + html[found.end() :]
+    return html[: body.end()] + found.group() + html[body.end() :]
 
 
 def with_main_landmark(html: str) -> str:
