@@ -248,6 +248,8 @@ class _Layout:
             for s, section in enumerate(edition.sections)
             for i, item in enumerate(section.items)
         }
+        note = edition.editor_note
+        self.note_blocks = item_blocks(note) if note is not None else []
         self.context: dict[str, Any] = {
             "org": org,
             "zone": zone,
@@ -262,7 +264,7 @@ class _Layout:
             "logo_width": settings.branding.logo_width,
             "logo_alt": settings.branding.logo_alt,
             "inside_note": markdown_html(profile.inside_note) if profile.inside_note else "",
-            "editor_note": _editor_note(edition.editor_note),
+            "editor_note": None if note is None else printed_item("editor", note, self.note_blocks),
         }
         self.renders = 0
 
@@ -330,14 +332,9 @@ class _Layout:
         return [_title_of(self.edition.sections[s.section], s) for s in ordered[:LEFT_OUT_TITLES]]
 
 
-def _editor_note(note: Item | None) -> Printed | None:
-    return printed_item("editor", note, item_blocks(note)) if note is not None else None
-
-
 def _protected_blocks(layout: _Layout) -> list[Block]:
     """The blocks that are printed whatever happens: the editor's note and pinned items."""
-    note = layout.edition.editor_note
-    found = item_blocks(note) if note is not None else []
+    found = list(layout.note_blocks)
     for s, section in enumerate(layout.edition.sections):
         for i, item in enumerate(section.items):
             if item.pinned:

@@ -54,9 +54,7 @@ def print_blocks(body_html: str, *, keep_links: bool) -> list[Block]:
     """The body's blocks in order; empty ones (a lone space, a dropped picture) are skipped."""
     if not body_html.strip():
         return []
-    root = lxml.html.fragment_fromstring(body_html, create_parent="div")
-    for gone in root.find_class(ONLINE_ONLY):
-        gone.drop_tree()
+    root = _without_marked(body_html)
     if not keep_links:
         for link in root.iter("a"):
             link.drop_tag()
@@ -69,10 +67,15 @@ def without_online_only(body_html: str) -> str:
     """The body without what is marked for the web alone (for the e-message text)."""
     if ONLINE_ONLY not in body_html:
         return body_html
+    return _inner(_without_marked(body_html))
+
+
+def _without_marked(body_html: str) -> etree._Element:
+    """The body parsed into one ``div``, what is marked ``online-only`` dropped."""
     root = lxml.html.fragment_fromstring(body_html, create_parent="div")
     for gone in root.find_class(ONLINE_ONLY):
         gone.drop_tree()
-    return _inner(root)
+    return root
 
 
 def online_only_texts(body_html: str) -> list[str]:
@@ -148,7 +151,7 @@ def _html(element: etree._Element) -> str:
 
 
 def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(text, quote=False)
 
 
 def item_blocks(item: Item) -> list[Block]:
