@@ -139,7 +139,7 @@ def plan_print_run(app: App, edition_id: str) -> RunPlan:
     plans: list[ProfilePlan] = []
     left_out: list[LeftOut] = []
     for profile in app.settings.print.profiles:
-        mine = members[profile.name]
+        mine = members.get(profile.name, [])
         if not mine:
             continue
         pdf = files.get(f"print-{profile.name}.pdf")
@@ -163,12 +163,7 @@ def plan_print_run(app: App, edition_id: str) -> RunPlan:
 
 
 def _members_by_profile(conn: Connection, settings: Settings) -> dict[str, list[PaperMember]]:
-    configured = {p.name for p in settings.print.profiles}
-    default = settings.print.default_profile
-    return {
-        name: list(paper_members(conn, name, configured=configured, default_profile=default))
-        for name in configured
-    }
+    return paper_members(conn, lambda named: settings.print.profile_named(named).name)
 
 
 def _nobody(left_out: tuple[LeftOut, ...]) -> str:

@@ -9,7 +9,8 @@ complete address needs and the lines it prints as.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -191,13 +192,13 @@ def _clean(value: str) -> str:
 
 
 def paper_members(
-    conn: Connection, profile: str, *, configured: set[str], default_profile: str
-) -> Iterator[PaperMember]:
-    """Active print members of the profile with a mailing address, by facility, then name.
+    conn: Connection, profile_of: Callable[[str | None], str]
+) -> dict[str, list[PaperMember]]:
+    """Active print members with a mailing address, per profile, by facility, then name.
 
-    A member who names no profile (or a profile no longer configured) belongs to the
-    default one, as the send does. Unsubscribed and suppressed people are never mailed.
-    Each person comes once, however many print lists they are on.
+    ``profile_of`` names the profile a membership's own (or missing) one stands for, as
+    the send resolves it (``PrintSettings.profile_named``). Unsubscribed and suppressed
+    people are never mailed. Each person comes once, however many print lists they are on.
     """
     query = (
         sa.select(
@@ -219,11 +220,11 @@ def paper_members(
         .order_by(mailing_addresses.c.facility, subscribers.c.name, subscribers.c.id)
     )
     seen: set[int] = set()
+    found: dict[str, list[PaperMember]] = defaultdict(list)
     for row in conn.execute(query.execution_options(yield_per=1000)):
         if row.id in seen:
             continue
         seen.add(row.id)
-        mine = row.profile if row.profile in configured else default_profile
-        if mine != profile:
-            continue
-        yield PaperMember(row.id, row.email, row.name, MailingAddress.from_row(row))
+        member = PaperMember(row.id, row.email, row.name, MailingAddress.from_row(row))
+        found[profile_of(row.profile)].append(member)
+    return found
