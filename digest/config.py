@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import tomllib
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -30,12 +29,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from digest.audience.addresses import email_key
 from digest.config_branding import Branding, check_logo
+from digest.config_checks import CheckSettings
 from digest.config_errors import (
     approval_problems,
     describe_validation_error,
     list_problems,
     section_problems,
 )
+from digest.config_secrets import Secrets as Secrets
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -273,6 +274,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     branding: Branding = Field(default_factory=Branding)
+    checks: CheckSettings = Field(default_factory=CheckSettings)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _delivery_given: bool = PrivateAttr(default=True)
@@ -328,28 +330,6 @@ class Settings(BaseSettings):
                 return item
         known = ", ".join(x.slug for x in self.lists) or "none"
         raise ConfigError(f"no list {slug!r} in [[lists]] (known: {known}): add it to config.toml")
-
-
-@dataclass(frozen=True, slots=True)
-class Secrets:
-    """Secrets come only from the environment and are never printed."""
-
-    sendgrid_api_key: str | None = field(default=None, repr=False)
-    secret_key: str | None = field(default=None, repr=False)
-    previous_secret_key: str | None = field(default=None, repr=False)
-    webhook_public_key: str | None = field(default=None, repr=False)
-    sendgrid_host: str | None = None
-
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Secrets:
-        e = os.environ if env is None else env
-        return cls(
-            sendgrid_api_key=e.get("SENDGRID_API_KEY") or None,
-            secret_key=e.get("DIGEST_SECRET_KEY") or None,
-            previous_secret_key=e.get("DIGEST_SECRET_KEY_PREVIOUS") or None,
-            webhook_public_key=e.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
-            sendgrid_host=e.get("DIGEST_SENDGRID_HOST") or None,
-        )
 
 
 def config_path(explicit: Path | None) -> Path:

@@ -319,3 +319,41 @@ mailing_addresses = sa.Table(
     sa.Column("zip", sa.String(20), nullable=False, server_default=""),
     sa.Column("changed", UTCDateTime, nullable=False),
 )
+
+# The checks before a send, per edition: each check's latest verdict on the content it
+# saw (content_hash), with what it found as JSON.
+edition_checks = sa.Table(
+    "edition_checks",
+    metadata,
+    sa.Column("edition_id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("verdict", sa.String(20), nullable=False),  # ok, warn, block, skipped
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+)
+
+# Staff's "send it anyway" for a blocked edition: who, why, and the content it was for.
+check_overrides = sa.Table(
+    "check_overrides",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("edition_id", sa.String(40), nullable=False, index=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("who", sa.String(320), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
+
+# Each link checked in the last day (or link_cache_hours), so a re-check is quick.
+link_checks = sa.Table(
+    "link_checks",
+    metadata,
+    sa.Column("url", sa.Text, primary_key=True),
+    sa.Column("outcome", sa.String(20), nullable=False),  # ok, redirected, broken, unreachable
+    sa.Column("status", sa.Integer, nullable=True),
+    sa.Column("final_url", sa.Text, nullable=False, server_default=""),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("checked_at", UTCDateTime, nullable=False),
+)
