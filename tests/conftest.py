@@ -59,6 +59,14 @@ name = "default"
 page_cap = 12
 """
 
+# Tests that are not about the checks before a send skip the slow ones (SpamAssassin
+# takes 3 s a message; the examples' links point at made-up hosts).
+QUIET_CHECKS = """
+[checks]
+links = "off"
+spam = "off"
+"""
+
 BASE_CONFIG = """
 [organisation]
 name = "Test Coalition"
@@ -142,6 +150,8 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[s
         text = textwrap.dedent(BASE_CONFIG) + textwrap.dedent(extra)
         if "print.profiles" not in text and "[print]" not in text:
             text += ROOMY_PRINT
+        if "[checks]" not in text:
+            text += QUIET_CHECKS
         (tmp_path / "config.toml").write_text(text, encoding="utf-8")
         return Project(tmp_path)
 
