@@ -101,6 +101,21 @@ class Edition:
         data: dict[str, Any] = _jsonable(dataclasses.asdict(self))
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Edition:
+        """The edition :meth:`to_json` gave (a stored edition, read back)."""
+        note = data.get("editor_note")
+        return cls(
+            id=data["id"],
+            subject=data["subject"],
+            preheader=data["preheader"],
+            since=datetime.fromisoformat(data["since"]),
+            cutoff=datetime.fromisoformat(data["cutoff"]),
+            editor_note=_item(note) if note else None,
+            sections=tuple(_section(s) for s in data["sections"]),
+            archive_url=data["archive_url"],
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RenderedEmail:
@@ -140,3 +155,28 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value
+
+
+def _item(data: dict[str, Any]) -> Item:
+    times = {k: datetime.fromisoformat(data[k]) for k in ("published", "first_seen")}
+    return Item(**(data | times | {"kind": ItemKind(data["kind"])}))
+
+
+def _event(data: dict[str, Any]) -> Event:
+    end = data.get("end")
+    times = {"start": datetime.fromisoformat(data["start"])}
+    return Event(**(data | times | {"end": datetime.fromisoformat(end) if end else None}))
+
+
+def _section(data: dict[str, Any]) -> Section:
+    return Section(
+        **(
+            data
+            | {
+                "items": tuple(map(_item, data.get("items", ()))),
+                "events": tuple(map(_event, data.get("events", ()))),
+                "more_items": tuple(map(_item, data.get("more_items", ()))),
+                "more_events": tuple(map(_event, data.get("more_events", ()))),
+            }
+        )
+    )

@@ -130,3 +130,27 @@ def _contrast(pairs: Iterable[ColourPair]) -> list[Finding]:
 
 def _words(element: etree._Element) -> str:
     return _SPACE.sub(" ", element.text_content()).strip()
+
+
+# The templates' own colours (templates/email/styles.css, dark.css and base.mjml.j2's
+# backgrounds); a test reads them there, so this list cannot drift from the templates.
+TEXT, LINK, META, FOOTER = "#1a1a1a", "#0b5394", "#555555", "#4d4d4d"
+WHITE, PAGE = "#ffffff", "#f2f2f2"
+DARK_TEXT, DARK_LINK, DARK_META, DARK_SHEET = "#e8e8e8", "#8ab4f8", "#bdbdbd", "#1e1e1e"
+
+
+def colour_pairs(brand_colour: str | None) -> list[ColourPair]:
+    """Every pair of colours the email shows text in, the brand colour's included."""
+    link = brand_colour or LINK
+    pairs = [
+        ColourPair("text on white", TEXT, WHITE),
+        ColourPair("links on white", link, WHITE),
+        ColourPair("dates and bylines on white", META, WHITE),
+        ColourPair("the footer on the page", FOOTER, PAGE),
+        ColourPair("dark mode: text", DARK_TEXT, DARK_SHEET),
+        ColourPair("dark mode: links", DARK_LINK, DARK_SHEET),
+        ColourPair("dark mode: dates and bylines", DARK_META, DARK_SHEET),
+    ]
+    if brand_colour:
+        pairs.append(ColourPair("white on the header bar", WHITE, brand_colour))
+    return pairs

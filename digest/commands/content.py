@@ -14,6 +14,7 @@ from digest.commands.common import warn, who_am_i
 from digest.config import Settings
 from digest.context import App
 from digest.errors import DigestError
+from digest.lifecycle.checking import CheckReport, problems_of, refusal_of, run_checks
 
 
 def _show_outcome(outcome: SourceOutcome) -> None:
@@ -82,3 +83,21 @@ def build_command(app: App, *, week: str | None, out: Path | None, force: bool) 
     typer.echo(
         f"  wrote email.html, email.txt, edition.json and the print files to {result.folder}"
     )
+    show_checks(run_checks(app.settings, app.engine, edition.id, app.clock()))
+
+
+SHOWN_PROBLEMS = 10
+
+
+def show_checks(report: CheckReport) -> None:
+    """Each check's verdict, then the problems it found (the first few of each)."""
+    typer.echo("  checks before sending:")
+    for check in report.checks:
+        typer.echo(f"    {check.name}: {check.verdict}: {check.summary}")
+        problems = problems_of(check)
+        for line in problems[:SHOWN_PROBLEMS]:
+            typer.echo(f"      {line}")
+        if len(problems) > SHOWN_PROBLEMS:
+            typer.echo(f"      and {len(problems) - SHOWN_PROBLEMS} more (see the console)")
+    if report.blocked:
+        warn(refusal_of(report))

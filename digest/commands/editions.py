@@ -68,11 +68,13 @@ def editions_command(engine: Engine, *, as_json: bool) -> None:
             typer.echo(f"{event.edition_id}  {State(event.state).label}  {event.note}")
 
 
-def approve_command(app: App, edition_id: str, *, yes: bool) -> None:
+def approve_command(app: App, edition_id: str, *, yes: bool, override_reason: str = "") -> None:
     if not yes and sys.stdin.isatty():
         typer.confirm(f"Approve and send {edition_id} now?", abort=True)
     with stop_on_signals() as stop:
-        result = approve(app, edition_id, who=who_am_i(), stop=stop)
+        result = approve(
+            app, edition_id, who=who_am_i(), stop=stop, override_reason=override_reason
+        )
     people = result.people
     typer.echo(
         f"edition {edition_id} approved: {people['accepted']} accepted, "

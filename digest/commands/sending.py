@@ -65,6 +65,7 @@ def send_command(
     dry_run: bool,
     yes: bool,
     resend_uncertain: bool = False,
+    override_reason: str = "",
 ) -> None:
     edition_id = edition_to_send(app, edition_id)
     ask = not (yes or dry_run) and sys.stdin.isatty()
@@ -86,6 +87,7 @@ def send_command(
             stop=stop,
             events=events,
             resend_uncertain=resend_uncertain,
+            override_reason=override_reason,
         )
     _finish_send(result)
 

@@ -39,7 +39,7 @@ def report_failure(app: App, edition_id: str, reason: str, *, who: str, notify: 
 def send_notice(app: App, edition_id: str, reason: str) -> int:
     """The failure notice to the preview list, or to the staff when there is none. How many
     got it (0 when the notice itself could not go: that is logged, never raised)."""
-    slug, people = _notice_recipients(app)
+    slug, people = notice_recipients(app)
     try:
         return send_copies(
             app,
@@ -57,7 +57,7 @@ def send_notice(app: App, edition_id: str, reason: str) -> int:
         return 0
 
 
-def _notice_recipients(app: App) -> tuple[str, list[Recipient]]:
+def notice_recipients(app: App) -> tuple[str, list[Recipient]]:
     preview = app.settings.edition.preview_list
     if any(x.slug == preview for x in app.settings.lists):
         with app.engine.begin() as conn:

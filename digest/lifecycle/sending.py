@@ -25,10 +25,13 @@ from digest.dispatch.run import RunReport, mark_abandoned
 from digest.dispatch.send import deliver
 from digest.dispatch.suppressions import refresh_before_send
 from digest.errors import DeliveryError
+from digest.lifecycle.checking import ensure_checked, override, refusal_of, report_of
 from digest.lifecycle.failures import reason_of, report_failure
 from digest.lifecycle.states import (
+    CHECKED_BEFORE,
     SENDABLE,
     UNFINISHED,
+    HeldByChecks,
     Kind,
     State,
     audience_of,
@@ -94,6 +97,24 @@ def _sendable(conn: Connection, edition_id: str | None, approving: bool = False)
     return edition
 
 
+def refuse_when_held(
+    app: App, edition: StoredEdition, *, who: str = "", override_reason: str = ""
+) -> None:
+    """Before the first yes (an approval or a send), the checks run if the edition changed
+    since they last did, and a blocking one refuses it, unless staff override it now
+    with a reason (``who`` and why go in its history)."""
+    if State(edition.state) not in CHECKED_BEFORE:
+        return
+    now = app.clock()
+    report = ensure_checked(app.settings, app.engine, edition.id, now)
+    if report.blocked and override_reason:
+        with app.engine.begin() as conn:
+            override(conn, edition.id, who=who, reason=override_reason, now=now)
+            report = report_of(conn, edition.id)
+    if report.blocked:
+        raise HeldByChecks(refusal_of(report))
+
+
 def edition_to_send(app: App, edition_id: str | None) -> str:
     """The id of the edition a send would take (the latest weekly one by default), refused
     at once when its state does not allow a send."""
@@ -121,7 +142,10 @@ def preview_send(
 
 def begin_send(app: App, edition_id: str, *, who: str) -> None:
     """Record ``sending`` before the work starts, so a page that answers at once shows it;
-    what would stop the send (its state, its lists) is refused here, not later."""
+    what would stop the send (its state, its checks, its lists) is refused here, not later."""
+    with app.engine.connect() as conn:
+        first = _sendable(conn, edition_id)
+    refuse_when_held(app, first)
     with app.engine.begin() as conn:
         edition = _sendable(conn, edition_id)
         if edition.state == State.SENT:
@@ -144,17 +168,20 @@ def send(
     resend_uncertain: bool = False,
     notify: bool = False,
     add_new: bool = True,
+    override_reason: str = "",
 ) -> SendResult:
     """Deliver an edition to its audience; run again to resume (nobody gets it twice).
 
     ``notify``: a failure is also mailed to the preview list or the staff (sends nobody
     is watching: the scheduler's and the console's). ``add_new`` False sends only who
-    the ledger already holds (the resume after a restart).
+    the ledger already holds (the resume after a restart). ``override_reason``: send an
+    edition its checks hold, and why (see :func:`refuse_when_held`).
     """
     events = events or SendEvents()
     now = app.clock()
     with app.engine.connect() as conn:
         edition = _sendable(conn, edition_id)
+    refuse_when_held(app, edition, who=who, override_reason=override_reason)
     slugs = lists_for(app, edition, list_slug)
     transport = app.transport(now)
     try:

@@ -143,8 +143,25 @@ def transition(
     """
     current = locked_state(conn, edition_id)
     _refuse_unless_allowed(edition_id, current, to)
+    if to in (State.APPROVED, State.SENDING) and current in CHECKED_BEFORE:
+        _refuse_when_held(conn, edition_id)
     editions.record_state(conn, edition_id, to.value, who=who, now=now, note=note)
     return current
+
+
+class HeldByChecks(DeliveryError):
+    """A blocking check, not overridden: the message says which and what to do."""
+
+
+# A move out of these to approved or sending is the first yes: the checks must allow it.
+CHECKED_BEFORE = frozenset({State.BUILT, State.AWAITING, State.MISSED, State.SCHEDULED})
+
+
+def _refuse_when_held(conn: Connection, edition_id: str) -> None:
+    from digest.lifecycle.checking import refusal
+
+    if (why := refusal(conn, edition_id)) is not None:
+        raise HeldByChecks(why)
 
 
 def _refuse_unless_allowed(edition_id: str, current: State | None, to: State) -> None:

@@ -17,10 +17,12 @@ from digest.context import App
 from digest.dispatch.copies import send_copies
 from digest.edition import week_id
 from digest.errors import DigestError
-from digest.lifecycle.failures import reason_of, report_failure
-from digest.lifecycle.sending import SendResult, find_edition, send
-from digest.lifecycle.states import UNFINISHED, State, state_of, transition
-from digest.store import audience, editions
+from digest.lifecycle.checking import CheckReport, ensure_checked, with_check_notice
+from digest.lifecycle.failures import notice_recipients, reason_of, report_failure
+from digest.lifecycle.sending import SendResult, find_edition, refuse_when_held, send
+from digest.lifecycle.states import UNFINISHED, HeldByChecks, State, state_of, transition
+from digest.store import editions
+from digest.urls import edition_path
 
 log = logging.getLogger(__name__)
 LOCK_FOR = timedelta(hours=6)
@@ -75,24 +77,33 @@ def _weekly(
                 note="no new items since the last edition",
             )
         return f"{week}: nothing new, no edition"
+    report = ensure_checked(app.settings, app.engine, week, now)
+    if report.blocked:
+        ask_approval(app, week, note="held by its checks: " + "; ".join(report_lines(report)))
+        return f"{week}: held by its checks, staff asked to fix or override"
     if app.settings.edition.require_approval:
         return ask_approval(app, week)
     send(app, week, who=SCHEDULER, stop=stop, notify=True)
     return f"{week}: sent"
 
 
-def ask_approval(app: App, edition_id: str) -> str:
-    """Store the edition as awaiting approval and send the preview list a marked copy."""
+def report_lines(report: CheckReport) -> list[str]:
+    return [f"{c.name}: {c.summary}" for c in report.blocking]
+
+
+def ask_approval(app: App, edition_id: str, *, note: str = "") -> str:
+    """Store the edition as awaiting approval and send the preview list (or, without one,
+    the staff) a marked copy that starts with what its checks found."""
     now = app.clock()
-    slug = app.settings.list_named(app.settings.edition.preview_list).slug
+    report = ensure_checked(app.settings, app.engine, edition_id, now)
     with app.engine.begin() as conn:
-        transition(conn, edition_id, State.AWAITING, who=SCHEDULER, now=now)
+        transition(conn, edition_id, State.AWAITING, who=SCHEDULER, now=now, note=note)
         stored = find_edition(conn, edition_id)
-        audience.sync_lists(conn, app.settings.lists)
-        staff = list(audience.recipients_for(conn, [slug]))
+    slug, staff = notice_recipients(app)
+    page = app.urls.absolute(edition_path(edition_id))
     sent = send_copies(
         app,
-        stored.email,
+        with_check_notice(stored.email, report, page),
         app.transport(now),
         staff,
         list_slug=slug,
@@ -100,20 +111,32 @@ def ask_approval(app: App, edition_id: str) -> str:
         now=now,
         label=f"preview-{edition_id}",
     )
-    return f"{edition_id}: awaiting approval; preview sent to {sent} on {slug}"
+    return f"{edition_id}: awaiting approval; preview sent to {sent} on {slug or 'the staff'}"
 
 
-def mark_approved(app: App, edition_id: str, *, who: str, note: str = "") -> None:
-    """The yes alone (the console then sends in the background)."""
+def mark_approved(
+    app: App, edition_id: str, *, who: str, note: str = "", override_reason: str = ""
+) -> None:
+    """The yes alone (the console then sends in the background). ``override_reason``:
+    staff let an edition held by its checks go as it is, and say why (recorded)."""
+    now = app.clock()
+    with app.engine.connect() as conn:
+        edition = find_edition(conn, edition_id)
+    refuse_when_held(app, edition, who=who, override_reason=override_reason)
     with app.engine.begin() as conn:
-        transition(conn, edition_id, State.APPROVED, who=who, now=app.clock(), note=note)
+        transition(conn, edition_id, State.APPROVED, who=who, now=now, note=note)
 
 
 def approve(
-    app: App, edition_id: str, *, who: str, stop: threading.Event | None = None
+    app: App,
+    edition_id: str,
+    *,
+    who: str,
+    stop: threading.Event | None = None,
+    override_reason: str = "",
 ) -> SendResult:
     """Staff say yes: the edition goes out now."""
-    mark_approved(app, edition_id, who=who)
+    mark_approved(app, edition_id, who=who, override_reason=override_reason)
     return send(app, edition_id, who=who, stop=stop)
 
 
@@ -138,12 +161,16 @@ def auto_send_due(app: App, *, stop: threading.Event | None = None) -> list[str]
         ]
     for edition_id in due:
         who = "auto_send_after"
-        mark_approved(
-            app,
-            edition_id,
-            who=who,
-            note=f"no answer within {app.settings.edition.auto_send_after}",
-        )
+        try:
+            mark_approved(
+                app,
+                edition_id,
+                who=who,
+                note=f"no answer within {app.settings.edition.auto_send_after}",
+            )
+        except HeldByChecks as exc:  # staff must fix it or override it first
+            log.warning("edition %s: not sent automatically: %s", edition_id, exc)
+            continue
         try:
             send(app, edition_id, who=who, stop=stop, notify=True)
         except Exception as exc:  # recorded and mailed by send; the next one still goes

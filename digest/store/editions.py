@@ -141,6 +141,25 @@ def record_state(
     )
 
 
+def record_note(conn: Connection, edition_id: str, *, who: str, now: datetime, note: str) -> None:
+    """Something that happened to an edition without changing its state (an override of
+    its checks), kept in its history beside the state changes."""
+    state = state_of(conn, edition_id)
+    conn.execute(
+        sa.insert(edition_events).values(
+            edition_id=edition_id, state=state or "", who=who, at=now, note=note
+        )
+    )
+
+
+def edition_of(conn: Connection, edition_id: str) -> Edition | None:
+    """The stored edition's contents (what it was built from), or None."""
+    data = conn.execute(
+        sa.select(editions.c.edition_json).where(editions.c.id == edition_id)
+    ).scalar()
+    return None if data is None else Edition.from_json(json.loads(data))
+
+
 def state_of(conn: Connection, edition_id: str) -> str | None:
     return conn.execute(sa.select(editions.c.state).where(editions.c.id == edition_id)).scalar()
 

@@ -9,8 +9,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from digest.audience.confirmations import LINK_WORKS_FOR
 from digest.context import App
+from digest.lifecycle.checking import problems_of, report_of
 from digest.lifecycle.editing import contents
-from digest.lifecycle.states import EDITABLE, MOVES, Kind, State
+from digest.lifecycle.states import CHECKED_BEFORE, EDITABLE, MOVES, Kind, State
 from digest.schedule import next_weekly_send
 from digest.staff import audit
 from digest.staff.charts import dashboard_charts
@@ -22,7 +23,13 @@ from digest.web.console import console, missing
 from digest.web.deps import Ctx, StaffDep
 from digest.web.pages import FRAMED_HEADERS, without_personal_links
 
-DESK_ACTIONS = ("edition changed", "edition rebuilt", "test sent")
+DESK_ACTIONS = (
+    "edition changed",
+    "edition rebuilt",
+    "test sent",
+    "checks run",
+    "checks overridden",
+)
 router = APIRouter(prefix=CONSOLE)
 EDITION = "/editions/{edition_id}"
 LIVE = {"pending", "in_flight"}
@@ -87,6 +94,7 @@ def show_edition(
         numbers = edition_numbers(conn, edition_id, tracking=ctx.settings.delivery.tracking)
         changes = editions.history(conn, edition_id)
         edits = [e for e in audit.recent(conn, target=edition_id) if e.action in DESK_ACTIONS]
+        checks = report_of(conn, edition_id)
     state = State(stored.state)
     desk = contents(ctx, edition_id) if stored.kind == Kind.WEEKLY and state in EDITABLE else None
     live = state is State.SENDING or any(progress["batches"][s] for s in LIVE)
@@ -98,7 +106,10 @@ def show_edition(
         edition=stored,
         text=without_personal_links(stored.email.text, base_url),
         state=state,
-        can=buttons(state),
+        can=buttons(state, held=checks.blocked),
+        checks=checks,
+        gated=state in CHECKED_BEFORE,
+        problems_of=problems_of,
         send_at=stored.send_at.astimezone(ctx.settings.organisation.zone)
         if stored.send_at
         else None,
@@ -122,12 +133,14 @@ def show_edition(
     )
 
 
-def buttons(state: State) -> dict[str, bool]:
-    """Which decisions the edition's page offers: the moves the table allows from here."""
+def buttons(state: State, *, held: bool = False) -> dict[str, bool]:
+    """Which decisions the edition's page offers: the moves the table allows from here,
+    and no first yes while its checks hold it."""
     moves = MOVES[state]
+    first_yes = not (held and state in CHECKED_BEFORE)
     return {
-        "approve": State.APPROVED in moves,
-        "send": State.SENDING in moves and state not in (State.APPROVED, State.SENT),
+        "approve": State.APPROVED in moves and first_yes,
+        "send": State.SENDING in moves and state not in (State.APPROVED, State.SENT) and first_yes,
         "reject": State.REJECTED in moves,
         "cancel": State.CANCELLED in moves,
     }

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from digest.context import App
 from digest.errors import DigestError
 from digest.lifecycle.alerts import cancel
+from digest.lifecycle.checking import override, run_checks
 from digest.lifecycle.sending import preview_send, reach_now
 from digest.lifecycle.states import State
 from digest.lifecycle.test_copies import send_edition_test
@@ -75,6 +76,50 @@ def _ask(ctx: App, staff: Staff, edition_id: str, action: str) -> HTMLResponse:
         transport=plan.transport,
         back=edition_path(edition_id),
     )
+
+
+@router.post("/checks")
+async def check_again(ctx: Ctx, posted: PostedDep, edition_id: str) -> Response:
+    """Run the checks on the edition as it is now (after a change, or to ask the links
+    again: the ones checked within the day come from the cache)."""
+    who = posted.staff.email
+
+    def work() -> HTMLResponse:
+        try:
+            report = run_checks(ctx.settings, ctx.engine, edition_id, ctx.clock())
+        except DigestError as exc:
+            return show_edition(ctx, posted.staff, edition_id, problem=str(exc))
+        said = ", ".join(f"{c.name} {c.verdict}" for c in report.checks)
+        audit.log(
+            ctx.engine,
+            who=who,
+            action="checks run",
+            target=edition_id,
+            detail=f"ran the checks ({said})",
+        )
+        return show_edition(ctx, posted.staff, edition_id, note=f"Checked: {said}.")
+
+    return await run_in_threadpool(work)
+
+
+@router.post("/override")
+async def override_checks(ctx: Ctx, posted: PostedDep, edition_id: str) -> Response:
+    """Staff let an edition its checks hold go as it is, and say why: recorded in its
+    history and the activity log. The Approve (or Send) button then works."""
+    who, reason = posted.staff.email, text_field(posted.form, "reason")
+
+    def work() -> HTMLResponse:
+        try:
+            with ctx.engine.begin() as conn:
+                override(conn, edition_id, who=who, reason=reason, now=ctx.clock())
+        except DigestError as exc:
+            return show_edition(ctx, posted.staff, edition_id, problem=str(exc))
+        audit.log(ctx.engine, who=who, action="checks overridden", target=edition_id, detail=reason)
+        return show_edition(
+            ctx, posted.staff, edition_id, note="Overridden: it may now be approved or sent."
+        )
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/test")
