@@ -249,3 +249,21 @@ def test_spam_check_shows_the_rules_a_message_trips(make_project) -> None:
     result = spam.score(spam.sample_message(settings, poisoned, NOW))
     assert "LONG_INVISIBLE_TEXT" in {r.name for r in result.rules}
     assert result.points > 0
+
+
+def test_a_fix_at_the_desk_is_checked_again_when_approved(blocking, site, tmp_path) -> None:
+    run_weekly(blocking.app(NOW), holder="test")
+    _note(tmp_path / "notes", site.url("/report"))  # the editor takes the dead link out
+    _cli(blocking, "collect")
+    client, csrf = _console(blocking)
+    with time_machine.travel(NOW, tick=False):
+        page = client.post(f"/admin/editions/{WEEK}/rebuild", data={"csrf": csrf}).text
+    assert "the edition changed since it was checked" in page
+    assert "Held by its checks:" not in page and "Approve and send" in page
+    with time_machine.travel(NOW, tick=False):
+        sent = client.post(f"/admin/editions/{WEEK}/approve", data={"csrf": csrf, "confirm": "yes"})
+        assert sent.status_code == 303
+        assert wait_for_background(timeout=30) == 0
+    assert set(_got(blocking, WEEK)) == {READER, EDITOR}
+    with blocking.engine().connect() as conn:
+        assert report_of(conn, WEEK).named("links").verdict == "ok"

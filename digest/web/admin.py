@@ -106,7 +106,7 @@ def show_edition(
         edition=stored,
         text=without_personal_links(stored.email.text, base_url),
         state=state,
-        can=buttons(state, held=checks.blocked),
+        can=buttons(state, held=checks.blocked and not checks.stale),
         checks=checks,
         gated=state in CHECKED_BEFORE,
         problems_of=problems_of,
