@@ -9,7 +9,7 @@ import email
 import email.policy
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from digest.config import Secrets
 from digest.lifecycle.checking import report_of
 from digest.lifecycle.weekly import auto_send_due, run_weekly
 from digest.models import RenderedEmail
+from digest.schedule import auto_send_job
 from digest.staff.users import add_user
 from digest.store import editions
 from digest.store.tables import edition_events
@@ -267,3 +268,23 @@ def test_a_fix_at_the_desk_is_checked_again_when_approved(blocking, site, tmp_pa
     assert set(_got(blocking, WEEK)) == {READER, EDITOR}
     with blocking.engine().connect() as conn:
         assert report_of(conn, WEEK).named("links").verdict == "ok"
+
+
+def test_a_scheduled_alert_held_by_its_checks_is_not_sent_and_staff_are_told(
+    blocking, site, tmp_path
+) -> None:
+    body = tmp_path / "alert.md"
+    body.write_text(f"Call the council today: [their page]({site.url('/gone')}).")
+    args = ("alert", "--subject", "Call now", "--body", str(body), "--yes", "--at", "18:00")
+    out = _cli(blocking, *args)
+    assert "links: block" in out and "held by its checks" in out
+    alert = re.search(r"alert-\d{8}-\d{6}", out).group(0)
+    with time_machine.travel(datetime.fromisoformat("2026-11-26T18:01-05:00"), tick=False):
+        auto_send_job(str(blocking.config))
+    assert _got(blocking, alert) == {}
+    (notice,) = _got(blocking, f"notice-{alert}").values()
+    assert "held by its checks" in notice
+    with blocking.engine().connect() as conn:
+        assert editions.state_of(conn, alert) == "failed"
+    # A retry is checked too: the failure did not lift the block.
+    assert "held by its checks" in _cli(blocking, "send", "--edition", alert, "--yes", code=1)

@@ -15,11 +15,13 @@ from rich.progress import Progress
 
 from digest.alert import read_body
 from digest.commands.common import stop_on_signals, warn, who_am_i
+from digest.commands.content import show_checks
 from digest.context import App
 from digest.dispatch.batch import Outcome
 from digest.dispatch.plan import SendPlan
 from digest.errors import DeliveryError
 from digest.lifecycle.alerts import cancel, draft_alert, parse_at, send_alert_test, store_alert
+from digest.lifecycle.checking import run_checks
 from digest.lifecycle.sending import (
     SendEvents,
     SendResult,
@@ -178,6 +180,7 @@ def alert_command(
             f"scheduled for {when:%A %d %B %Y %H:%M %Z}: 'digest serve' sends it then "
             f"('digest cancel {draft.id}' stops it)"
         )
+        show_checks(run_checks(app.settings, app.engine, draft.id, app.clock()))
         return
     with stop_on_signals() as stop, _progress(draft.id) as events:
         result = send(app, draft.id, who=who_am_i(), stop=stop, events=events)

@@ -18,8 +18,17 @@ from digest.alert import render_alert
 from digest.config import Settings
 from digest.context import App
 from digest.errors import DeliveryError
+from digest.lifecycle.failures import report_failure
 from digest.lifecycle.sending import send
-from digest.lifecycle.states import Kind, State, audience_of, state_of, store_edition, transition
+from digest.lifecycle.states import (
+    HeldByChecks,
+    Kind,
+    State,
+    audience_of,
+    state_of,
+    store_edition,
+    transition,
+)
 from digest.lifecycle.test_copies import send_test
 from digest.models import Edition, RenderedEmail
 from digest.store import audience, editions
@@ -111,6 +120,8 @@ def send_due(app: App, *, stop: threading.Event | None = None) -> list[str]:
             continue
         try:
             send(app, edition_id, who="scheduler", stop=stop, notify=True)
+        except HeldByChecks as exc:  # staff are told, and decide
+            report_failure(app, edition_id, str(exc), who="scheduler", notify=True)
         except Exception as exc:  # recorded and mailed by send; the next one still goes
             log.error("alert %s: the scheduled send failed: %s", edition_id, exc)
     return [edition_id for edition_id, _ in due]

@@ -153,8 +153,11 @@ class HeldByChecks(DeliveryError):
     """A blocking check, not overridden: the message says which and what to do."""
 
 
-# A move out of these to approved or sending is the first yes: the checks must allow it.
-CHECKED_BEFORE = frozenset({State.BUILT, State.AWAITING, State.MISSED, State.SCHEDULED})
+# A move out of these to approved or sending must pass the checks: the first yes, and a
+# retry after a failure (which may have come before anything was checked or sent).
+CHECKED_BEFORE = frozenset(
+    {State.BUILT, State.AWAITING, State.MISSED, State.SCHEDULED, State.FAILED}
+)
 
 
 def _refuse_when_held(conn: Connection, edition_id: str) -> None:
