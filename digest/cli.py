@@ -257,6 +257,15 @@ def print_run(
     run(config, debug, lambda a: print_run_command(a, edition, out=out))
 
 
+@app.command()
+def check(config: ConfigOpt = None, debug: DebugOpt = False) -> None:
+    """Check the whole set-up: config, secrets, SendGrid, the sender domain's SPF, DKIM and
+    DMARC, the webhook key, the database and the sources; a line per problem, exit 1 if any."""
+    from digest.commands.check_cli import check_command
+
+    check_command(config, debug)
+
+
 @app.command("lists")
 def lists_command(
     as_json: JsonOpt = False,

@@ -19,8 +19,15 @@ has recorded it as accepted, the client saw no response.
 ``GET /v3/suppression/{bounces,spam_reports,invalid_emails,unsubscribes}`` serve the
 suppressions given to the constructor, paginated with ``limit`` and ``offset``.
 
+``GET /v3/scopes`` answers the key's ``scopes`` (default: it may send, read suppressions and
+read sender authentication); ``GET /v3/whitelabel/domains`` the authenticated ``domains``
+(default: one, ``coalition.example.org``, valid, made by ``authenticated_domain``), paginated
+the same way, and 403 without the ``whitelabel.read`` scope, as the real API does.
+``POST /v3/mail/send`` is 403 without ``mail.send``.
+
 ``mail_send_schema()`` loads the request schema of ``POST /v3/mail/send`` from the
-SendGrid OpenAPI file in the shared corpus, ``$ref``s resolved, for ``jsonschema``.
+SendGrid OpenAPI file in the shared corpus, ``$ref``s resolved, for ``jsonschema``;
+``response_schema(file, path)`` the 200 answer's schema of any GET in another file there.
 """
 
 from __future__ import annotations
@@ -51,6 +58,10 @@ import pytest
 MAIL_SEND_PATH = "/v3/mail/send"
 SUPPRESSION_PREFIX = "/v3/suppression/"
 SUPPRESSION_KINDS = ("bounces", "spam_reports", "invalid_emails", "unsubscribes")
+SCOPES_PATH = "/v3/scopes"
+DOMAINS_PATH = "/v3/whitelabel/domains"
+DEFAULT_SCOPES = ("mail.send", "suppression.read", "whitelabel.read")
+SENDER_DOMAIN = "coalition.example.org"  # the domain of tests.conftest.BASE_CONFIG's sender
 MAX_BODY_BYTES = 30 * 1024 * 1024
 MAX_PERSONALIZATIONS = 1000
 MAX_SUBSTITUTION_BYTES = 10_000
@@ -71,9 +82,8 @@ FROM_INVALID_ERROR = {
     "field": "from.email",
     "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.from",
 }
-SPEC_PATH = (
-    Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sendgrid" / "tsg_mail_v3.json"
-)
+SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "sendgrid"
+SPEC_PATH = SPEC_DIR / "tsg_mail_v3.json"
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
@@ -300,6 +310,47 @@ def _suppression_object(kind: str, email: str, created: int) -> dict[str, Any]:
     return {"created": created, "email": email}
 
 
+def authenticated_domain(
+    domain: str = SENDER_DOMAIN, *, valid: bool = True, id_: int = 1, user: str = "u7"
+) -> dict[str, Any]:
+    """One entry of ``GET /v3/whitelabel/domains`` as SendGrid shapes it (automatic security:
+    a mail CNAME and two DKIM CNAMEs pointing into ``<user>.wl.sendgrid.net``)."""
+
+    def record(host: str, data: str) -> dict[str, Any]:
+        return {"valid": valid, "type": "cname", "host": host, "data": data}
+
+    target = f"{user}.wl.sendgrid.net"
+    return {
+        "id": id_,
+        "user_id": 7,
+        "subdomain": "em",
+        "domain": domain,
+        "username": "coalition",
+        "ips": [],
+        "custom_spf": False,
+        "default": True,
+        "legacy": False,
+        "automatic_security": True,
+        "valid": valid,
+        "dns": {
+            "mail_cname": record(f"em.{domain}", target),
+            "dkim1": record(f"s1._domainkey.{domain}", f"s1.domainkey.{target}"),
+            "dkim2": record(f"s2._domainkey.{domain}", f"s2.domainkey.{target}"),
+        },
+    }
+
+
+def _page(query: str, default_limit: int) -> tuple[int, int] | None:
+    """``limit`` and ``offset`` of a query string; None when they are not sane integers."""
+    parsed = parse_qs(query)
+    try:
+        limit = int(parsed.get("limit", [default_limit])[0])
+        offset = int(parsed.get("offset", [0])[0])
+    except ValueError:
+        return None
+    return (limit, offset) if limit >= 1 and offset >= 0 else None
+
+
 class _Server(ThreadingHTTPServer):
     """The HTTP server, knowing its fake; handler errors go to a list, not stderr."""
 
@@ -346,6 +397,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_json(405, _error_body("method not allowed"))
         elif path.startswith(SUPPRESSION_PREFIX):
             self.server.fake._suppressions_get(self)
+        elif path in (SCOPES_PATH, DOMAINS_PATH):
+            self.server.fake._account_get(self, path)
         else:
             self.send_json(404, _error_body("resource not found"))
 
@@ -410,7 +463,9 @@ class FakeSendGrid:
     personalization in order, each with ``_message_id`` (the ``X-Message-Id`` answered) and
     ``_request`` (1-based index into ``requests``). ``requests`` holds every
     ``POST /v3/mail/send`` body that parsed as JSON, accepted or not.
-    ``suppression_requests`` holds the path and query of every suppression GET.
+    ``suppression_requests`` holds the path and query of every suppression GET;
+    ``account_requests`` those of every scopes and whitelabel GET. ``scopes`` and ``domains``
+    may be changed while it runs.
     """
 
     def __init__(
@@ -418,6 +473,8 @@ class FakeSendGrid:
         api_key: str = "SG.test-key",
         faults: Faults | None = None,
         suppressions: dict[str, list[str]] | None = None,
+        scopes: tuple[str, ...] | list[str] = DEFAULT_SCOPES,
+        domains: list[dict[str, Any]] | None = None,
     ) -> None:
         unknown = set(suppressions or {}) - set(SUPPRESSION_KINDS)
         if unknown:
@@ -429,9 +486,12 @@ class FakeSendGrid:
         self.suppressions = {
             kind: list((suppressions or {}).get(kind, [])) for kind in SUPPRESSION_KINDS
         }
+        self.scopes = list(scopes)
+        self.domains = [authenticated_domain()] if domains is None else copy.deepcopy(domains)
         self.accepted: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
         self.suppression_requests: list[str] = []
+        self.account_requests: list[str] = []
         self._errors: list[str] = []
         self._in_progress = 0  # mail sends being answered now
         self._lock = threading.Lock()
@@ -525,6 +585,9 @@ class FakeSendGrid:
                     self.requests.append(body)
                     number = len(self.requests)
         if not h.authorized(self.api_key):
+            return
+        if "mail.send" not in self.scopes:
+            h.send_json(403, _error_body("access forbidden"))
             return
         if raw is None:
             h.send_json(413, _error_body("The request body may not exceed 30 MB.", None))
@@ -622,22 +685,36 @@ class FakeSendGrid:
         if kind not in self.suppressions:
             h.send_json(404, _error_body("resource not found"))
             return
-        query = parse_qs(parts.query)
-        try:
-            limit = int(query.get("limit", [DEFAULT_PAGE_LIMIT])[0])
-            offset = int(query.get("offset", [0])[0])
-        except ValueError:
-            h.send_json(400, _error_body("limit and offset must be integers", "limit"))
-            return
-        if limit < 1 or offset < 0:
+        asked = _page(parts.query, DEFAULT_PAGE_LIMIT)
+        if asked is None:
             h.send_json(400, _error_body("limit must be positive, offset not negative", "limit"))
             return
+        limit, offset = asked
         emails = self.suppressions[kind]
         page = [
             _suppression_object(kind, email, SUPPRESSION_CREATED + i)
             for i, email in enumerate(emails)
         ][offset : offset + limit]
         h.send_json(200, json.dumps(page).encode())
+
+    def _account_get(self, h: _Handler, path: str) -> None:
+        """GET /v3/scopes (the key's scopes) or /v3/whitelabel/domains (one page of them)."""
+        with self._lock:
+            self.account_requests.append(h.path)
+        if not h.authorized(self.api_key):
+            return
+        if path == SCOPES_PATH:
+            h.send_json(200, json.dumps({"scopes": list(self.scopes)}).encode())
+            return
+        if "whitelabel.read" not in self.scopes:
+            h.send_json(403, _error_body("access forbidden"))
+            return
+        asked = _page(urlsplit(h.path).query, DEFAULT_PAGE_LIMIT)
+        if asked is None:
+            h.send_json(400, _error_body("limit must be positive, offset not negative", "limit"))
+            return
+        limit, offset = asked
+        h.send_json(200, json.dumps(self.domains[offset : offset + limit]).encode())
 
 
 # -- the OpenAPI request schema ------------------------------------------------------------
@@ -691,3 +768,16 @@ def mail_send_schema() -> dict[str, Any]:
     if not SPEC_PATH.is_file():
         pytest.skip(f"SendGrid OpenAPI spec not found at {SPEC_PATH} (shared corpus missing)")
     return copy.deepcopy(_load_mail_send_schema(SPEC_PATH))
+
+
+def response_schema(spec_file: str, path: str, status: str = "200") -> dict[str, Any]:
+    """The JSON Schema of the answer to ``GET path`` with ``status``, from ``spec_file`` in the
+    shared corpus's SendGrid folder (``tsg_scopes_v3.json``, ...), ``$ref``s inlined; skips the
+    calling test when that file is not there."""
+    spec = SPEC_DIR / spec_file
+    if not spec.is_file():
+        pytest.skip(f"SendGrid OpenAPI spec not found at {spec} (shared corpus missing)")
+    document = json.loads(spec.read_text(encoding="utf-8"))
+    answer = _resolve_refs(document["paths"][path]["get"]["responses"][status], document)
+    schema: dict[str, Any] = answer["content"]["application/json"]["schema"]
+    return {**schema, "$schema": "https://json-schema.org/draft/2020-12/schema"}
