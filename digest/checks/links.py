@@ -43,6 +43,15 @@ SKIPPED = "more than max_links links: not checked (checks.max_links)"
 
 Origin = tuple[str, int]
 T = TypeVar("T")
+TIMEOUTS_BEFORE_DOWN = 2
+
+
+class HostDown(Exception):
+    """The host did not answer another of the edition's links: not asked again."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,10 @@ class _Hosts:
         self._ssl = httpx.create_ssl_context()  # built once: loading the CA bundle is slow
         self._transports: dict[Origin, httpx.AsyncHTTPTransport] = {}
         self._turns: dict[Origin, asyncio.Semaphore] = {}
+        # A host that cannot be reached is not asked again for its other links: a name
+        # that does not resolve, a refused connection, or a second timeout.
+        self.down: dict[Origin, str] = {}
+        self.timeouts: dict[Origin, int] = {}
 
     def transport(self, where: Origin) -> httpx.AsyncHTTPTransport:
         if where not in self._transports:
@@ -174,6 +187,9 @@ async def _check_one(link: str, hosts: _Hosts, limits: _Limits) -> LinkResult:
         if trail.hops == 0:
             return _end(trail, "broken", f"{trail.asking} ({exc.why}): not checked")
         return _end(trail, "broken", f"redirects to {trail.asking} ({exc.why}): not followed")
+    except HostDown as exc:
+        detail = f"not asked: the host {exc.why} for another link"
+        return _end(trail, "unreachable", detail, answered=False)
     except (TimeoutError, httpx.TimeoutException):
         seconds = limits.timeout_seconds
         return _end(trail, "unreachable", f"timed out after {seconds:g} s", answered=False)
@@ -229,9 +245,21 @@ async def _request(
     only the headers are read."""
     where = origin(url)
     request = httpx.Request(method, url, headers={"User-Agent": USER_AGENT})
-    async with hosts.turn(where), _spending(trail):
-        response = await hosts.transport(where).handle_async_request(request)
-        await response.aclose()  # the body, if any, is never read
+    async with hosts.turn(where):
+        if where in hosts.down:
+            raise HostDown(hosts.down[where])
+        try:
+            async with _spending(trail):
+                response = await hosts.transport(where).handle_async_request(request)
+                await response.aclose()  # the body, if any, is never read
+        except httpx.ConnectError as exc:
+            hosts.down[where] = f"could not connect ({_plain(exc)})"
+            raise
+        except (TimeoutError, httpx.TimeoutException):
+            hosts.timeouts[where] = hosts.timeouts.get(where, 0) + 1
+            if hosts.timeouts[where] >= TIMEOUTS_BEFORE_DOWN:
+                hosts.down[where] = f"timed out {TIMEOUTS_BEFORE_DOWN} times"
+            raise
     trail.answered, trail.status = str(url), response.status_code
     if response.status_code in REDIRECTS and "Location" in response.headers:
         return response.status_code, response.headers["Location"]
