@@ -275,26 +275,47 @@ def override(conn: Connection, edition_id: str, *, who: str, reason: str, now: d
     )
 
 
+NOTICE_PROBLEMS = 5  # per check, in the staff preview; the console shows them all
+
+
 def with_check_notice(email: RenderedEmail, report: CheckReport, page: str) -> RenderedEmail:
     """The staff preview of an edition: what its checks found, before the email itself."""
-    held = report.blocked
     found = [c for c in report.checks if c.verdict in (WARN, BLOCK)]
     if not found:
         return email
     head = (
         "Held by its checks: it goes only when fixed, or overridden with a reason."
-        if held
+        if report.blocked
         else "Its checks found something to look at before it goes."
     )
-    lines = [head, *(f"- {c.name} ({c.verdict}): {c.summary}" for c in found)]
-    lines.append(f"Details and the override: {page}")
-    text = "\n".join(lines) + "\n\n" + "-" * 40 + "\n\n" + email.text
-    items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines[1:-1])
+    checks = [(f"{c.name} ({c.verdict}): {c.summary}", problems_of(c)) for c in found]
+    text_lines = [head]
+    items = []
+    for line, problems in checks:
+        shown = problems[:NOTICE_PROBLEMS] + (
+            [f"and {len(problems) - NOTICE_PROBLEMS} more"]
+            if len(problems) > NOTICE_PROBLEMS
+            else []
+        )
+        text_lines += [f"- {line}", *(f"    {p}" for p in shown)]
+        inner = "".join(f"<li>{html.escape(p)}</li>" for p in shown)
+        items.append(
+            f"<li>{html.escape(line)}"
+            + (
+                f'<ul style="margin:0; padding-left:18px; font-size:14px">{inner}</ul>'
+                if inner
+                else ""
+            )
+            + "</li>"
+        )
+    text_lines.append(f"Details and the override: {page}")
+    text = "\n".join(text_lines) + "\n\n" + "-" * 40 + "\n\n" + email.text
     box = (
-        '<div role="note" style="margin:12px; padding:12px 16px; border:2px solid #1a1a1a; '
-        'background:#ffffff; color:#1a1a1a; font:16px/1.5 Arial, sans-serif">'
+        '<div role="note" style="max-width:568px; margin:12px auto; padding:12px 16px; '
+        "border:2px solid #1a1a1a; background:#ffffff; color:#1a1a1a; "
+        'font:16px/1.5 Arial, sans-serif; word-break:break-word">'
         f'<p style="margin:0 0 6px"><strong>{html.escape(head)}</strong></p>'
-        f'<ul style="margin:0 0 6px; padding-left:20px">{items}</ul>'
+        f'<ul style="margin:0 0 6px; padding-left:20px">{"".join(items)}</ul>'
         f'<p style="margin:0"><a href="{html.escape(page)}" style="color:#0b5394">'
         "See the details and decide on the edition's page</a></p></div>"
     )
