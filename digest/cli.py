@@ -21,6 +21,16 @@ app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(users_app, name="users")
 
 
+OverrideOpt = Annotated[
+    str,
+    typer.Option(
+        "--override",
+        metavar="REASON",
+        help="Send it although a blocking check holds it, and say why (kept in its history).",
+    ),
+]
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
@@ -86,6 +96,7 @@ def send(
             "--resend-uncertain", help="Send uncertain batches again (some may then get it twice)."
         ),
     ] = False,
+    override: OverrideOpt = "",
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -102,6 +113,7 @@ def send(
             dry_run=dry_run,
             yes=yes,
             resend_uncertain=resend_uncertain,
+            override_reason=override,
         ),
     )
 
@@ -186,13 +198,14 @@ def editions_list(
 def approve(
     edition: Annotated[str, typer.Argument(help="The edition awaiting approval.")],
     yes: YesOpt = False,
+    override: OverrideOpt = "",
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Approve an edition that awaits approval: it is sent now."""
     from digest.commands import approve_command
 
-    run(config, debug, lambda a: approve_command(a, edition, yes=yes))
+    run(config, debug, lambda a: approve_command(a, edition, yes=yes, override_reason=override))
 
 
 @app.command()

@@ -20,6 +20,9 @@ class CheckSettings(BaseModel):
     links: Policy = "warn"
     spam: Policy = "block"
     accessibility: Policy = "warn"
+    # Gmail cuts an email's HTML past 102 KB ("[Message clipped]"), the footer with the
+    # unsubscribe link first.
+    size: Policy = "warn"
     # SpamAssassin points above which the spam check fails (its own default is 5.0).
     spam_threshold: float = Field(default=5.0, gt=0)
     link_timeout_seconds: float = Field(default=10.0, gt=0)

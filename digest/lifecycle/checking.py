@@ -32,7 +32,8 @@ from digest.store import checks as stored
 from digest.store import editions
 from digest.store.checks import Override, StoredCheck
 
-NAMES = ("links", "spam", "accessibility")
+NAMES = ("links", "spam", "accessibility", "size")
+CLIPPED_AT = 102 * 1024  # bytes of HTML past which Gmail clips a message
 OK, WARN, BLOCK, SKIPPED = "ok", "warn", "block", "skipped"
 # A link that is broken is a problem; one that did not answer may be down for an hour.
 BAD_LINKS = ("broken",)
@@ -220,7 +221,22 @@ def _accessibility(
     return policy, summary, {"findings": rows}
 
 
-_CHECKS = {"links": _links, "spam": _spam, "accessibility": _accessibility}
+def _size(
+    settings: Settings,
+    engine: Engine,
+    edition: Edition,
+    email: RenderedEmail,
+    now: datetime,
+    policy: str,
+) -> Outcome:
+    size = len(email.html.encode())
+    summary = f"{size / 1024:.1f} KB of HTML (Gmail clips past {CLIPPED_AT // 1024} KB)"
+    if size <= CLIPPED_AT:
+        return OK, summary, {"bytes": size}
+    return policy, summary + ": cut stories or lower edition.max_items_per_section", {"bytes": size}
+
+
+_CHECKS = {"links": _links, "spam": _spam, "accessibility": _accessibility, "size": _size}
 
 
 def problems_of(check: StoredCheck) -> list[str]:
