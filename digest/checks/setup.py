@@ -7,8 +7,6 @@ skipped with a note, not a problem. Nothing is changed: the database is not migr
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,6 @@ import httpx
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_der_public_key
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -31,9 +27,10 @@ from digest.checks.dns_records import (
     sender_domain_problems,
 )
 from digest.config import Secrets, Settings, load_settings
+from digest.dispatch.events import BadWebhookKey, load_webhook_key
 from digest.errors import ConfigError
+from digest.store.content import fetch_states
 from digest.store.db import MIGRATIONS, sqlite_url_for
-from digest.store.tables import fetch_state
 
 SENDGRID = "https://api.sendgrid.com"
 HTTP_TIMEOUT = 5.0  # seconds, for each SendGrid request and a database connection
@@ -125,15 +122,13 @@ def secret_problems(secrets: Secrets) -> list[str]:
 
 
 def webhook_key_problems(public_key_b64: str) -> list[str]:
-    """SENDGRID_WEBHOOK_PUBLIC_KEY loads the way ``dispatch.events.verify_signature`` loads
-    it: base64 of a DER elliptic-curve public key. The key itself is never printed."""
+    """SENDGRID_WEBHOOK_PUBLIC_KEY loads the way the webhook loads it
+    (``dispatch.events.load_webhook_key``). The key itself is never printed."""
     fix = "copy it again from SendGrid's Mail Settings > Event Webhook > Signature Verification"
     try:
-        key = load_der_public_key(base64.b64decode(public_key_b64))
-    except (ValueError, binascii.Error):
-        return [f"SENDGRID_WEBHOOK_PUBLIC_KEY is not a base64 DER public key: {fix}"]
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        return [f"SENDGRID_WEBHOOK_PUBLIC_KEY is not an ECDSA key, as SendGrid's are: {fix}"]
+        load_webhook_key(public_key_b64)
+    except BadWebhookKey as exc:
+        return [f"SENDGRID_WEBHOOK_PUBLIC_KEY {exc}: {fix}"]
     return []
 
 
@@ -365,7 +360,7 @@ def source_problems(engine: Engine, settings: Settings) -> list[str]:
     configured += [("calendar", c.name, c.url) for c in settings.sources.calendars]
     try:
         with engine.connect() as conn:
-            rows = {r.source_key: r for r in conn.execute(sa.select(fetch_state))}
+            rows = fetch_states(conn)
     except SQLAlchemyError as exc:
         return [f"cannot read when the sources were last collected ({exc})"]
     zone = settings.organisation.zone

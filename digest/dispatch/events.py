@@ -65,17 +65,32 @@ class DeliveryEvent:
     raw: dict[str, Any]
 
 
+class BadWebhookKey(ValueError):
+    """SENDGRID_WEBHOOK_PUBLIC_KEY is not what SendGrid gives; the message says how."""
+
+
+def load_webhook_key(public_key_b64: str) -> ec.EllipticCurvePublicKey:
+    """SendGrid's event webhook key: base64 of a DER elliptic-curve public key."""
+    try:
+        key = load_der_public_key(base64.b64decode(public_key_b64))
+    except (ValueError, binascii.Error) as exc:
+        raise BadWebhookKey("is not a base64 DER public key") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise BadWebhookKey("is not an ECDSA key, as SendGrid's are")
+    return key
+
+
 def verify_signature(
     public_key_b64: str, payload: bytes, signature_b64: str, timestamp: str, *, now: datetime
 ) -> bool:
     """True when SendGrid signed ``timestamp + payload`` (the raw bytes) and it is recent."""
     try:
-        key = load_der_public_key(base64.b64decode(public_key_b64))
+        key = load_webhook_key(public_key_b64)
         signature = base64.b64decode(signature_b64, validate=True)
         sent = datetime.fromtimestamp(int(timestamp), UTC)
     except (ValueError, binascii.Error, OverflowError, OSError):
         return False
-    if not isinstance(key, ec.EllipticCurvePublicKey) or abs(now - sent) > MAX_AGE:
+    if abs(now - sent) > MAX_AGE:
         return False
     try:
         key.verify(signature, timestamp.encode() + payload, ec.ECDSA(hashes.SHA256()))

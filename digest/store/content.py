@@ -6,10 +6,11 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from digest.collect.urls import similar_titles, title_key, url_key
 from digest.models import Event, Item, ItemKind
@@ -294,3 +295,8 @@ def last_collect(conn: Connection) -> datetime | None:
         sa.select(sa.func.max(fetch_state.c.last_checked))
     ).scalar()
     return latest
+
+
+def fetch_states(conn: Connection) -> dict[str, Row[Any]]:
+    """Each source's last fetch (its url, last_checked and last_error), by source key."""
+    return {r.source_key: r for r in conn.execute(sa.select(fetch_state))}
