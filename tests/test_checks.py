@@ -288,3 +288,18 @@ def test_a_scheduled_alert_held_by_its_checks_is_not_sent_and_staff_are_told(
         assert editions.state_of(conn, alert) == "failed"
     # A retry is checked too: the failure did not lift the block.
     assert "held by its checks" in _cli(blocking, "send", "--edition", alert, "--yes", code=1)
+
+
+def test_the_spam_score_and_its_rules_are_shown(make_project, tmp_path, monkeypatch, site) -> None:
+    if not spam.available():
+        pytest.skip("spamassassin is not installed (`make test` installs Debian's)")
+    project = _project(make_project, tmp_path, monkeypatch, site, "warn")
+    text = project.config.read_text().replace('spam = "off"', 'spam = "block"')
+    project.config.write_text(text)
+    _cli(project, "collect")
+    out = _cli(project, "build")
+    score = re.search(r"spam: ok: (-?[\d.]+) points \(at most 5\)", out)
+    assert score and float(score[1]) <= 0.5, out
+    client, _ = _console(project)
+    page = client.get(f"/admin/editions/{WEEK}").text
+    assert "Every SpamAssassin rule it hit" in page and "<code>HTML_MESSAGE</code>" in page
