@@ -4,6 +4,7 @@ examples' week built and awaiting approval, and one staff account."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -11,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import time_machine
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from digest.cli import app
+from digest.context import App
 from digest.lifecycle.states import State, transition
 from digest.staff.users import add_user
+from digest.web.app import create_app
 from tests.conftest import NOW, Project
 
 STAFF = "staff@example.org"
@@ -83,3 +87,18 @@ def _prepare(project: Project, *, ask: bool) -> None:
             transition(conn, WEEK, State.AWAITING, who="scheduler", now=NOW)
     add_user(engine, STAFF, PASSWORD, who="test", now=NOW)
     engine.dispose()
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "no CSRF field in the page"
+    return found.group(1)
+
+
+def signed_in(ctx: App, email: str = STAFF, password: str = PASSWORD) -> tuple[TestClient, str]:
+    """A client of the web app signed in to the console, and a form's CSRF token."""
+    client = TestClient(create_app(ctx), base_url="https://testserver", follow_redirects=False)
+    csrf = csrf_of(client.get("/admin/login").text)
+    answer = client.post("/admin/login", data={"csrf": csrf, "email": email, "password": password})
+    assert answer.status_code == 303, answer.text
+    return client, csrf_of(client.get("/admin").text)

@@ -28,9 +28,9 @@ from digest.schedule import auto_send_job
 from digest.staff.users import add_user
 from digest.store import editions
 from digest.store.tables import edition_events
-from digest.web.app import create_app
 from digest.web.console import wait_for_background
 from tests.conftest import NOW, Project
+from tests.console_setup import signed_in
 from tests.hostile_server import Answer, HostileServer
 
 KEY = "checks-test-secret-key-0123456789abcdef"
@@ -119,16 +119,7 @@ def _history(project: Project) -> list[str]:
 
 
 def _console(project: Project) -> tuple[TestClient, str]:
-    client = TestClient(
-        create_app(project.app(secrets=Secrets(secret_key=KEY))),
-        base_url="https://testserver",
-        follow_redirects=False,
-    )
-    page = client.get("/admin/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    client.post("/admin/login", data={"csrf": csrf, "email": STAFF, "password": PASSWORD})
-    dashboard = client.get("/admin")
-    return client, re.search(r'name="csrf" value="([^"]+)"', dashboard.text).group(1)
+    return signed_in(project.app(secrets=Secrets(secret_key=KEY)), STAFF, PASSWORD)
 
 
 def test_build_shows_each_link_with_its_item(blocking, site) -> None:

@@ -28,6 +28,7 @@ from digest.store.tables import editions as editions_table
 from digest.web.app import create_app
 from digest.web.console import wait_for_background
 from tests.conftest import EXAMPLE_SOURCES, NOW, Project
+from tests.console_setup import signed_in
 
 KEY = "lifecycle-test-secret-key-0123456789"
 STAFF, PASSWORD = "staff@example.org", "a long staff password"
@@ -203,16 +204,7 @@ def _alert(project: Project, subject: str, *extra: str, at: datetime = NOW) -> s
 
 
 def _console(project: Project) -> tuple[TestClient, str]:
-    client = TestClient(
-        create_app(project.app(secrets=Secrets(secret_key=KEY))),
-        base_url="https://testserver",
-        follow_redirects=False,
-    )
-    page = client.get("/admin/login")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-    client.post("/admin/login", data={"csrf": csrf, "email": STAFF, "password": PASSWORD})
-    dashboard = client.get("/admin")
-    return client, re.search(r'name="csrf" value="([^"]+)"', dashboard.text).group(1)
+    return signed_in(project.app(secrets=Secrets(secret_key=KEY)), STAFF, PASSWORD)
 
 
 def test_command_line_send_of_the_week_reaches_digest_and_print_lists(everyone) -> None:

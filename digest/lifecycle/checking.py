@@ -44,6 +44,17 @@ Outcome = tuple[str, str, dict[str, Any]]  # verdict, summary, details
 
 
 @dataclass(frozen=True, slots=True)
+class Checked:
+    """What every check is given: the edition as stored, and where and when it runs."""
+
+    settings: Settings
+    engine: Engine
+    edition: Edition
+    email: RenderedEmail
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CheckReport:
     """An edition's checks as stored, against the content it has now."""
 
@@ -137,7 +148,7 @@ def run_checks(
         else:
             if progress is not None:
                 progress(name)
-            outcome = _CHECKS[name](settings, engine, edition, found.email, now, policy)
+            outcome = _CHECKS[name](Checked(settings, engine, edition, found.email, now), policy)
         verdict, summary, details = outcome
         results.append(
             StoredCheck(name, verdict, summary, details | {"policy": policy}, digest, now)
@@ -148,16 +159,9 @@ def run_checks(
         return report_of(conn, edition_id)
 
 
-def _links(
-    settings: Settings,
-    engine: Engine,
-    edition: Edition,
-    email: RenderedEmail,
-    now: datetime,
-    policy: str,
-) -> Outcome:
-    found = links_of(edition, email, settings.delivery.base_url)
-    results = check_links_cached(engine, [f.url for f in found], settings, now)
+def _links(the: Checked, policy: str) -> Outcome:
+    found = links_of(the.edition, the.email, the.settings.delivery.base_url)
+    results = check_links_cached(the.engine, [f.url for f in found], the.settings, the.now)
     rows: list[dict[str, Any]] = []
     for link in found:
         r = results[link.url]
@@ -181,17 +185,10 @@ def _links(
     return verdict, summary, {"links": rows}
 
 
-def _spam(
-    settings: Settings,
-    engine: Engine,
-    edition: Edition,
-    email: RenderedEmail,
-    now: datetime,
-    policy: str,
-) -> Outcome:
-    threshold = settings.checks.spam_threshold
+def _spam(the: Checked, policy: str) -> Outcome:
+    threshold = the.settings.checks.spam_threshold
     try:
-        result = spam.score(spam.sample_message(settings, email, now))
+        result = spam.score(spam.sample_message(the.settings, the.email, the.now))
     except spam.SpamCheckUnavailable as exc:
         return WARN, f"not run: {exc}", {}
     hits = [
@@ -204,16 +201,9 @@ def _spam(
     return verdict, summary, {"points": result.points, "rules": hits}
 
 
-def _accessibility(
-    settings: Settings,
-    engine: Engine,
-    edition: Edition,
-    email: RenderedEmail,
-    now: datetime,
-    policy: str,
-) -> Outcome:
-    pairs = accessibility.colour_pairs(settings.branding.colour)
-    findings = accessibility.check_html(email.html, pairs)
+def _accessibility(the: Checked, policy: str) -> Outcome:
+    pairs = accessibility.colour_pairs(the.settings.branding.colour)
+    findings = accessibility.check_html(the.email.html, pairs)
     if not findings:
         return OK, "every rule passes", {"findings": []}
     rows = [{"rule": f.rule, "what": f.what} for f in findings]
@@ -221,15 +211,8 @@ def _accessibility(
     return policy, summary, {"findings": rows}
 
 
-def _size(
-    settings: Settings,
-    engine: Engine,
-    edition: Edition,
-    email: RenderedEmail,
-    now: datetime,
-    policy: str,
-) -> Outcome:
-    size = len(email.html.encode())
+def _size(the: Checked, policy: str) -> Outcome:
+    size = len(the.email.html.encode())
     summary = f"{size / 1024:.1f} KB of HTML (Gmail clips past {CLIPPED_AT // 1024} KB)"
     if size <= CLIPPED_AT:
         return OK, summary, {"bytes": size}
