@@ -134,6 +134,7 @@ def test_build_shows_each_link_with_its_item(blocking, site) -> None:
 def test_a_held_edition_is_not_sent_until_overridden_with_a_reason(blocking, site) -> None:
     _cli(blocking, "collect")
     _cli(blocking, "build")
+    assert "is held by its checks" in _cli(blocking, "send", "--dry-run")
     refused = _cli(blocking, "send", "--yes", code=1)
     assert f"edition {WEEK} is held by its checks (links: 2 link(s) checked: 1 broken)" in refused
     assert "--override REASON" in refused

@@ -21,7 +21,7 @@ from digest.dispatch.batch import Outcome
 from digest.dispatch.plan import SendPlan
 from digest.errors import DeliveryError
 from digest.lifecycle.alerts import cancel, draft_alert, parse_at, send_alert_test, store_alert
-from digest.lifecycle.checking import run_checks
+from digest.lifecycle.checking import refusal_of, report_of, run_checks
 from digest.lifecycle.sending import (
     SendEvents,
     SendResult,
@@ -75,6 +75,10 @@ def send_command(
         planned = preview_send(app, edition_id, list_slug)
         waiting = _show_plan(app, planned)
         if dry_run:
+            with app.engine.connect() as conn:
+                report = report_of(conn, edition_id)
+            if report.blocked:
+                warn(refusal_of(report))
             typer.echo("dry run: nothing sent")
             return
         typer.confirm(f"Send {edition_id} to {waiting} recipient(s) now?", abort=True)
