@@ -406,3 +406,14 @@ def assert_too_big_for_a_part(
     room = prof.emessage_chars - len(f"Part {len(parts)} of {len(parts)}\n\n")
     too_many_lines = prof.emessage_lines is not None and last - first + 1 > prof.emessage_lines - 2
     assert size > room or too_many_lines, (start, size, room)
+
+
+def test_a_section_title_in_capitals_never_becomes_markup() -> None:
+    # "ß" is "SS" in capitals: "<ß" would come out as "<SS", a tag to a filter inside.
+    base = golden_edition()
+    first = dataclasses.replace(base.sections[0], title="<ß &amp; <b")
+    edition = dataclasses.replace(base, sections=(first, *base.sections[1:]))
+    for ascii_only in (False, True):
+        parts = emessage_parts(edition, ORG, profile(13_000, None, ascii_only))
+        check_parts(parts, profile(13_000, None, ascii_only))
+        assert "< SS" in parts[0]

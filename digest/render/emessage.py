@@ -183,7 +183,9 @@ class _Writer:
             url = self.url(section.more_url or self.org.website)
             blocks.append(self.lines(f"{more} {url}"))
         if blocks:  # the section's title goes with its first item, never alone at a part's end
-            blocks[0] = [line.upper() for line in self.title(section.title)] + blocks[0]
+            # Capitals can make markup of what was not ("<ß" is "<SS"): held apart again.
+            title = [_MARKUP.sub(r"\g<0> ", line.upper()) for line in self.title(section.title)]
+            blocks[0] = title + blocks[0]
         return blocks
 
     def item(self, item: Item) -> list[str]:
