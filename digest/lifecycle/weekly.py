@@ -79,7 +79,7 @@ def _weekly(
         return f"{week}: nothing new, no edition"
     report = ensure_checked(app.settings, app.engine, week, now)
     if report.blocked:
-        ask_approval(app, week, note="held by its checks: " + "; ".join(report_lines(report)))
+        ask_approval(app, week, note="held by its checks: " + "; ".join(_held_because(report)))
         return f"{week}: held by its checks, staff asked to fix or override"
     if app.settings.edition.require_approval:
         return ask_approval(app, week)
@@ -87,7 +87,7 @@ def _weekly(
     return f"{week}: sent"
 
 
-def report_lines(report: CheckReport) -> list[str]:
+def _held_because(report: CheckReport) -> list[str]:
     return [f"{c.name}: {c.summary}" for c in report.blocking]
 
 
