@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from digest.commands.ops_cli import backup, init, restore
 from digest.commands.people_cli import subscribers_app, users_app
 from digest.commands.runner import ConfigOpt, DebugOpt, JsonOpt, YesOpt, errors_as_exit, run
 
@@ -19,6 +20,9 @@ app = typer.Typer(
 )
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(users_app, name="users")
+app.command()(init)
+app.command()(backup)
+app.command()(restore)
 
 
 OverrideOpt = Annotated[

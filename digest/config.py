@@ -36,6 +36,7 @@ from digest.config_errors import (
     list_problems,
     section_problems,
 )
+from digest.config_ops import BackupSettings
 from digest.config_secrets import Secrets as Secrets
 from digest.errors import ConfigError
 
@@ -240,6 +241,7 @@ class WebSettings(_Strict):
 class ScheduleSettings(_Strict):
     collect: str = "0 6 * * *"
     send: str = "0 7 * * thu"
+    backup: str = "30 3 * * *"  # the daily backup ([backup] says where and how many)
     grace_minutes: int = Field(default=120, ge=1)
 
 
@@ -275,6 +277,7 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=WebSettings)
     branding: Branding = Field(default_factory=Branding)
     checks: CheckSettings = Field(default_factory=CheckSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _delivery_given: bool = PrivateAttr(default=True)

@@ -25,11 +25,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.config import Settings
 from digest.context import open_app
 from digest.errors import ConfigError
+from digest.store import operations
 from digest.store.db import sqlite_url_for
 
 log = logging.getLogger(__name__)
 STOP = threading.Event()  # set on SIGTERM: sends finish their batches in flight and stop
 HOLDER = f"{socket.gethostname()}:serve"
+SCHEDULER_BEAT = "scheduler"  # its every-minute job says it is alive
 
 
 def cron(expression: str, settings: Settings, key: str) -> CronTrigger:
@@ -116,6 +118,8 @@ def auto_send_job(config: str) -> None:
     from digest.lifecycle.weekly import auto_send_due
 
     app = open_app(Path(config))
+    with app.engine.begin() as conn:  # /healthz reads it: the scheduler is running
+        operations.beat(conn, SCHEDULER_BEAT, app.clock())
     for alert in send_due(app, stop=STOP):
         log.info("alert %s: its time came", alert)
     for edition_id in auto_send_due(app, stop=STOP):

@@ -357,3 +357,24 @@ link_checks = sa.Table(
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
     sa.Column("checked_at", UTCDateTime, nullable=False),
 )
+
+# Each backup taken (by `digest backup` or the daily job): where, how large, and whether
+# it worked; the console and /healthz show the latest.
+backups = sa.Table(
+    "backups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("ok", sa.Boolean, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+)
+
+# "I am alive" from long-running parts (the scheduler), for /healthz.
+heartbeats = sa.Table(
+    "heartbeats",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+)
