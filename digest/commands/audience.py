@@ -106,8 +106,19 @@ def show_command(engine: Engine, address: str, *, as_json: bool) -> None:
         typer.echo(f"{key}: {'' if value is None else value}")
 
 
+NO_LISTS = """no lists in config.toml: add one for each kind you send, for example:
+
+[[lists]]
+slug = "weekly"
+name = "Weekly digest"
+kind = "digest"   # or "alerts" (special alerts), "print" (the print edition)"""
+
+
 def lists_command(app: App, *, as_json: bool) -> None:
     summary = list_summary(app)
+    if not summary and not as_json:
+        typer.echo(NO_LISTS)
+        return
     if as_json:
         typer.echo(
             json.dumps(

@@ -15,6 +15,7 @@ from digest.config import Settings
 from digest.context import App
 from digest.errors import DigestError
 from digest.lifecycle.checking import CheckReport, problems_of, refusal_of, run_checks
+from digest.store.notes import any_notes
 
 
 def _show_outcome(outcome: SourceOutcome) -> None:
@@ -33,8 +34,27 @@ def _show_outcome(outcome: SourceOutcome) -> None:
         warn(warning)
 
 
+# What `digest collect` and `digest build` say to a config.toml with nothing to fetch.
+NO_SOURCES = """no sources to fetch: config.toml has no [[sources.feeds]] or [[sources.calendars]]
+(only the notes folder is read). Add a feed to config.toml, for example:
+
+[[sources.feeds]]
+name = "news"
+url = "https://example.org/feed.xml"
+section = "news"
+
+then run 'digest collect' again."""
+
+
 def collect_command(settings: Settings, engine: Engine, now: datetime) -> None:
-    """Succeeds when some source worked (failures are warnings); fails when all failed."""
+    """Succeeds when some source worked (failures are warnings); fails when all failed.
+    With no feed or calendar it says what to add and succeeds (exit 0: nothing failed),
+    still reading the notes if there are any."""
+    sources = settings.sources
+    if not (sources.feeds or sources.calendars):
+        typer.echo(NO_SOURCES)
+        if sources.notes is None and not _console_notes(engine):
+            return
     report = collect(settings, engine, now, on_outcome=_show_outcome)
     failed = len(report.failed)
     total = len(report.outcomes)
@@ -49,7 +69,14 @@ def collect_command(settings: Settings, engine: Engine, now: datetime) -> None:
         typer.echo(f"collected {total} sources: {report.added} new")
 
 
+def _console_notes(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return any_notes(conn)
+
+
 def build_command(app: App, *, week: str | None, out: Path | None, force: bool) -> None:
+    if not (app.settings.sources.feeds or app.settings.sources.calendars):
+        typer.echo(NO_SOURCES)
     result = build(
         app.settings, app.engine, week=week, out=out, force=force, now=app.clock(), who=who_am_i()
     )
