@@ -33,7 +33,7 @@ typecheck: $(VENV)/.dev
 	$(BIN)/mypy digest
 
 unit: $(VENV)/.dev chromium axe print-deps
-	scripts/system-packages poppler-utils spamassassin
+	scripts/system-packages poppler-utils spamassassin caddy $$(command -v systemd-analyze >/dev/null || echo systemd)
 	DIGEST_REQUIRE_POSTGRES=1 scripts/with-postgres $(BIN)/pytest -n 2 -q
 
 print-deps:
