@@ -58,5 +58,9 @@ class App:
 def open_app(config: Path | None = None, secrets: Secrets | None = None) -> App:
     """Settings from ``config`` (see config_path), its database, secrets from the environment."""
     settings = load_settings(config)
-    engine = open_engine(settings.database_url, settings.base_dir)
+    engine = open_engine(
+        settings.database_url,
+        settings.base_dir,
+        backup_dir=settings.resolve(settings.backup.dir),
+    )
     return App(settings, engine, secrets or Secrets.from_env())

@@ -24,7 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.config import Settings
 from digest.context import open_app
-from digest.errors import ConfigError
+from digest.errors import ConfigError, DigestError
 from digest.store import operations
 from digest.store.db import sqlite_url_for
 
@@ -61,6 +61,7 @@ def make_scheduler(settings: Settings, config: Path) -> BackgroundScheduler:
     wanted: dict[str, tuple[Any, Any]] = {
         "collect": (collect_job, cron(settings.schedule.collect, settings, "collect")),
         "weekly": (weekly_job, cron(settings.schedule.send, settings, "send")),
+        "backup": (backup_job, cron(settings.schedule.backup, settings, "backup")),
         "auto-send": (
             auto_send_job,
             # Every minute: scheduled alerts, approval deadlines, waiting confirmations.
@@ -126,6 +127,21 @@ def auto_send_job(config: str) -> None:
         log.info("auto-send: %s went out without approval (edition.auto_send_after)", edition_id)
     if sent := send_waiting(app):
         log.info("sent %s waiting confirmation email(s)", sent)
+
+
+def backup_job(config: str) -> None:
+    """Daily: a backup into [backup] dir, only the newest [backup] keep left there. A
+    failure is logged (and recorded, for the console), never raised into the scheduler."""
+    from digest.backup import take_backup
+
+    try:
+        taken = take_backup(open_app(Path(config)), out=None)
+    except DigestError as exc:
+        log.error("backup: %s", exc)
+    except Exception:
+        log.exception("backup: unexpected failure")
+    else:
+        log.info("backup: %s (%s bytes)", taken.path, taken.bytes)
 
 
 def alert_job(config: str, alert: str, list_slug: str | None = None) -> None:

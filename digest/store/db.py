@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -12,12 +14,16 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
+from digest import clock as wall_clock
 from digest.errors import ConfigError, DigestError
 from digest.paths import private_folder
+from digest.store import operations
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MIGRATING = threading.Lock()
 _MIGRATED: set[str] = set()  # databases already brought up to date by this process
@@ -53,8 +59,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def open_engine(database_url: str, base_dir: Path) -> Engine:
-    """An engine on the configured database, schema migrated to the newest version."""
+def open_engine(database_url: str, base_dir: Path, *, backup_dir: Path | None = None) -> Engine:
+    """An engine on the configured database, schema migrated to the newest version. With
+    ``backup_dir``, a database that holds an older schema is backed up there first."""
     url = sqlite_url_for(database_url, base_dir)
     try:
         engine = sa.create_engine(url)
@@ -65,8 +72,12 @@ def open_engine(database_url: str, base_dir: Path) -> Engine:
     try:
         with _MIGRATING:  # the scheduler's jobs open the database from several threads
             if url not in _MIGRATED:
+                taken = _backup_before_upgrade(engine, backup_dir) if backup_dir else None
                 _migrate_when_free(engine)
                 _MIGRATED.add(url)
+                if taken is not None:
+                    with engine.begin() as conn:
+                        operations.record_backup(conn, taken)
     except DatabaseError as exc:
         where = engine.url.render_as_string(hide_password=True)
         raise DigestError(
@@ -74,6 +85,37 @@ def open_engine(database_url: str, base_dir: Path) -> Engine:
             "and that its folder is writable"
         ) from None
     return engine
+
+
+def _backup_before_upgrade(engine: Engine, folder: Path) -> operations.Backup | None:
+    """Upgrades run with a backup taken first: a database whose schema is behind this code
+    is copied into ``folder`` before the migrations touch it (a fresh one needs none).
+    Without pg_dump on the machine a PostgreSQL upgrade goes on with a warning."""
+    from digest import backup_copy  # it reads the migrations' folder, not this module
+
+    order = backup_copy.revision_order()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current is None and not sa.inspect(conn).get_table_names():
+            return None
+    if current == order[-1] or (current is not None and current not in order):
+        return None  # up to date, or newer than this code (the upgrade says so)
+    kind = backup_copy.kind_of_url(engine.url)
+    now = wall_clock.now()
+    dest = backup_copy.new_name(folder, kind, now)
+    if kind == backup_copy.POSTGRESQL and shutil.which("pg_dump") is None:
+        log.warning("upgrading the database from %s without a backup: pg_dump is missing", current)
+        return None
+    url = engine.url.render_as_string(hide_password=False)
+    try:
+        size = backup_copy.copy_database(url, dest)
+    except (DigestError, OSError) as exc:
+        raise DigestError(
+            f"the database needs an upgrade (from migration {current}) and the backup taken "
+            f"first failed: {exc}: make room in [backup] dir ({folder}) or fix its permissions"
+        ) from None
+    log.warning("before upgrading the database from migration %s: backed up to %s", current, dest)
+    return operations.Backup(now, str(dest), size, True, f"before the upgrade from {current}")
 
 
 def one_writer(engine: Engine) -> AbstractContextManager[object]:

@@ -17,7 +17,7 @@ from digest.staff import audit
 from digest.staff.charts import dashboard_charts
 from digest.staff.numbers import edition_numbers
 from digest.staff.sessions import Staff
-from digest.store import content, editions, ledger, signups
+from digest.store import content, editions, ledger, operations, signups
 from digest.urls import CONSOLE
 from digest.web.console import console, missing
 from digest.web.deps import Ctx, StaffDep
@@ -48,6 +48,7 @@ def dashboard(ctx: Ctx, staff: StaffDep) -> HTMLResponse:
             if states.get(e.edition_id, State.FAILED) == State.FAILED
         ]
         collected = content.last_collect(conn)
+        backed_up = operations.last_backup(conn)
         unsent, why = signups.waiting(conn, now, max_age=LINK_WORKS_FOR)
         charts = dashboard_charts(conn, ctx.settings, now)
     return console(
@@ -59,6 +60,7 @@ def dashboard(ctx: Ctx, staff: StaffDep) -> HTMLResponse:
         failures=failures,
         next_send=next_weekly_send(ctx.settings, now),
         last_collect=collected,
+        last_backup=backed_up,
         confirmations=(unsent, why),
         zone=ctx.settings.organisation.zone,
         label=lambda state: State(state).label,
