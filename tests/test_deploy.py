@@ -131,8 +131,9 @@ UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
 def caddy_bytes(size: str) -> int:
     """A Caddyfile size (``55MB``, ``50MiB``) in bytes, as Caddy reads it (MB is 10^6)."""
-    number, unit = re.fullmatch(r"([0-9.]+)\s*([A-Za-z]*)", size).groups()  # type: ignore[union-attr]
-    return int(float(number) * UNITS[unit.upper()])
+    match = re.fullmatch(r"([0-9.]+)\s*([A-Za-z]*)", size)
+    assert match, f"max_size {size!r} is not a size Caddy reads"
+    return int(float(match[1]) * UNITS[match[2].upper()])
 
 
 def test_caddy_lets_the_largest_upload_through_and_little_more() -> None:
