@@ -35,15 +35,15 @@ def _show_outcome(outcome: SourceOutcome) -> None:
 
 
 # What `digest collect` and `digest build` say to a config.toml with nothing to fetch.
-NO_SOURCES = """no sources to fetch: config.toml has no [[sources.feeds]] or [[sources.calendars]]
-(only the notes folder is read). Add a feed to config.toml, for example:
+NO_SOURCES = """no sources to fetch: config.toml has no [[sources.feeds]] or [[sources.calendars]],
+so an edition can hold staff notes at most. Add a feed to config.toml, for example:
 
 [[sources.feeds]]
 name = "news"
 url = "https://example.org/feed.xml"
 section = "news"
 
-then run 'digest collect' again."""
+then run 'digest collect'."""
 
 
 def collect_command(settings: Settings, engine: Engine, now: datetime) -> None:
