@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import logging
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from digest.commands.ops_cli import backup, init, restore
 from digest.commands.people_cli import subscribers_app, users_app
 from digest.commands.runner import ConfigOpt, DebugOpt, JsonOpt, YesOpt, errors_as_exit, run
+
+if TYPE_CHECKING:
+    from digest.context import App
 
 app = typer.Typer(
     help="Weekly newsletter and digest generator: collect, build, send.",
@@ -33,6 +36,11 @@ OverrideOpt = Annotated[
         help="Send it although a blocking check holds it, and say why (kept in its history).",
     ),
 ]
+
+
+class LogFormatChoice(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 def main() -> None:
@@ -170,20 +178,28 @@ def alert(
 def serve(
     host: Annotated[str, typer.Option(help="Address the web app listens on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the web app.")] = 8000,
+    log_format: Annotated[
+        LogFormatChoice,
+        typer.Option(
+            help="text: lines for people, times in the organisation's zone; json: one "
+            "object a line for machines.",
+        ),
+    ] = LogFormatChoice.TEXT,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """The web app and the scheduler in one process (collect daily, the weekly edition,
-    approval deadlines, scheduled alerts) until SIGTERM or Ctrl-C."""
+    approval deadlines, scheduled alerts, the daily backup) until SIGTERM or Ctrl-C."""
     from digest.commands import serve_command
     from digest.config import config_path
+    from digest.logs import LogFormat, configure_logging
 
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    run(config, debug, lambda a: serve_command(a, config_path(config), host=host, port=port))
+    def start(a: App) -> None:
+        fmt: LogFormat = "json" if log_format is LogFormatChoice.JSON else "text"
+        configure_logging(fmt, a.settings.organisation.zone, debug=debug)
+        serve_command(a, config_path(config), host=host, port=port)
+
+    run(config, debug, start)
 
 
 @app.command("editions")

@@ -16,10 +16,10 @@ from digest.context import App
 from digest.errors import DeliveryError
 from digest.lifecycle.states import State
 from digest.lifecycle.weekly import approve, reject
+from digest.schedule import SCHEDULER_BEAT, make_scheduler, next_runs, resume_job
 from digest.schedule import STOP as SCHEDULER_STOP
-from digest.schedule import make_scheduler, next_runs, resume_job
 from digest.store import editions as editions_store
-from digest.store import ledger
+from digest.store import ledger, operations
 from digest.web.app import create_app
 from digest.web.console import wait_for_background
 from digest.web.server import server_config
@@ -139,6 +139,8 @@ def serve_command(app: App, config: Path, *, host: str, port: int) -> None:
     web = create_app(app)
     scheduler = make_scheduler(app.settings, config)
     scheduler.resume()
+    with app.engine.begin() as conn:  # /healthz: running from the first minute
+        operations.beat(conn, SCHEDULER_BEAT, app.clock())
     # A send cut short by the last stop (SIGTERM, a crash) goes on now, not next week.
     threading.Thread(
         target=resume_job, args=[str(config.resolve())], name="digest-resume", daemon=True
@@ -147,7 +149,9 @@ def serve_command(app: App, config: Path, *, host: str, port: int) -> None:
         typer.echo(f"{job_id}: next run {when:%Y-%m-%d %H:%M} UTC" if when else f"{job_id}: -")
     typer.echo(f"web app on http://{host}:{port}")
     try:
-        uvicorn.Server(server_config(web, app.settings, host=host, port=port)).run()
+        # log_config=None: uvicorn's lines go through the process's own format (--log-format).
+        served = server_config(web, app.settings, host=host, port=port, log_config=None)
+        uvicorn.Server(served).run()
     finally:
         SCHEDULER_STOP.set()
         scheduler.shutdown(wait=True)

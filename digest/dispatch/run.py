@@ -9,6 +9,7 @@ Each state change is committed before the next step, so any crash can be resumed
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import random
 import socket
@@ -28,6 +29,8 @@ from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
 from digest.dispatch.personal import personal_links
 from digest.models import Attachment, Recipient, RenderedEmail
 from digest.store import ledger
+
+log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 60.0
 STALE_AFTER = timedelta(minutes=15)  # an in-flight claim older than this has lost its process
@@ -239,6 +242,15 @@ def _record(run: SendRun, claimed: ledger.Claimed, outcome: Outcome, size: int) 
         run.stop.set()
     with run.lock:
         run.report.outcomes[kind] += 1
+    log.info(
+        "edition %s batch %s (%s recipients): %s%s",
+        run.edition_id,
+        claimed.seq,
+        size,
+        kind,
+        f": {outcome.reason}" if outcome.reason else "",
+        extra={"edition": run.edition_id, "batch": claimed.seq},
+    )
     if run.on_batch is not None:
         run.on_batch(claimed.seq, outcome, 0 if kind == "split" else size)
 

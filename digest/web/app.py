@@ -22,6 +22,7 @@ from digest.web import (
     archive,
     auth,
     branding,
+    healthz,
     public,
     webhook,
 )
@@ -31,6 +32,7 @@ from digest.web.limits import BodyLimit
 from digest.web.pages import MAX_BODY, MAX_UPLOAD, message
 
 ROUTERS = (
+    healthz.router,
     public.router,
     archive.router,
     branding.router,
