@@ -366,3 +366,18 @@ def test_the_daily_job_logs_a_failure_and_never_raises(
         last = operations.last_backup(conn)
     assert last is not None and not last.ok and "blocked" in last.detail
     ctx.engine.dispose()
+
+
+def test_the_dashboard_shows_the_last_backup(make_project, tmp_path, monkeypatch) -> None:
+    from digest.staff.users import add_user
+    from tests.console_setup import NOW, PASSWORD, STAFF, signed_in
+
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "backup-test-secret-key-0123456789")
+    ctx = make_project("").app()
+    add_user(ctx.engine, STAFF, PASSWORD, who="test", now=NOW)
+    client, _ = signed_in(ctx)
+    assert "No backup yet: run <code>digest backup</code>" in client.get("/admin").text
+    taken = take_backup(ctx, out=None)
+    page = client.get("/admin").text
+    assert "Last backup:" in page and f"<code>{taken.path}</code>" in page
