@@ -188,7 +188,7 @@ async def _check_one(link: str, hosts: _Hosts, limits: _Limits) -> LinkResult:
             return _end(trail, "broken", f"{trail.asking} ({exc.why}): not checked")
         return _end(trail, "broken", f"redirects to {trail.asking} ({exc.why}): not followed")
     except HostDown as exc:
-        detail = f"not asked: the host {exc.why} for another link"
+        detail = f"{exc.why} for another link to this host: not asked again"
         return _end(trail, "unreachable", detail, answered=False)
     except (TimeoutError, httpx.TimeoutException):
         seconds = limits.timeout_seconds
