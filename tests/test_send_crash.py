@@ -1,8 +1,11 @@
 """`digest send` as a real process: killed mid-send, run twice at once, cut off by SendGrid.
 
-Each test builds the edition in-process, then drives the `digest` command in subprocesses
-against a FakeSendGrid served from this process. Every wait has a deadline, so a hang fails
-the test instead of blocking CI.
+Each test builds the edition in-process, then drives the sending `digest` commands (send,
+alert, serve: the ones killed, raced or cut off) in subprocesses against a FakeSendGrid served
+from this process. The commands that only read or set up the ledger (status, editions,
+subscribers import) run in this process through the same CLI: each `digest` process costs
+seconds of start-up, and they are not what is being killed. Every wait has a deadline, so a
+hang fails the test instead of blocking CI.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from typing import IO, Any
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from digest.cli import app
 from digest.store.tables import batches, send_recipients
 from tests.conftest import Project
 from tests.fake_sendgrid import FakeSendGrid, Faults
@@ -29,6 +34,15 @@ from tests.waiting import wait_until
 
 RUN_TIMEOUT = 60.0  # seconds any one `digest` process may take before the test fails
 POLL = 0.002
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What an in-process `digest` command did, shaped like a CompletedProcess."""
+
+    returncode: int
+    stdout: str
+    stderr: str
 
 
 @dataclass
@@ -54,6 +68,14 @@ class Sender:
             check=False,
         )
 
+    def cli(self, *args: str) -> Ran:
+        """A `digest` command that sends nothing (status, editions, subscribers import), run
+        in this process through the same CLI: the ledger is the same database either way."""
+        result = CliRunner().invoke(app, [*args, "--config", str(self.project.config)])
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return Ran(result.exit_code, result.stdout, result.stderr)
+
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """A `digest` process in the background, its output going to NAME.out and NAME.err."""
         out = (self.folder / f"{name}.out").open("wb")
@@ -70,7 +92,7 @@ class Sender:
         )
 
     def status(self) -> dict[str, Any]:
-        result = self.run("status", "--json")
+        result = self.cli("status", "--json")
         assert result.returncode == 0, result.stdout + result.stderr
         return dict(json.loads(result.stdout))
 
@@ -171,7 +193,7 @@ def test_killed_mid_send_resumes_and_never_sends_a_batch_twice(sender_factory, f
     # (The plan it prints comes before the abandoned batches are marked, so it does not warn
     # about them; its closing line counts them, and `digest status` says what to do.)
     assert f"{crashed['recipients']['in_flight']} uncertain" in again.stdout
-    hint = sender.run("status")
+    hint = sender.cli("status")
     assert "--resend-uncertain" in hint.stdout, hint.stdout + hint.stderr
 
     state = sender.status()
@@ -230,7 +252,7 @@ def test_killed_while_a_request_is_in_flight_is_uncertain_until_staff_resend(
     assert state["batches"]["accepted"] == 2
     assert {int(f["batch"]) for f in state["failures"]} == in_flight
     assert not _seqs_of(fake.requests[2:]) & in_flight  # not resent automatically
-    text = sender.run("status")
+    text = sender.cli("status")
     assert text.returncode == 0
     assert "2 uncertain" in text.stdout and "--resend-uncertain" in text.stdout
 
@@ -360,7 +382,7 @@ def test_an_alert_killed_mid_send_is_resumed_by_the_next_serve(sender_factory, f
         config.read_text() + '\n[[lists]]\nslug = "alerts"\nname = "Alerts"\nkind = "alerts"\n'
     )
     everyone = sender.folder / "people.csv"
-    imported = sender.run("subscribers", "import", str(everyone), "--list", "alerts")
+    imported = sender.cli("subscribers", "import", str(everyone), "--list", "alerts")
     assert imported.returncode == 0, imported.stderr
     body = sender.folder / "alert.md"
     body.write_text("Vigil at six.")
@@ -372,7 +394,7 @@ def test_an_alert_killed_mid_send_is_resumed_by_the_next_serve(sender_factory, f
     wait_until("the fake to finish (accept) what was in flight", fake.idle)
     before = len(fake.accepted_counts())
     assert 0 < before < people
-    listed = json.loads(sender.run("editions", "--json").stdout)
+    listed = json.loads(sender.cli("editions", "--json").stdout)
     [ident] = [e["edition"] for e in listed if e["kind"] == "alert"]
     assert [e["state"] for e in listed if e["edition"] == ident] == ["sending"]
 
@@ -388,7 +410,7 @@ def test_an_alert_killed_mid_send_is_resumed_by_the_next_serve(sender_factory, f
     serve.wait(timeout=RUN_TIMEOUT)
     counts = fake.accepted_counts()
     assert set(counts.values()) == {1}  # nobody got it twice
-    state = sender.run("status", ident, "--json")
+    state = sender.cli("status", ident, "--json")
     recipients = json.loads(state.stdout)["recipients"]
     assert recipients["accepted"] + recipients["uncertain"] == people
     # Everyone got it once: serve sent the rest, and the batch in flight at the kill (which
