@@ -71,13 +71,13 @@ def confirm(engine: Engine, keys: Keyring, token: str, *, now: datetime) -> Acti
     with engine.begin() as conn:
         claims, sub = _verified(conn, keys, token, "confirm", now)
         asked = confirmed_request(conn, claims)
-        sup = store.suppression_of(conn, sub.email_key)
+        sup = store.suppression_of(conn, sub.email_key, keys.forgotten)
         left_at = sup.created if sup is not None else sub.unsubscribed
         if left_at is not None and left_at > claims.issued + timedelta(seconds=1):
             raise AudienceError("this address has unsubscribed since: subscribe again")
         changed = False
-        if sup is not None:  # they left, then asked again and confirmed: their choice now
-            store.lift_suppression(conn, sub.email_key)
+        if sup is not None:  # they left (or were forgotten), asked again, confirmed: so be it
+            store.lift_suppression(conn, sub.email_key, keys.forgotten)
         if sub.status != store.ACTIVE:
             store.update_subscriber(
                 conn, sub.id, status=store.ACTIVE, confirmed=now, unsubscribed=None
@@ -155,7 +155,7 @@ def set_preferences(
             return ActionResult(sub.email, claims.list_slug, changed)
         changed = False
         for slug, wanted in (lists or {}).items():
-            changed |= _set_member(conn, sub, slug, wanted, fmt, now)
+            changed |= _set_member(conn, sub, slug, wanted, fmt, now, keys.forgotten)
         updates = {k: v for k, v in (("format", fmt), ("profile", profile)) if v is not None}
         for member in store.memberships_of(conn, sub.id):
             if any(getattr(member, k) != v for k, v in updates.items()):
@@ -176,14 +176,20 @@ def _check_choices(
 
 
 def _set_member(
-    conn: Connection, sub: Any, slug: str, wanted: bool, fmt: str | None, now: datetime
+    conn: Connection,
+    sub: Any,
+    slug: str,
+    wanted: bool,
+    fmt: str | None,
+    now: datetime,
+    marks: store.Marks,
 ) -> bool:
     member = store.list_memberships(conn, slug, [sub.id]).get(sub.id)
     if not wanted:
         if member is None or member.status == store.UNSUBSCRIBED:
             return False
         return store.update_membership(conn, sub.id, slug, status=store.UNSUBSCRIBED, changed=now)
-    if sub.status in store.GONE or store.suppression_of(conn, sub.email_key) is not None:
+    if sub.status in store.GONE or store.suppression_of(conn, sub.email_key, marks) is not None:
         raise AudienceError("this address has left every list: subscribe again to join one")
     if member is None:
         store.add_membership(

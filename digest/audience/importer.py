@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from digest.audience.addresses import email_key
 from digest.audience.cells import unescape_cell
+from digest.audience.forgotten import marks_of
 from digest.chunks import batched
 from digest.errors import AudienceError
 from digest.store import audience as store
@@ -52,6 +53,7 @@ FORMAT_CHOICES = (
     ("text", "Plain text only"),
     ("print", "A printable edition to post to someone inside"),
 )
+FORGOTTEN_ROW = "asked to be forgotten: they can sign up again on the website"
 CHUNK_ROWS = 5000
 PROBLEMS_KEPT = 1000
 
@@ -114,6 +116,7 @@ class ImportTarget:
     status: str  # for new members: active, or pending with --pending
     source: str
     now: datetime
+    marks: store.Marks = store.no_marks  # how a forgotten address is recognised
 
 
 def import_csv(
@@ -131,9 +134,10 @@ def import_csv(
     """Add or update the file's subscribers on a list, all in one transaction.
 
     Suppressed and unsubscribed addresses are never resubscribed (the report lists
-    them). Nothing is written with ``dry_run``, nor with ``strict`` when any row was
-    rejected; the report is the same either way (``written`` says which). ``file_name``
-    is what the subscribers' source says (an upload's own name; default the path's).
+    them); those who asked to be forgotten are rejected rows. Nothing is written with
+    ``dry_run``, nor with ``strict`` when any row was rejected; the report is the same
+    either way (``written`` says which). ``file_name`` is what the subscribers' source
+    says (an upload's own name; default the path's).
     """
     settings, engine = app.settings, app.engine
     listed = settings.list_named(list_slug)
@@ -144,8 +148,9 @@ def import_csv(
     report = ImportReport()
     rows = _valid_rows(read_table(path), fmt, profiles, report)
     status = store.PENDING if pending else store.ACTIVE
-    target = ImportTarget(list_slug, status, f"import {file_name or path.name}", now)
     with engine.begin() as conn:
+        source = f"import {file_name or path.name}"
+        target = ImportTarget(list_slug, status, source, now, marks_of(app, conn))
         store.sync_lists(conn, settings.lists)
         refreshed = False
         for chunk in batched(rows, CHUNK_ROWS):
@@ -167,7 +172,7 @@ def apply_rows(
     address replaces the stored one; a row without one leaves it as it is."""
     keys = [r.key for r in rows]
     known = store.subscribers_by_key(conn, keys)
-    blocked = store.suppressions_by_key(conn, keys)
+    blocked = store.suppressions_by_key(conn, keys, target.marks)
     members = store.list_memberships(conn, target.list_slug, [s.id for s in known.values()])
     addressed = [known[r.key].id for r in rows if r.address is not None and r.key in known]
     stored = mailing.addresses_of(conn, addressed)
@@ -177,7 +182,11 @@ def apply_rows(
     for row in rows:
         sub = known.get(row.key)
         member = members.get(sub.id) if sub is not None else None
-        why = _why_not(blocked.get(row.key), sub, member)
+        suppression = blocked.get(row.key)
+        if suppression is not None and suppression.reason == store.FORGOTTEN:
+            report.rejected.append((row.line, FORGOTTEN_ROW))  # nothing of why, nor who
+            continue
+        why = _why_not(suppression, sub, member)
         if why:
             report.suppressed.append((row.line, f"{row.email}: {why}"))
             continue

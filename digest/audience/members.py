@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection, Engine
 
 from digest.audience.addresses import email_key
+from digest.audience.forgotten import marks_of
 from digest.audience.importer import FORMATS
 from digest.errors import AudienceError
 from digest.store import audience as store
@@ -83,20 +84,23 @@ def _require(conn: Connection, address: str) -> Any:
     return sub
 
 
-def details(engine: Engine, address: str) -> SubscriberDetails:
-    """Everything stored about one subscriber."""
+def details(engine: Engine, address: str, marks: store.Marks = store.no_marks) -> SubscriberDetails:
+    """Everything stored about one subscriber (``marks``: to show a forgotten mark left
+    before they signed up again)."""
     with engine.connect() as conn:
-        return _details(conn, _require(conn, address))
+        return _details(conn, _require(conn, address), marks)
 
 
-def details_by_id(conn: Connection, subscriber_id: int) -> SubscriberDetails | None:
+def details_by_id(
+    conn: Connection, subscriber_id: int, marks: store.Marks = store.no_marks
+) -> SubscriberDetails | None:
     sub = store.subscriber_by_id(conn, subscriber_id)
-    return _details(conn, sub) if sub is not None else None
+    return _details(conn, sub, marks) if sub is not None else None
 
 
-def _details(conn: Connection, sub: Any) -> SubscriberDetails:
+def _details(conn: Connection, sub: Any, marks: store.Marks) -> SubscriberDetails:
     rows = store.memberships_of(conn, sub.id)
-    sup = store.suppression_of(conn, sub.email_key)
+    sup = store.suppression_of(conn, sub.email_key, marks)
     return SubscriberDetails(
         sub.id,
         sub.email,
@@ -139,7 +143,7 @@ def add(
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
         sub = store.find_subscriber(conn, key)
-        _check_not_gone(conn, key, sub, resubscribe)
+        _check_not_gone(conn, key, sub, resubscribe, marks_of(app, conn))
         if sub is None:
             store.add_subscribers(
                 conn,
@@ -168,8 +172,10 @@ def add(
         return _join(conn, sub, list_slug, status, fmt, profile, now, resubscribe=resubscribe)
 
 
-def _check_not_gone(conn: Connection, key: str, sub: Any, resubscribe: bool) -> None:
-    sup = store.suppression_of(conn, key)
+def _check_not_gone(
+    conn: Connection, key: str, sub: Any, resubscribe: bool, marks: store.Marks
+) -> None:
+    sup = store.suppression_of(conn, key, marks)
     gone = sup is not None or (sub is not None and sub.status in store.GONE)
     if gone and not resubscribe:
         why = sup.reason if sup is not None else sub.status
@@ -178,7 +184,7 @@ def _check_not_gone(conn: Connection, key: str, sub: Any, resubscribe: bool) -> 
             "pass --resubscribe only if they asked you to in writing"
         )
     if gone:
-        store.lift_suppression(conn, key)
+        store.lift_suppression(conn, key, marks)
 
 
 def _join(

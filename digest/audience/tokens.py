@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 PURPOSES = frozenset({"unsubscribe", "preferences", "confirm"})
 EXPIRING = {"confirm": timedelta(days=7)}
+# What the key is derived for that marks a forgotten address (never the signing key itself).
+FORGET_PURPOSE = b"digest: the addresses of people who asked to be forgotten"
 KEY_FILE = "secret.key"
 MIN_KEY_LENGTH = 16
 
@@ -81,6 +83,18 @@ class Keyring:
         if max_age is not None and not (claims.issued <= now <= claims.issued + max_age):
             return None
         return claims
+
+    def forgotten(self, email_key: str) -> tuple[str, ...]:
+        """The suppression keys a forgotten address leaves, ``forgotten:<hex>``: HMAC-SHA256
+        of its key under a key derived for that alone; the current key's mark first, then
+        the previous keys' (so a key rotation does not bring anyone back)."""
+        return tuple(_forget_mark(key, email_key) for key in (self.current, *self.previous))
+
+
+def _forget_mark(key: bytes, email_key: str) -> str:
+    purpose_key = hmac.new(key, FORGET_PURPOSE, hashlib.sha256).digest()
+    digest = hmac.new(purpose_key, email_key.encode(), hashlib.sha256).hexdigest()
+    return f"forgotten:{digest}"
 
 
 def _b64(data: bytes) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,9 +19,21 @@ from digest.store.tables import lists, memberships, subscribers, suppressions
 ACTIVE = "active"
 PENDING = "pending"
 UNSUBSCRIBED = "unsubscribed"
-GONE = frozenset({"unsubscribed", "bounced", "complained"})  # never mailed again
+# Someone erased on request: the row stays, blank, only while the send ledger points at it.
+FORGOTTEN = "forgotten"
+GONE = frozenset({"unsubscribed", "bounced", "complained", FORGOTTEN})  # never mailed again
 MEMBER_STATUSES = (PENDING, ACTIVE, UNSUBSCRIBED)  # a membership's; bounced etc. are a person's
 CHUNK = 500  # keys per IN (...) query
+FORGOTTEN_MARK = "forgotten:"  # how a forgotten address's suppression key begins
+
+Marks = Callable[[str], Sequence[str]]
+"""An address key's forgotten marks (``Keyring.forgotten``): the suppression keys a
+forgotten address leaves instead of itself."""
+
+
+def no_marks(email_key: str) -> Sequence[str]:
+    """Marks where no signing key is set: nobody can have been forgotten with it."""
+    return ()
 
 
 def sync_lists(conn: Connection, configured: Iterable[ListSettings]) -> None:
@@ -147,22 +159,36 @@ def update_membership(conn: Connection, subscriber_id: int, list_slug: str, **va
     return result.rowcount > 0
 
 
-def suppression_of(conn: Connection, email_key: str) -> Row[Any] | None:
-    return conn.execute(
-        sa.select(suppressions).where(suppressions.c.email_key == email_key)
-    ).first()
+def suppression_of(conn: Connection, email_key: str, marks: Marks) -> Row[Any] | None:
+    """What stops mail to this address, or None: the one place that decides "suppressed".
+    The mark they left when they asked to be forgotten (reason ``forgotten``) comes first,
+    then the address's own suppression."""
+    return suppressions_by_key(conn, [email_key], marks).get(email_key)
 
 
-def suppressions_by_key(conn: Connection, keys: Sequence[str]) -> dict[str, Row[Any]]:
-    """Suppressions for many email keys at once."""
-    return _by_email_key(conn, suppressions, keys)
+def suppressions_by_key(conn: Connection, keys: Sequence[str], marks: Marks) -> dict[str, Row[Any]]:
+    """What stops mail to each of many address keys (see ``suppression_of``), by key."""
+    found = _by_email_key(conn, suppressions, keys)
+    by_mark = {mark: key for key in keys for mark in marks(key)}
+    for mark, row in _by_email_key(conn, suppressions, list(by_mark)).items():
+        found[by_mark[mark]] = row
+    return found
+
+
+def any_forgotten(conn: Connection) -> bool:
+    """Whether anyone was forgotten (then only the signing key recognises them)."""
+    query = sa.select(suppressions.c.email_key).where(
+        suppressions.c.email_key.startswith(FORGOTTEN_MARK, autoescape=True)
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def suppress(
     conn: Connection, email: str, email_key: str, *, reason: str, origin: str, now: datetime
 ) -> bool:
-    """Never mail this address again. True when it was not suppressed before."""
-    if suppression_of(conn, email_key) is not None:
+    """Never mail this address (or forgotten mark) again. True when it was not suppressed
+    before under this key."""
+    if _by_email_key(conn, suppressions, [email_key]):
         return False
     conn.execute(
         sa.insert(suppressions).values(
@@ -172,11 +198,11 @@ def suppress(
     return True
 
 
-def lift_suppression(conn: Connection, email_key: str) -> bool:
-    return (
-        conn.execute(sa.delete(suppressions).where(suppressions.c.email_key == email_key)).rowcount
-        > 0
-    )
+def lift_suppression(conn: Connection, email_key: str, marks: Marks) -> bool:
+    """The address's suppression and its forgotten marks gone: they asked to come back."""
+    doomed = [email_key, *marks(email_key)]
+    query = sa.delete(suppressions).where(suppressions.c.email_key.in_(doomed))
+    return conn.execute(query).rowcount > 0
 
 
 def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipient]:
@@ -259,6 +285,8 @@ def _filtered(query: sa.Select[Any], wanted: Filter) -> sa.Select[Any]:
         wanted.list_slug is not None and wanted.status in MEMBER_STATUSES
     ):
         query = query.where(subscribers.c.status == wanted.status)
+    elif wanted.status is None:  # the blank rows of the forgotten are nobody to show
+        query = query.where(subscribers.c.status != FORGOTTEN)
     return query
 
 
