@@ -17,13 +17,14 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection, Engine
 
 from digest.audience.addresses import email_key
+from digest.audience.forgotten import marks_of
 from digest.audience.tokens import Keyring
 from digest.errors import AudienceError
 from digest.staff import audit
@@ -42,6 +43,9 @@ from digest.store.tables import (
     subscribers,
     suppressions,
 )
+
+if TYPE_CHECKING:
+    from digest.context import App
 
 ERASED = "(forgotten)"  # what stands where their address or name was in free text
 FORGOTTEN_ORIGIN = "asked to be forgotten"
@@ -193,6 +197,13 @@ def export_person(
     if sub is None and not (found["delivery_events"] or found["suppressions"]):
         raise _unknown(address)
     return found
+
+
+def person_json(app: App, address: str) -> str:
+    """``export_person`` as JSON text (with their forgotten mark, where the key is set)."""
+    with app.engine.connect() as conn:
+        marks = marks_of(app, conn)
+    return json.dumps(export_person(app.engine, address, marks), ensure_ascii=False, indent=2)
 
 
 def export_subscriber(

@@ -10,7 +10,8 @@ import typer
 from digest.commands.runner import ConfigOpt, DebugOpt, JsonOpt, PendingOpt, run
 
 subscribers_app = typer.Typer(
-    help="The audience: import, export, add, remove and show subscribers.", no_args_is_help=True
+    help="The audience: import, export, add, remove, show, forget, export-person.",
+    no_args_is_help=True,
 )
 users_app = typer.Typer(help="Staff accounts for the console at /admin.", no_args_is_help=True)
 
@@ -153,6 +154,35 @@ def subscribers_show(
     from digest.commands import show_command
 
     run(config, debug, lambda a: show_command(a.engine, email, as_json=as_json))
+
+
+@subscribers_app.command("forget")
+def subscribers_forget(
+    email: Annotated[str, typer.Argument(help="The address of the person to erase.")],
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Erase one person everywhere (they asked to be forgotten); only a keyed mark of the
+    address stays, so no import brings them back; signing up again on the website does."""
+    from digest.audience.privacy import forget
+
+    run(
+        config,
+        debug,
+        lambda a: forget(a.engine, a.keys, email, who="command line", now=a.clock()).said(),
+    )
+
+
+@subscribers_app.command("export-person")
+def subscribers_export_person(
+    email: Annotated[str, typer.Argument(help="The address to look up.")],
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Everything stored about one person, as JSON (what they are sent when they ask)."""
+    from digest.audience.privacy import person_json
+
+    run(config, debug, lambda a: person_json(a, email))
 
 
 @users_app.command("add")
