@@ -1,9 +1,11 @@
 """One subscriber's page in the console: what is stored and sent, and what staff change:
 name, format, print profile and lists; the mailing address for paper copies; off one list
-or everything; back on a list when they asked in writing (the reason recorded)."""
+or everything; back on a list when they asked in writing (the reason recorded); a copy of
+their data, and forgetting them (asked twice: staff type the address to confirm)."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote
 
 from fastapi import APIRouter
@@ -13,6 +15,7 @@ from starlette.datastructures import FormData
 
 from digest.audience.importer import FORMAT_CHOICES
 from digest.audience.members import Changes, add, details_by_id, edit, remove
+from digest.audience.privacy import export_subscriber, forget
 from digest.context import App
 from digest.dispatch.events import events_of
 from digest.errors import DigestError
@@ -44,8 +47,8 @@ def _page(
 ) -> HTMLResponse:
     """The page; ``typed`` is an address refused as given, kept in the form to correct."""
     with ctx.engine.connect() as conn:
-        who = details_by_id(conn, subscriber_id)
-        if who is None:
+        who = details_by_id(conn, subscriber_id, ctx.keys.forgotten)
+        if who is None or who.status == audience.FORGOTTEN:
             return missing(ctx.settings, staff)
         sends = ledger.sends_to(conn, subscriber_id)
         events = events_of(conn, who.email)
@@ -213,3 +216,70 @@ def _set_mailing_address(ctx: App, posted: Posted, subscriber_id: int) -> Respon
         detail=said,
     )
     return _back(subscriber_id, said)
+
+
+@router.get(PERSON + "/data.json")
+def person_data(ctx: Ctx, staff: StaffDep, subscriber_id: int) -> Response:
+    """Everything stored about them, as a JSON download; audited by id, not address."""
+    found = export_subscriber(ctx.engine, subscriber_id, ctx.keys.forgotten)
+    if found is None:
+        return missing(ctx.settings, staff)
+    audit.log(
+        ctx.engine, who=staff.email, action="subscriber data downloaded", target=_by_id(found)
+    )
+    return Response(
+        json.dumps(found, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="person-{subscriber_id}.json"'},
+    )
+
+
+def _by_id(found: dict[str, object]) -> str:
+    subscriber = found["subscriber"]
+    return f"subscriber #{subscriber['id']}" if isinstance(subscriber, dict) else ""
+
+
+@router.post(PERSON + "/forget")
+async def forget_person(ctx: Ctx, posted: PostedDep, subscriber_id: int) -> Response:
+    return await run_in_threadpool(_forget, ctx, posted, subscriber_id)
+
+
+def _forget(ctx: App, posted: Posted, subscriber_id: int) -> Response:
+    """The first press asks; the second forgets them only when the address typed is
+    theirs (any case). ``forget`` writes the audit line, with the mark and the id."""
+    staff = posted.staff
+    with ctx.engine.connect() as conn:
+        who = details_by_id(conn, subscriber_id)
+    if who is None or who.status == audience.FORGOTTEN:
+        return missing(ctx.settings, staff)
+    typed = text_field(posted.form, "confirm")
+    if "confirm" not in posted.form or not typed:
+        return _ask_forget(ctx, staff, who)
+    if typed.strip().casefold() != who.email.strip().casefold():
+        said = "Not forgotten: the address typed is not theirs. Type it exactly to confirm."
+        return _ask_forget(ctx, staff, who, wrong=said, status=400)
+    try:
+        done = forget(ctx.engine, ctx.keys, who.email, who=staff.email, now=ctx.clock())
+    except DigestError as exc:
+        return _ask_forget(ctx, staff, who, wrong=f"Not forgotten: {exc}", status=409)
+    return console(
+        ctx.settings, staff, FORGET_PAGE, title="Forgotten", forgotten=done.said(), who=None
+    )
+
+
+FORGET_PAGE = "web/admin/forget.html.j2"
+
+
+def _ask_forget(
+    ctx: App, staff: Staff, who: object, *, wrong: str = "", status: int = 200
+) -> HTMLResponse:
+    return console(
+        ctx.settings,
+        staff,
+        FORGET_PAGE,
+        title="Forget this person?",
+        who=who,
+        wrong=wrong,
+        forgotten="",
+        status=status,
+    )

@@ -1,21 +1,23 @@
-"""The public pages: one-click unsubscribe, preferences, sign-up with double opt-in and its
-confirmation. Every page is server-rendered, works without JavaScript, and never says
-whether an address is subscribed."""
+"""The public pages: one-click unsubscribe, preferences (and a copy of one's data), sign-up
+with double opt-in and its confirmation. Every page is server-rendered, works without
+JavaScript, and never says whether an address is subscribed."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from digest.audience.actions import confirm, set_preferences, unsubscribe
 from digest.audience.confirmations import Asked, asked_by, send_confirmation
 from digest.audience.importer import FORMAT_CHOICES
+from digest.audience.privacy import export_subscriber
 from digest.audience.signup import public_lists, request_subscription
 from digest.config import Settings
 from digest.context import App
@@ -51,6 +53,24 @@ async def preferences_save(ctx: Ctx, token: str, request: Request) -> HTMLRespon
     form = parse_qs((await request.body()).decode("utf-8", "replace"))
     # The database work runs in the thread pool: it may wait for SQLite's writer.
     return await run_in_threadpool(lambda: _preferences(ctx, token, form=form))
+
+
+@router.get("/p/{token}/data.json")
+def my_data(ctx: Ctx, token: str) -> Response:
+    """Everything stored about the token's person, and nobody else, as a JSON download."""
+    claims = ctx.keys.check(token, "preferences", now=ctx.clock())
+    if claims is None:
+        return bad_link(
+            ctx.settings, "This preferences link is not valid: use the link in a recent email."
+        )
+    found = export_subscriber(ctx.engine, claims.subscriber_id, ctx.keys.forgotten)
+    if found is None:
+        return bad_link(ctx.settings, "We no longer hold this address.")
+    return Response(
+        json.dumps(found, ensure_ascii=False, indent=2),
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="my-data.json"'},
+    )
 
 
 def _signup_form(ctx: App, sent: bool, status: int = 200) -> HTMLResponse:
@@ -171,6 +191,7 @@ def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> 
             first.profile if first and first.profile else settings.print.default_profile
         ),
         saved=form is not None,
+        data_link=ctx.urls.preferences(token) + "/data.json",
     )
 
 
