@@ -1,29 +1,33 @@
-"""What each command prints: the CLI's presentation, over the library's service functions."""
+"""What each command prints: the CLI's presentation, over the library's service functions.
 
-from digest.commands.audience import export_command, import_command, lists_command, show_command
-from digest.commands.content import build_command, collect_command
-from digest.commands.editions import (
-    approve_command,
-    editions_command,
-    reject_command,
-    serve_command,
-    status_command,
-)
-from digest.commands.sending import alert_command, cancel_command, send_command
+Each command's module is imported when the command is used, not when ``digest`` starts:
+`digest status` need not load the renderers and WeasyPrint (seconds a process)."""
 
-__all__ = [
-    "alert_command",
-    "approve_command",
-    "build_command",
-    "cancel_command",
-    "collect_command",
-    "editions_command",
-    "export_command",
-    "import_command",
-    "lists_command",
-    "reject_command",
-    "send_command",
-    "serve_command",
-    "show_command",
-    "status_command",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "alert_command": "sending",
+    "approve_command": "editions",
+    "build_command": "content",
+    "cancel_command": "sending",
+    "collect_command": "content",
+    "editions_command": "editions",
+    "export_command": "audience",
+    "import_command": "audience",
+    "lists_command": "audience",
+    "reject_command": "editions",
+    "send_command": "sending",
+    "serve_command": "editions",
+    "show_command": "audience",
+    "status_command": "editions",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'digest.commands' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"digest.commands.{_WHERE[name]}"), name)

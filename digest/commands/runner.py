@@ -9,12 +9,14 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from digest.context import App, open_app
 from digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from digest.context import App
 
 ConfigOpt = Annotated[
     Path | None,
@@ -79,6 +81,8 @@ def run(config: Path | None, debug: bool, job: Callable[[App], object]) -> None:
     """Build the application context (settings, database, secrets) and run one job, errors
     turned into exit statuses. A job that returns a line has it printed."""
     with errors_as_exit(debug):
+        from digest.context import open_app  # the renderers load only for a command
+
         said = job(open_app(config))
         if isinstance(said, str):
             typer.echo(said)
