@@ -38,6 +38,7 @@ from digest.config_errors import (
 )
 from digest.config_ops import BackupSettings
 from digest.config_secrets import Secrets as Secrets
+from digest.config_welcome import check_welcomes
 from digest.errors import ConfigError
 
 DEFAULT_CONFIG = Path("config.toml")
@@ -146,6 +147,7 @@ class ListSettings(_Strict):
     kind: Literal["digest", "alerts", "print"] = "digest"
     description: str = ""
     double_opt_in: bool = True
+    welcome: str = ""  # a Markdown file (relative to config.toml): the welcome email; "" none
 
 
 class DeliverySettings(_Strict):
@@ -356,6 +358,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         _TOML_DATA.reset(token)
     settings._base_dir = source.resolve().parent
     check_logo(settings.branding, settings.resolve, source)
+    check_welcomes(settings.lists, settings.resolve, source)
     settings._delivery_given = (
         "delivery" in data
         or "delivery" in overrides

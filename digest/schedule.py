@@ -113,10 +113,11 @@ def weekly_job(config: str) -> None:
 
 def auto_send_job(config: str) -> None:
     """Every minute: scheduled alerts whose time has come, approval deadlines passed, and
-    confirmation emails still waiting."""
+    confirmation emails still waiting, welcome emails to whoever joined."""
     from digest.audience.confirmations import send_waiting
     from digest.lifecycle.alerts import send_due
     from digest.lifecycle.weekly import auto_send_due
+    from digest.lifecycle.welcome import send_welcomes
 
     app = open_app(Path(config))
     with app.engine.begin() as conn:  # /healthz reads it: the scheduler is running
@@ -127,6 +128,8 @@ def auto_send_job(config: str) -> None:
         log.info("auto-send: %s went out without approval (edition.auto_send_after)", edition_id)
     if sent := send_waiting(app):
         log.info("sent %s waiting confirmation email(s)", sent)
+    if welcomed := send_welcomes(app, stop=STOP):
+        log.info("sent the welcome email to %s newcomer(s)", welcomed)
 
 
 def backup_job(config: str) -> None:

@@ -62,6 +62,7 @@ def request_subscription(
         raise AudienceError(f"format {fmt!r} is not one of: {', '.join(FORMATS)}")
     if profile is not None and profile not in {p.name for p in settings.print.profiles}:
         profile = None
+    _prepare_welcomes(app, chosen)
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
         source = f"invited by {invited_by}" if invited_by else "web form"
@@ -69,6 +70,13 @@ def request_subscription(
         waiting = _ask_for(conn, subscriber_id, chosen, fmt, profile, now, was_active)
         request_id = signups.add_request(conn, subscriber_id, waiting, fmt, profile, now)
     return SignupRequest(subscriber_id, given, request_id, tuple(waiting))
+
+
+def _prepare_welcomes(app: App, slugs: list[str]) -> None:
+    """Set up the lists' welcome emails before anyone confirms (sent by the scheduler)."""
+    from digest.lifecycle.welcome import prepare_welcomes
+
+    prepare_welcomes(app, slugs)
 
 
 def _subscriber_for(

@@ -15,6 +15,7 @@ from digest.audience.importer import import_csv
 from digest.audience.members import details, list_summary
 from digest.context import App
 from digest.errors import AudienceError
+from digest.lifecycle.welcome import prepare_welcomes
 
 
 def import_command(
@@ -29,6 +30,8 @@ def import_command(
     now: datetime,
 ) -> None:
     """Fails (exit 1) only when the file cannot be read, or with --strict and a rejected row."""
+    if not dry_run:  # the people it adds get the list's welcome (from digest serve)
+        prepare_welcomes(app, [list_slug])
     report = import_csv(
         app,
         path,

@@ -32,18 +32,22 @@ class Kind(StrEnum):
 
     WEEKLY = "weekly"
     ALERT = "alert"
+    WELCOME = "welcome"  # one list's welcome email: its ledger holds who has had it
 
 
 # The kinds of list each kind of edition goes to.
 LIST_KINDS: dict[Kind, tuple[str, ...]] = {
     Kind.WEEKLY: ("digest", "print"),
     Kind.ALERT: ("alerts",),
+    Kind.WELCOME: ("digest", "print", "alerts"),  # but only ever its own one list
 }
 
 
 def audience_of(settings: Settings, kind: Kind, list_slug: str | None) -> list[str]:
     """The named list when its kind fits the edition's, else every list the kind goes to."""
     wanted = LIST_KINDS[kind]
+    if kind is Kind.WELCOME and list_slug is None:
+        raise DeliveryError("a welcome email goes to its own list only: it was stored without one")
     if list_slug is not None:
         chosen = settings.list_named(list_slug)
         if chosen.kind not in wanted:
