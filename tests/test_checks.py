@@ -177,6 +177,10 @@ def test_the_scheduled_send_is_held_and_the_console_override_lets_it_go(blocking
     assert f"https://digest.coalition.example.org/admin/editions/{WEEK}" in preview
 
     client, csrf = _console(blocking)
+    assert (
+        "awaiting approval</strong>, <strong>held by its checks</strong>"
+        in client.get("/admin").text
+    )
     page = client.get(f"/admin/editions/{WEEK}").text
     assert "Held by its checks:" in page and site.url("/gone") in page
     assert "in “Editor&#39;s note: From the editor”" in page
@@ -198,6 +202,7 @@ def test_the_scheduled_send_is_held_and_the_console_override_lets_it_go(blocking
         assert sent.status_code == 303
         assert wait_for_background(timeout=30) == 0
     assert set(_got(blocking, WEEK)) == {READER, EDITOR}
+    assert "held by its checks" not in client.get("/admin").text
     page = client.get(f"/admin/editions/{WEEK}").text
     assert f"checks overridden (links): {REASON} " in page or REASON in page
     assert f"checks overridden (links): {REASON}" in _history(blocking)

@@ -321,3 +321,8 @@ def with_check_notice(email: RenderedEmail, report: CheckReport, page: str) -> R
     body = re.search(r"<body[^>]*>", email.html)
     at = body.end() if body else 0
     return RenderedEmail(email.subject, email.html[:at] + box + email.html[at:], text)
+
+
+def held_editions(conn: Connection) -> set[str]:
+    """The editions (and alerts) a blocking check holds now, for the dashboard."""
+    return {eid for eid in stored.ids_with_verdict(conn, BLOCK) if report_of(conn, eid).blocked}

@@ -134,3 +134,11 @@ def remember_links(conn: Connection, links: Iterable[CachedLink]) -> None:
                 for x in rows
             ],
         )
+
+
+def ids_with_verdict(conn: Connection, verdict: str) -> list[str]:
+    """The editions with at least one check of that verdict."""
+    rows = conn.execute(
+        sa.select(edition_checks.c.edition_id).where(edition_checks.c.verdict == verdict).distinct()
+    )
+    return [r.edition_id for r in rows]

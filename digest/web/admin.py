@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from digest.audience.confirmations import LINK_WORKS_FOR
 from digest.context import App
-from digest.lifecycle.checking import problems_of, report_of
+from digest.lifecycle.checking import held_editions, problems_of, report_of
 from digest.lifecycle.editing import contents
 from digest.lifecycle.states import CHECKED_BEFORE, EDITABLE, MOVES, Kind, State
 from digest.schedule import next_weekly_send
@@ -49,6 +49,7 @@ def dashboard(ctx: Ctx, staff: StaffDep) -> HTMLResponse:
         ]
         collected = content.last_collect(conn)
         backed_up = operations.last_backup(conn)
+        held = held_editions(conn)
         unsent, why = signups.waiting(conn, now, max_age=LINK_WORKS_FOR)
         charts = dashboard_charts(conn, ctx.settings, now)
     return console(
@@ -61,6 +62,7 @@ def dashboard(ctx: Ctx, staff: StaffDep) -> HTMLResponse:
         next_send=next_weekly_send(ctx.settings, now),
         last_collect=collected,
         last_backup=backed_up,
+        held=held,
         confirmations=(unsent, why),
         zone=ctx.settings.organisation.zone,
         label=lambda state: State(state).label,
