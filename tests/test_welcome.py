@@ -170,3 +170,19 @@ def test_the_subject_is_the_first_heading_else_the_list_name() -> None:
         "Intro\n\n\nBody\n",
     )
     assert split_heading("No heading at all\n") == ("", "No heading at all\n")
+
+
+def test_a_welcome_held_by_its_checks_is_reported_once(make_project, tmp_path, caplog) -> None:
+    held = "# Hi\n\n![](https://coalition.example.org/a.png)\n\n[here](https://coalition.example.org)\n"
+    (tmp_path / "welcome.md").write_text(held, encoding="utf-8")
+    project = make_project(
+        WELCOME + '\n[checks]\nlinks = "off"\nspam = "off"\naccessibility = "block"\n'
+    )
+    sign_up_and_confirm(project, "ana@example.org")
+    with caplog.at_level("ERROR"):
+        for _ in range(3):
+            assert send_welcomes(project.app(NOW)) == 0
+    assert outbox(project) == {}
+    assert sum("held by its checks" in r.getMessage() for r in caplog.records) == 1
+    with project.engine().connect() as conn:
+        assert editions.state_of(conn, "welcome-members") == "failed"
