@@ -186,3 +186,12 @@ def test_a_welcome_held_by_its_checks_is_reported_once(make_project, tmp_path, c
     assert sum("held by its checks" in r.getMessage() for r in caplog.records) == 1
     with project.engine().connect() as conn:
         assert editions.state_of(conn, "welcome-members") == "failed"
+
+
+def test_someone_staff_add_first_is_welcomed(project) -> None:
+    # The first member of all, added by staff before anything set the welcome up.
+    args = ["subscribers", "add", "dee@example.org", "--list", "members"]
+    result = CliRunner().invoke(cli, [*args, "--config", str(project.config)])
+    assert result.exit_code == 0, result.output
+    assert send_welcomes(project.app(NOW)) == 1
+    assert sorted(outbox(project)) == ["dee@example.org"]

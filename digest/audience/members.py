@@ -131,8 +131,11 @@ def add(
     now: datetime,
 ) -> str:
     """Staff put one person on a list. Returns what happened, in words."""
+    from digest.lifecycle.welcome import prepare_welcomes
+
     settings, engine = app.settings, app.engine
     listed = settings.list_named(list_slug)
+    prepare_welcomes(app, [list_slug])  # so they are welcomed, not taken for an old member
     fmt = fmt or ("print" if listed.kind == "print" else "html")
     if fmt not in FORMATS:
         raise AudienceError(f"--format {fmt!r} is not one of: {', '.join(FORMATS)}")
