@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection, Engine
 
+from digest.audience.addresses import subscriber_timezone
 from digest.audience.importer import FORMATS
 from digest.audience.members import leave_everything
 from digest.audience.tokens import Keyring, TokenClaims
@@ -141,11 +142,14 @@ def set_preferences(
     fmt: str | None = None,
     profile: str | None = None,
     leave_all: bool = False,
+    timezone: str | None = None,
     now: datetime,
 ) -> ActionResult:
-    """Join or leave lists, change format or print profile, or leave everything."""
+    """Join or leave lists, change format, print profile or timezone (``""``: back to the
+    organisation's; None: as it is), or leave everything."""
     settings, engine, keys = app.settings, app.engine, app.keys
     _check_choices(settings, lists or {}, fmt, profile)
+    zone = subscriber_timezone(timezone) if timezone is not None else None
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
         claims, sub = _verified(conn, keys, token, "preferences", now)
@@ -153,7 +157,9 @@ def set_preferences(
             changed = sub.status not in store.GONE
             leave_everything(conn, sub, reason="unsubscribed", origin="preferences", now=now)
             return ActionResult(sub.email, claims.list_slug, changed)
-        changed = False
+        changed = timezone is not None and zone != sub.timezone
+        if changed:
+            store.update_subscriber(conn, sub.id, timezone=zone)
         for slug, wanted in (lists or {}).items():
             changed |= _set_member(conn, sub, slug, wanted, fmt, now, keys.forgotten)
         updates = {k: v for k, v in (("format", fmt), ("profile", profile)) if v is not None}

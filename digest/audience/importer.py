@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection
 
-from digest.audience.addresses import email_key
+from digest.audience.addresses import email_key, subscriber_timezone
 from digest.audience.cells import unescape_cell
 from digest.audience.forgotten import marks_of
 from digest.chunks import batched
@@ -31,6 +31,7 @@ FIRST_HEADERS = {"first name", "firstname", "first", "given name"}
 LAST_HEADERS = {"last name", "lastname", "last", "surname", "family name"}
 FORMAT_HEADERS = {"format"}
 PROFILE_HEADERS = {"profile", "facility profile", "print profile"}
+TIMEZONE_HEADERS = {"timezone", "tz", "time zone"}  # an IANA name; empty: the organisation's
 # A print member's mailing address, one column per field (``facility`` is the facility's
 # name: the print profile's column is ``profile``).
 ADDRESS_HEADERS = {
@@ -108,6 +109,7 @@ class Row:
     format: str
     profile: str | None
     address: MailingAddress | None = None  # None: the row gave none (a stored one stays)
+    timezone: str | None = None  # None: the row gave none (a stored one stays)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +232,8 @@ def _update_known(
     changes: dict[str, Any] = {}
     if row.name and row.name != sub.name:
         changes["name"] = row.name
+    if row.timezone and row.timezone != sub.timezone:
+        changes["timezone"] = row.timezone
     if sub.status == store.PENDING and target.status == store.ACTIVE:
         changes |= {"status": store.ACTIVE, "confirmed": target.now}
     if changes:
@@ -255,6 +259,7 @@ def _new_subscriber(row: Row, target: ImportTarget) -> dict[str, Any]:
         "source": target.source,
         "created": target.now,
         "confirmed": target.now if target.status == store.ACTIVE else None,
+        "timezone": row.timezone,
     }
 
 
@@ -295,7 +300,7 @@ def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         found = ", ".join(header)[:80] or "nothing"
         raise AudienceError(
             f"{path}: line 1 has no email column (found: {found}): add a header row with "
-            "'email' (and optionally 'name', 'format', 'profile', and for mail inside "
+            "'email' (and optionally 'name', 'format', 'profile', 'timezone', and for mail inside "
             "'inmate_id', 'facility', 'unit', 'address1', 'address2', 'city', 'state', 'zip')"
         )
     return header, ((reader.line_num, row) for row in reader)
@@ -326,6 +331,11 @@ def _valid_rows(
         fmt = (cell(FORMAT_HEADERS) or default_format).lower()
         profile = cell(PROFILE_HEADERS) or None
         postal = _postal_address(fmt, cell)
+        try:
+            zone = subscriber_timezone(cell(TIMEZONE_HEADERS))
+        except AudienceError as exc:
+            report.rejected.append((line, str(exc)))
+            continue
         problem = _row_problem(fmt, profile, profiles) or (postal and postal.problem())
         if problem:
             report.rejected.append((line, problem))
@@ -337,7 +347,7 @@ def _valid_rows(
         name = cell(NAME_HEADERS) or " ".join(
             p for p in (cell(FIRST_HEADERS), cell(LAST_HEADERS)) if p
         )
-        yield Row(line, email, key, " ".join(name.split()), fmt, profile, postal)
+        yield Row(line, email, key, " ".join(name.split()), fmt, profile, postal, zone)
 
 
 def _row_problem(fmt: str, profile: str | None, profiles: set[str]) -> str | None:

@@ -41,6 +41,7 @@ class SubscriberDetails:
     memberships: list[Membership] = field(default_factory=list)
     suppression: dict[str, str] | None = None
     mailing_address: MailingAddress | None = None  # for paper posted inside
+    timezone: str | None = None  # their IANA name; None: the organisation's
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class SubscriberDetails:
             "created": self.created.isoformat(),
             "confirmed": self.confirmed.isoformat() if self.confirmed else None,
             "unsubscribed": self.unsubscribed.isoformat() if self.unsubscribed else None,
+            "timezone": self.timezone,
             "lists": [
                 {"list": m.list_slug, "status": m.status, "format": m.format, "profile": m.profile}
                 for m in self.memberships
@@ -115,6 +117,7 @@ def _details(conn: Connection, sub: Any, marks: store.Marks) -> SubscriberDetail
         if sup is None
         else {"reason": sup.reason, "origin": sup.origin, "since": sup.created.isoformat()},
         address_of(conn, sub.id),
+        sub.timezone,
     )
 
 

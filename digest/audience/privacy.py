@@ -144,6 +144,7 @@ def _erase_subscriber(conn: Connection, sub: Any, now: datetime) -> int:
             source="",
             confirmed=None,
             unsubscribed=now,
+            timezone=None,
         )
     else:
         conn.execute(sa.delete(subscribers).where(subscribers.c.id == sub.id))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection
 
-from digest.audience.addresses import email_key
+from digest.audience.addresses import email_key, subscriber_timezone
 from digest.audience.importer import FORMATS
 from digest.config import Settings
 from digest.errors import AudienceError
@@ -43,11 +43,14 @@ def request_subscription(
     profile: str | None,
     now: datetime,
     invited_by: str | None = None,
+    timezone: str | None = None,
 ) -> SignupRequest:
     """Record what they asked for as pending; nothing is sent to them but the confirmation.
 
     An address that left earlier may ask again: it stays suppressed until they confirm.
     ``invited_by``: a staff member asked on their behalf (any list; they still confirm).
+    ``timezone`` (blank: the organisation's) is kept only for an address new to us: a sign-up
+    nobody has confirmed never changes a known subscriber (their preferences page does).
     """
     settings, engine = app.settings, app.engine
     try:
@@ -62,11 +65,12 @@ def request_subscription(
         raise AudienceError(f"format {fmt!r} is not one of: {', '.join(FORMATS)}")
     if profile is not None and profile not in {p.name for p in settings.print.profiles}:
         profile = None
+    zone = subscriber_timezone(timezone)
     _prepare_welcomes(app, chosen)
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
         source = f"invited by {invited_by}" if invited_by else "web form"
-        subscriber_id, was_active = _subscriber_for(conn, given, key, name, source, now)
+        subscriber_id, was_active = _subscriber_for(conn, given, key, name, zone, source, now)
         waiting = _ask_for(conn, subscriber_id, chosen, fmt, profile, now, was_active)
         request_id = signups.add_request(conn, subscriber_id, waiting, fmt, profile, now)
     return SignupRequest(subscriber_id, given, request_id, tuple(waiting))
@@ -80,10 +84,16 @@ def _prepare_welcomes(app: App, slugs: list[str]) -> None:
 
 
 def _subscriber_for(
-    conn: Connection, given: str, key: str, name: str, source: str, now: datetime
+    conn: Connection,
+    given: str,
+    key: str,
+    name: str,
+    zone: str | None,
+    source: str,
+    now: datetime,
 ) -> tuple[int, bool]:
-    """The subscriber row of this address (a new pending one if there is none), and whether
-    it was active before."""
+    """The subscriber row of this address (a new pending one, with this name and timezone,
+    if there is none), and whether it was active before."""
     sub = store.find_subscriber(conn, key)
     if sub is not None:
         if sub.status != store.ACTIVE:
@@ -99,6 +109,7 @@ def _subscriber_for(
                 "status": store.PENDING,
                 "source": source,
                 "created": now,
+                "timezone": zone,
             }
         ],
     )

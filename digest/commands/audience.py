@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 import typer
-from sqlalchemy.engine import Engine
 
 from digest.audience.export import export_csv
 from digest.audience.importer import import_csv
@@ -82,8 +81,9 @@ def export_command(
     typer.secho(f"exported {count} subscriber(s)", err=True)
 
 
-def show_command(engine: Engine, address: str, *, as_json: bool) -> None:
-    who = details(engine, address)
+def show_command(app: App, address: str, *, as_json: bool) -> None:
+    """``timezone`` is null in --json when they have none of their own (the organisation's)."""
+    who = details(app.engine, address)
     info = who.as_dict()
     if as_json:
         typer.echo(json.dumps(info, ensure_ascii=False))
@@ -104,6 +104,8 @@ def show_command(engine: Engine, address: str, *, as_json: bool) -> None:
                 if value is None
                 else f"{value['reason']} since {value['since']} ({value['origin']})"
             )
+        elif key == "timezone" and value is None:
+            value = f"{app.settings.organisation.timezone} (the organisation's)"
         elif key == "mailing_address":
             value = who.mailing_line()
         typer.echo(f"{key}: {'' if value is None else value}")

@@ -153,7 +153,7 @@ def subscribers_show(
     mailing address for paper copies last."""
     from digest.commands import show_command
 
-    run(config, debug, lambda a: show_command(a.engine, email, as_json=as_json))
+    run(config, debug, lambda a: show_command(a, email, as_json=as_json))
 
 
 @subscribers_app.command("forget")

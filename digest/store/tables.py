@@ -137,6 +137,7 @@ subscribers = sa.Table(
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("confirmed", UTCDateTime, nullable=True),
     sa.Column("unsubscribed", UTCDateTime, nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=True),  # IANA name; NULL: the organisation's
 )
 
 lists = sa.Table(

@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from digest.audience.actions import confirm, set_preferences, unsubscribe
+from digest.audience.addresses import subscriber_timezone, timezone_names
 from digest.audience.confirmations import Asked, asked_by, send_confirmation
 from digest.audience.importer import FORMAT_CHOICES
 from digest.audience.privacy import export_subscriber
@@ -50,7 +51,8 @@ def preferences_page(ctx: Ctx, token: str) -> HTMLResponse:
 
 @router.post("/p/{token}", response_class=HTMLResponse)
 async def preferences_save(ctx: Ctx, token: str, request: Request) -> HTMLResponse:
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    # Blanks kept: an empty timezone is a choice (back to the organisation's).
+    form = parse_qs((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
     # The database work runs in the thread pool: it may wait for SQLite's writer.
     return await run_in_threadpool(lambda: _preferences(ctx, token, form=form))
 
@@ -73,7 +75,18 @@ def my_data(ctx: Ctx, token: str) -> Response:
     )
 
 
-def _signup_form(ctx: App, sent: bool, status: int = 200) -> HTMLResponse:
+def _timezone_problem(form: dict[str, list[str]]) -> str | None:
+    """What is wrong with the form's timezone (checked before anything is stored), if anything."""
+    try:
+        subscriber_timezone(form.get("timezone", [""])[0])
+    except AudienceError as exc:
+        return str(exc)
+    return None
+
+
+def _signup_form(
+    ctx: App, sent: bool, status: int = 200, problem: str | None = None
+) -> HTMLResponse:
     settings = ctx.settings
     return render(
         settings,
@@ -83,8 +96,10 @@ def _signup_form(ctx: App, sent: bool, status: int = 200) -> HTMLResponse:
         formats=FORMAT_CHOICES,
         profiles=settings.print.profiles,
         default_profile=settings.print.default_profile,
+        timezones=timezone_names(),
         sent=sent,
         status=status,
+        problem=problem,
     )
 
 
@@ -108,6 +123,9 @@ async def subscribe_post(ctx: Ctx, limits: LimitsDep, request: Request) -> HTMLR
 
 
 def _register(ctx: App, data: dict[str, list[str]]) -> HTMLResponse:
+    problem = _timezone_problem(data)
+    if problem is not None:
+        return _signup_form(ctx, sent=False, status=400, problem=problem)
     try:
         with one_writer(ctx.engine):
             asked = request_subscription(
@@ -118,6 +136,7 @@ def _register(ctx: App, data: dict[str, list[str]]) -> HTMLResponse:
                 fmt=data.get("format", ["html"])[0],
                 profile=data.get("profile", [""])[0] or None,
                 now=ctx.clock(),
+                timezone=data.get("timezone", [""])[0],
             )
     except AudienceError as exc:
         return message(ctx.settings, "Not subscribed", str(exc), 400)
@@ -164,7 +183,9 @@ def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> 
             settings, "This preferences link is not valid: use the link in a recent email."
         )
     public = [x for x in settings.lists if x.slug != settings.edition.preview_list]
-    if form is not None:
+    leaving = form is not None and form.get("action") == ["leave"]
+    problem = _timezone_problem(form) if form is not None and not leaving else None
+    if form is not None and problem is None:
         try:
             with one_writer(engine):
                 _save_choices(ctx, token, form, public)
@@ -190,7 +211,11 @@ def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> 
         current_profile=(
             first.profile if first and first.profile else settings.print.default_profile
         ),
-        saved=form is not None,
+        timezones=timezone_names(),
+        current_timezone=sub.timezone or "",
+        saved=form is not None and problem is None,
+        problem=problem,
+        status=400 if problem else 200,
         data_link=ctx.urls.preferences(token) + "/data.json",
     )
 
@@ -206,6 +231,7 @@ def _save_choices(ctx: App, token: str, form: dict[str, list[str]], public: list
         lists={x.slug: x.slug in chosen for x in public},
         fmt=form.get("format", [""])[0] or None,
         profile=form.get("profile", [""])[0] or None,
+        timezone=form["timezone"][0] if "timezone" in form else None,  # absent: as it is
         now=ctx.clock(),
     )
 
