@@ -48,9 +48,35 @@ def render_alert(
     if not subject:
         raise DigestError("the subject is empty: give the alert a subject line")
     org = settings.organisation
-    archive_url = urls.archive(alert)
-    body_html = clean_html(_MARKDOWN.render(markdown))
     local = now.astimezone(org.zone)
+    return render_message(
+        settings,
+        subject=subject,
+        markdown=markdown,
+        heading=f"Action alert, {longdate(local)}",
+        reason=f"You are receiving this because you signed up for {org.name} action alerts.",
+        archive_url=urls.archive(alert),
+        text_template="email/alert.txt.j2",
+        date=local,
+    )
+
+
+def render_message(
+    settings: Settings,
+    *,
+    subject: str,
+    markdown: str,
+    heading: str,
+    reason: str,
+    archive_url: str,
+    text_template: str,
+    **text_values: object,
+) -> RenderedEmail:
+    """A Markdown message in the alert's frame (the digest's header, footer, postal address
+    and links): HTML through MJML and inlined CSS, and its own text part. Alerts and the
+    lists' welcomes both go this way."""
+    org = settings.organisation
+    body_html = clean_html(_MARKDOWN.render(markdown))
     mjml = render_mjml(
         "email/alert.mjml.j2",
         org=org,
@@ -58,23 +84,25 @@ def render_alert(
         preheader=html_to_text(body_html)[:140],
         archive_url=archive_url,
         body_html=body_html,
-        heading=f"Action alert, {longdate(local)}",
-        reason=f"You are receiving this because you signed up for {org.name} action alerts.",
+        heading=heading,
+        reason=reason,
         brand=email_branding(settings),
     )
     refs = References()
     text = (
         text_env()
-        .get_template("email/alert.txt.j2")
+        .get_template(text_template)
         .render(
             org=org,
             subject=subject,
+            heading=heading,
+            reason=reason,
             archive_url=archive_url,
-            date=local,
             wrap=wrap,
             refs=refs,
             body=markdown_text(_MARKDOWN, markdown, refs),
             footer_links=settings.branding.footer_links,
+            **text_values,
         )
     )
     text = "\n".join(line.rstrip() for line in text.strip().split("\n")) + "\n"

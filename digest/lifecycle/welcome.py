@@ -21,8 +21,8 @@ import threading
 
 from markdown_it import MarkdownIt
 
-from digest.alert import read_body
-from digest.collect.sanitize import clean_html, html_to_text, one_line
+from digest.alert import read_body, render_message
+from digest.collect.sanitize import one_line
 from digest.config import ListSettings, Settings
 from digest.context import App
 from digest.errors import DigestError
@@ -31,12 +31,6 @@ from digest.lifecycle.failures import report_failure
 from digest.lifecycle.sending import send
 from digest.lifecycle.states import Kind, State, store_edition
 from digest.models import Edition, RenderedEmail
-from digest.render import check_email
-from digest.render.branding import email_branding
-from digest.render.html import compile_mjml, inline_css, render_mjml
-from digest.render.markdown_text import markdown_text
-from digest.render.templates import text_env
-from digest.render.text import References, wrap
 from digest.store import audience, editions, ledger, welcomes
 from digest.urls import Urls
 
@@ -71,41 +65,15 @@ def render_welcome(settings: Settings, urls: Urls, listed: ListSettings) -> Rend
     and text, from the list's Markdown file; the subject is its first heading."""
     heading, body = split_heading(read_body(settings.resolve(listed.welcome)))
     org = settings.organisation
-    subject = heading or f"Welcome to {listed.name}"
-    archive_url = urls.archive()
-    reason = f"You are receiving this because you joined {listed.name} from {org.name}."
-    body_html = clean_html(_MARKDOWN.render(body))
-    mjml = render_mjml(
-        "email/alert.mjml.j2",
-        org=org,
-        subject=subject,
-        preheader=html_to_text(body_html)[:140],
-        archive_url=archive_url,
-        body_html=body_html,
+    return render_message(
+        settings,
+        subject=heading or f"Welcome to {listed.name}",
+        markdown=body,
         heading=f"Welcome to {listed.name}",
-        reason=reason,
-        brand=email_branding(settings),
+        reason=f"You are receiving this because you joined {listed.name} from {org.name}.",
+        archive_url=urls.archive(),
+        text_template="email/welcome.txt.j2",
     )
-    refs = References()
-    text = (
-        text_env()
-        .get_template("email/welcome.txt.j2")
-        .render(
-            org=org,
-            subject=subject,
-            heading=f"Welcome to {listed.name}",
-            archive_url=archive_url,
-            wrap=wrap,
-            refs=refs,
-            body=markdown_text(_MARKDOWN, body, refs),
-            reason=reason,
-            footer_links=settings.branding.footer_links,
-        )
-    )
-    text = "\n".join(line.rstrip() for line in text.strip().split("\n")) + "\n"
-    email = RenderedEmail(subject, inline_css(compile_mjml(mjml)), text)
-    check_email(email, settings)
-    return email
 
 
 def prepare_welcomes(app: App, slugs: list[str] | None = None) -> None:
