@@ -29,9 +29,10 @@ from digest.paths import bundled
 NOTES_DIR = "notes"
 TEMPLATE_CSV = Path("subscribers") / "template.csv"
 # The columns `digest subscribers import` reads (digest.audience.importer; other
-# spellings are accepted too). The last eight are a print member's mailing address.
+# spellings are accepted too). timezone: the person's own (an IANA name; empty: the
+# organisation's). The last eight are a print member's mailing address.
 TEMPLATE_COLUMNS = (
-    "email", "name", "format", "profile",
+    "email", "name", "format", "timezone", "profile",
     "inmate_id", "facility", "unit", "address1", "address2", "city", "state", "zip",
 )  # fmt: skip
 # (slug, name, kind, description, double opt-in): what the sample has, said generally.

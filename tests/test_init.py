@@ -81,8 +81,10 @@ def test_init_by_flags_writes_a_config_that_loads_with_the_answers(tmp_path: Pat
     assert settings.sources.notes is not None
     notes = settings.resolve(settings.sources.notes.dir)
     assert notes == (folder / "notes").resolve() and notes.is_dir() and not any(notes.iterdir())
-    assert (folder / "subscribers" / "template.csv").read_text() == (
-        "email,name,format,profile,inmate_id,facility,unit,address1,address2,city,state,zip\n"
+    template = (folder / "subscribers" / "template.csv").read_text()
+    assert template == (
+        "email,name,format,timezone,profile,inmate_id,facility,unit,address1,address2,city,"
+        "state,zip\n"
     )
     assert "add a feed under [[sources.feeds]]" in out
     assert "digest subscribers import subscribers/you.csv --list weekly" in out
@@ -196,3 +198,15 @@ def test_lists_with_no_lists_says_what_to_add(tmp_path: Path) -> None:
     out = _digest("lists", "--config", str(config)).output
     assert "no lists in config.toml" in out and "[[lists]]" in out
     assert _digest("lists", "--json", "--config", str(config)).output.strip() == "{}"
+
+
+def test_a_filled_copy_of_the_template_imports(tmp_path: Path) -> None:
+    folder = tmp_path / "org"
+    _init(folder)
+    filled = folder / "subscribers" / "you.csv"
+    row = "ana@example.org,Ana,html,Pacific/Honolulu,,,,,,,,,\n"
+    filled.write_text((folder / "subscribers" / "template.csv").read_text() + row)
+    config = ["--config", str(folder / "config.toml")]
+    _digest("subscribers", "import", str(filled), "--list", "weekly", *config)
+    shown = _digest("subscribers", "show", "ana@example.org", *config).output
+    assert "timezone: Pacific/Honolulu" in shown
