@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError
 from pydantic import (
@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from digest.audience.addresses import email_key
+from digest.audience.addresses import email_key, known_timezone
 from digest.config_branding import Branding, check_logo
 from digest.config_checks import CheckSettings
 from digest.config_errors import (
@@ -60,12 +60,10 @@ class Organisation(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        if not known_timezone(value):
             raise ValueError(
                 f"unknown timezone {value!r} (use an IANA name such as 'America/New_York')"
-            ) from None
+            )
         return value
 
     @property
