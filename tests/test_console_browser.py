@@ -23,7 +23,15 @@ from digest.staff.charts import week_starts
 from digest.store import editions
 from digest.store.tables import subscribers
 from tests.browsers import ARTIFACTS, axe_violations, screenshot
-from tests.conftest import BASE_CONFIG, EXAMPLE_SOURCES, NOW, ZONE, Project, import_people
+from tests.conftest import (
+    BASE_CONFIG,
+    EXAMPLE_SOURCES,
+    NOW,
+    QUIET_CHECKS,
+    ZONE,
+    Project,
+    import_people,
+)
 from tests.console_setup import ALERTS, PASSWORD, STAFF, WEEK, awaiting_approval
 from tests.served import free_port
 from tests.test_charts import _generated_year, _sent_edition
@@ -45,6 +53,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         env.setenv("DIGEST_DELIVERY__BASE_URL", f"http://127.0.0.1:{port}")
         env.setenv("DIGEST_SECRET_KEY", KEY)
         text = textwrap.dedent(BASE_CONFIG) + textwrap.dedent(EXAMPLE_SOURCES + ALERTS)
+        text += QUIET_CHECKS
         (folder / "config.toml").write_text(text, encoding="utf-8")
         project = Project(folder)
         awaiting_approval(project)

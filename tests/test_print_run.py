@@ -28,7 +28,7 @@ from digest.render.fitting import Fit, dejavu_sans, fit_lines, wrap
 from digest.store import editions as editions_store
 from digest.store.audience import add_memberships, add_subscribers, sync_lists
 from digest.store.mailing import MailingAddress, set_address
-from tests.conftest import BASE_CONFIG, EXAMPLE_SOURCES, NOW, Project
+from tests.conftest import BASE_CONFIG, EXAMPLE_SOURCES, NOW, QUIET_CHECKS, Project
 from tests.test_print_delivery import PRINT_LISTS
 
 PT = 72.0
@@ -62,7 +62,7 @@ def address(facility: str, inmate_id: str = "A100", unit: str = "B-12", **more: 
 def built_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A project with the examples' week built once (print PDFs stored), to copy per test."""
     folder = tmp_path_factory.mktemp("built")
-    (folder / "config.toml").write_text(BASE_CONFIG + EXAMPLE_SOURCES + PRINT_LISTS)
+    (folder / "config.toml").write_text(BASE_CONFIG + EXAMPLE_SOURCES + PRINT_LISTS + QUIET_CHECKS)
     with pytest.MonkeyPatch.context() as env:
         for name in ("DIGEST_DATABASE_URL", "DIGEST_CONFIG", "SENDGRID_API_KEY"):
             env.delenv(name, raising=False)
