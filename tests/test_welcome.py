@@ -195,3 +195,14 @@ def test_someone_staff_add_first_is_welcomed(project) -> None:
     assert result.exit_code == 0, result.output
     assert send_welcomes(project.app(NOW)) == 1
     assert sorted(outbox(project)) == ["dee@example.org"]
+
+
+def test_a_welcome_goes_to_its_own_list_only(project, tmp_path: Path) -> None:
+    import_csv_file(project, tmp_path, "ben@example.org,Ben\n")
+    assert send_welcomes(project.app(NOW)) == 1
+    args = ["send", "--edition", "welcome-members", "--list", "weekly", "--yes"]
+    result = CliRunner().invoke(cli, [*args, "--config", str(project.config)])
+    assert result.exit_code == 1
+    assert "welcome-members is the welcome of list 'members': it goes to that list only" in (
+        result.output
+    )

@@ -123,8 +123,15 @@ def edition_to_send(app: App, edition_id: str | None) -> str:
 
 
 def lists_for(app: App, edition: StoredEdition, list_slug: str | None) -> list[str]:
-    """The edition's audience: the given list (if its kind fits), or every list of its kind."""
-    return audience_of(app.settings, Kind(edition.kind), list_slug or edition.list_slug)
+    """The edition's audience: the given list (if its kind fits), or every list of its kind;
+    a welcome goes to its own list and no other."""
+    kind = Kind(edition.kind)
+    if kind is Kind.WELCOME and list_slug and list_slug != edition.list_slug:
+        raise DeliveryError(
+            f"{edition.id} is the welcome of list {edition.list_slug!r}: it goes to that list "
+            "only; leave --list out"
+        )
+    return audience_of(app.settings, kind, list_slug or edition.list_slug)
 
 
 def preview_send(
