@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime
 
 from markdown_it import MarkdownIt
+from sqlalchemy.engine import Connection
 
 from digest.alert import read_body, render_message
 from digest.collect.sanitize import one_line
@@ -99,16 +101,7 @@ def _set_up(app: App, listed: ListSettings) -> bool:
         if editions.state_of(conn, ident) is not None:  # another process was first
             return False
         audience.sync_lists(conn, app.settings.lists)
-        store_edition(
-            conn,
-            _record(app, ident, email),
-            email,
-            kind=Kind.WELCOME,
-            who=WHO,
-            now=now,
-            list_slug=listed.slug,
-            note="welcome set up",
-        )
+        _store(conn, app, listed, email, now, note="welcome set up")
         skipped = welcomes.record_skipped(
             conn, ident, listed.slug, reason="on the list before its welcome was set up", now=now
         )
@@ -121,6 +114,28 @@ def _set_up(app: App, listed: ListSettings) -> bool:
         )
     log.info("welcome %s set up (%s already on the list skipped)", ident, skipped)
     return True
+
+
+def _store(
+    conn: Connection,
+    app: App,
+    listed: ListSettings,
+    email: RenderedEmail,
+    now: datetime,
+    note: str = "",
+) -> None:
+    """Store the list's welcome as rendered now (set up, or its text changed)."""
+    ident = welcome_id(listed.slug)
+    store_edition(
+        conn,
+        _record(app, ident, email),
+        email,
+        kind=Kind.WELCOME,
+        who=WHO,
+        now=now,
+        list_slug=listed.slug,
+        note=note,
+    )
 
 
 def _record(app: App, ident: str, email: RenderedEmail) -> Edition:
@@ -166,15 +181,7 @@ def _refresh(app: App, listed: ListSettings) -> None:
         stored = editions.get_edition(conn, ident)
         if stored is None or stored.email == email:
             return
-        store_edition(
-            conn,
-            _record(app, ident, email),
-            email,
-            kind=Kind.WELCOME,
-            who=WHO,
-            now=now,
-            list_slug=listed.slug,
-        )
+        _store(conn, app, listed, email, now)
         editions.record_note(
             conn,
             ident,
