@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from contextvars import ContextVar
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -128,6 +129,9 @@ class EditionSettings(_Strict):
     require_approval: bool = False
     auto_send_after: str | None = Field(default=None, pattern=r"^\d+[mhd]$")
     preview_list: str = "staff"
+    # Readers may choose their sections: the edition is rendered once per distinct choice
+    # in use, at most this many; readers of any other choice get the whole edition.
+    max_section_variants: int = Field(default=8, ge=0)
 
     def cap_for(self, section: str) -> int:
         caps = self.max_items_per_section
@@ -243,6 +247,9 @@ class ScheduleSettings(_Strict):
     send: str = "0 7 * * thu"
     backup: str = "30 3 * * *"  # the daily backup ([backup] says where and how many)
     grace_minutes: int = Field(default=120, ge=1)
+    # "07:00": the weekly edition reaches each reader at that time in their own timezone
+    # on the send day; the job starts early enough for the first zone. None: at once.
+    deliver_at_local: time | None = None
 
 
 _TOML_DATA: ContextVar[dict[str, Any] | None] = ContextVar("_TOML_DATA", default=None)

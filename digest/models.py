@@ -136,6 +136,8 @@ class Recipient:
     format: str = "html"
     lists: tuple[str, ...] = field(default_factory=tuple)
     profile: str | None = None  # print members: their facility profile
+    timezone: str | None = None  # an IANA name; None: the organisation's
+    sections: tuple[str, ...] | None = None  # the sections they chose; None: every one
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from digest.chunks import batched
-from digest.config import Settings
+from digest.dispatch.variants import variant_of
 from digest.models import Recipient
 from digest.store import audience, ledger
 from digest.store.editions import StoredEdition
@@ -18,7 +18,6 @@ from digest.store.editions import StoredEdition
 if TYPE_CHECKING:
     from digest.context import App
 
-PRINT = "print"
 CHUNK = 5000
 
 
@@ -108,10 +107,3 @@ class _BatchCutter:
             "format": person.format,
             "list_slug": person.lists[0] if person.lists else "",
         }
-
-
-def variant_of(settings: Settings, person: Recipient) -> str:
-    """html, text, or ``print:<profile>`` (one rendering each, shared by its batches)."""
-    if person.format == PRINT:
-        return f"{PRINT}:{settings.print.profile_named(person.profile).name}"
-    return person.format

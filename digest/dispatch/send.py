@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from digest.config import PrintProfile
 from digest.dispatch.batch import Outcome, Transport
-from digest.dispatch.plan import PRINT, SendPlan
+from digest.dispatch.plan import SendPlan
 from digest.dispatch.run import Content, RunReport, SendRun, deliver_all, mark_abandoned
+from digest.dispatch.variants import PRINT
 from digest.models import RenderedEmail
 from digest.render.emessage import ascii_fold
 from digest.render.print_edition import files_for, print_notice

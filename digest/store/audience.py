@@ -215,6 +215,8 @@ def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipien
             memberships.c.format,
             memberships.c.list_slug,
             memberships.c.profile,
+            subscribers.c.timezone,
+            memberships.c.sections,
         )
         .join(memberships, memberships.c.subscriber_id == subscribers.c.id)
         .outerjoin(suppressions, suppressions.c.email_key == subscribers.c.email_key)
@@ -230,7 +232,23 @@ def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipien
     for row in conn.execute(query.execution_options(yield_per=1000)):
         if row.id != last:
             last = row.id
-            yield Recipient(row.id, row.email, row.name, row.format, (row.list_slug,), row.profile)
+            yield Recipient(
+                row.id,
+                row.email,
+                row.name,
+                row.format,
+                (row.list_slug,),
+                row.profile,
+                row.timezone,
+                chosen_sections(row.sections),
+            )
+
+
+def chosen_sections(stored: str | None) -> tuple[str, ...] | None:
+    """A membership's ``sections`` column as the sections chosen (None: every section)."""
+    if stored is None:
+        return None
+    return tuple(part for part in stored.split(",") if part)
 
 
 def list_counts(conn: Connection) -> dict[str, dict[str, int]]:

@@ -159,6 +159,7 @@ memberships = sa.Table(
     sa.Column("profile", sa.String(100), nullable=True),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("changed", UTCDateTime, nullable=True),
+    sa.Column("sections", sa.Text, nullable=True),  # the reader's chosen sections; NULL: all
 )
 
 # One sign-up from the web form: the lists its confirmation email confirms (and nothing
@@ -209,8 +210,25 @@ batches = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
+    # When its mail is delivered (NULL: at once) and the timezone whose morning it is
+    # ([schedule] deliver_at_local): a batch holds one zone.
+    sa.Column("deliver_at", UTCDateTime, nullable=True),
+    sa.Column("zone", sa.String(64), nullable=True),
     sa.UniqueConstraint("edition_id", "seq", name="uq_batches_edition_seq"),
     sa.Index("ix_batches_edition_state", "edition_id", "state"),
+)
+
+# An edition's scheduled deliveries at the provider (SendGrid's batch_id from
+# POST /v3/mail/batch), so the not-yet-delivered part can be cancelled.
+scheduled_sends = sa.Table(
+    "scheduled_sends",
+    metadata,
+    sa.Column("edition_id", sa.String(40), sa.ForeignKey("editions.id"), primary_key=True),
+    sa.Column("transport", sa.String(20), nullable=False),
+    sa.Column("batch_id", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # scheduled | cancelled
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
 )
 
 send_recipients = sa.Table(
