@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from digest.chunks import batched
-from digest.dispatch.variants import variant_of
+from digest.dispatch.variants import variant_chooser
 from digest.models import Recipient
 from digest.store import audience, ledger
 from digest.store.editions import StoredEdition
@@ -54,6 +54,7 @@ def plan_send(
         cutter = _BatchCutter(conn, edition.id, transport, settings.delivery.batch_size, now)
         ledger.lock_edition(conn, edition.id)
         first_send = not ledger.has_recipients(conn, edition.id)
+        variant_of = variant_chooser(settings, conn, edition)
         for chunk in batched(audience.recipients_for(conn, slugs), CHUNK):
             known = (
                 set()
@@ -64,7 +65,7 @@ def plan_send(
             for person in chunk:
                 if person.id in known:
                     continue
-                variant = variant_of(settings, person)
+                variant = variant_of(person)
                 rows.append(cutter.place(person, variant))
                 plan.new_recipients[variant] += 1
             ledger.add_recipients(conn, rows)

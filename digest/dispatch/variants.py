@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from sqlalchemy.engine import Connection
+
 from digest.config import Settings
 from digest.models import Recipient
+from digest.store.editions import StoredEdition
 
 PRINT = "print"
 
@@ -13,3 +18,14 @@ def variant_of(settings: Settings, person: Recipient) -> str:
     if person.format == PRINT:
         return f"{PRINT}:{settings.print.profile_named(person.profile).name}"
     return person.format
+
+
+def variant_chooser(
+    settings: Settings, conn: Connection, edition: StoredEdition
+) -> Callable[[Recipient], str]:
+    """How a send of ``edition`` names each recipient's variant (made once per plan)."""
+
+    def choose(person: Recipient) -> str:
+        return variant_of(settings, person)
+
+    return choose
