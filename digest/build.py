@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -11,13 +13,18 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from digest.config import Settings
+from digest.dispatch.variants import Wanted, choice_token, wanted_choices
 from digest.edition import EditionPlan, assemble, plan_edition
-from digest.errors import DigestError
-from digest.lifecycle.states import Kind, store_edition
+from digest.edition_sections import for_sections
+from digest.errors import DeliveryError, DigestError
+from digest.lifecycle.states import Kind, audience_of, store_edition
 from digest.models import Attachment, Edition, RenderedEmail
 from digest.render import render_email
 from digest.render.print_edition import ProfilePrint, print_files
-from digest.store import editions
+from digest.render.section_variants import VariantMade, render_variant
+from digest.store import audience, editions
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -28,6 +35,8 @@ class BuildResult:
     folder: Path | None = None
     unplaced: dict[str, int] = field(default_factory=dict)
     prints: list[ProfilePrint] = field(default_factory=list)
+    wanted: Wanted = field(default_factory=Wanted)  # the section choices readers made
+    variants: list[VariantMade] = field(default_factory=list)  # those rendered
 
     @property
     def html_bytes(self) -> int:
@@ -52,12 +61,68 @@ def build(
         return result
     result.email = render_email(assembled.edition, settings)
     files, result.prints = print_files(assembled.edition, settings)
+    result.wanted = section_choices(settings, engine)
+    result.variants = render_variants(assembled.edition, settings, result.wanted)
+    variant_files = [f for made in result.variants for f in made.files]
     with engine.begin() as conn:
         store_edition(conn, assembled.edition, result.email, kind=Kind.WEEKLY, who=who, now=now)
-        editions.save_files(conn, plan.id, files)
+        editions.save_files(conn, plan.id, files + variant_files)
     result.folder = out or settings.var_dir / "editions" / plan.id
     write_files(result.folder, assembled.edition, result.email, files)
+    write_variant_files(result.folder, variant_files)
     return result
+
+
+def section_choices(settings: Settings, engine: Engine) -> Wanted:
+    """The section choices the weekly edition's readers made, and which the cap keeps."""
+    try:
+        slugs = audience_of(settings, Kind.WEEKLY, None)
+    except DeliveryError:  # no list for it yet: nobody has chosen anything
+        return Wanted()
+    with engine.connect() as conn:
+        wanted = wanted_choices(settings, audience.recipients_for(conn, slugs))
+    if wanted.over_cap:
+        log.warning(
+            "%d reader(s) chose sections beyond the %d most-read choices "
+            "(edition.max_section_variants): they get the whole edition",
+            wanted.over_cap,
+            settings.edition.max_section_variants,
+        )
+    return wanted
+
+
+def render_variants(edition: Edition, settings: Settings, wanted: Wanted) -> list[VariantMade]:
+    """One rendering per kept choice: email for its html and text readers, print for the
+    profiles its print readers use (a choice made only on paper gets no email)."""
+    made = []
+    for choice in wanted.kept:
+        made.append(
+            render_variant(
+                for_sections(settings, edition, choice),
+                settings,
+                choice_token(choice),
+                email=choice in wanted.email,
+                profiles=wanted.prints.get(choice, set()),
+            )
+        )
+    return made
+
+
+def write_variant_files(folder: Path, files: list[Attachment]) -> None:
+    """The section variants under ``folder/sections/<choice>/``, replacing an earlier
+    build's (so the folder never mixes two builds' variants)."""
+    root = folder / editions.VARIANTS.rstrip("/")
+    try:
+        shutil.rmtree(root, ignore_errors=True)
+        for f in files:
+            path = folder / f.filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(f.data)
+    except OSError as exc:
+        raise DigestError(
+            f"cannot write the section variants to {root} ({exc.strerror}): "
+            "pick another --out folder"
+        ) from None
 
 
 def write_files(

@@ -224,7 +224,7 @@ def _export(conn: Connection, sub: Any, email: str, key: str, marks: store.Marks
     return {
         "email": email,
         "subscriber": _subscriber(sub),
-        "memberships": [_plain(m, "subscriber_id") for m in store.memberships_of(conn, sid)]
+        "memberships": [_membership(m) for m in store.memberships_of(conn, sid)]
         if sid is not None
         else [],
         "mailing_address": postal.values() if postal is not None else None,
@@ -252,6 +252,14 @@ def _when(value: datetime | None) -> str | None:
 def _plain(row: Any, *leave_out: str) -> dict[str, Any]:
     values = {k: v for k, v in row._mapping.items() if k not in leave_out}
     return {k: _when(v) if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def _membership(row: Any) -> dict[str, Any]:
+    """A membership, its chosen sections as a list (null: every section)."""
+    values = _plain(row, "subscriber_id")
+    chosen = store.chosen_sections(row.sections)
+    values["sections"] = list(chosen) if chosen is not None else None
+    return values
 
 
 def _subscriber(sub: Any) -> dict[str, Any] | None:

@@ -8,11 +8,12 @@ from pathlib import Path
 import typer
 from sqlalchemy.engine import Engine
 
-from digest.build import build
+from digest.build import BuildResult, build
 from digest.collect import SourceOutcome, collect
 from digest.commands.common import warn, who_am_i
 from digest.config import Settings
 from digest.context import App
+from digest.dispatch.variants import JOIN
 from digest.errors import DigestError
 from digest.lifecycle.checking import CheckReport, problems_of, refusal_of, run_checks
 from digest.store.notes import any_notes
@@ -107,10 +108,27 @@ def build_command(app: App, *, week: str | None, out: Path | None, force: bool) 
         typer.echo(
             f"  print ({made.profile}): {made.pages} page(s){left}; {made.parts} e-message part(s)"
         )
+    show_variants(result, app.settings.edition.max_section_variants)
     typer.echo(
         f"  wrote email.html, email.txt, edition.json and the print files to {result.folder}"
     )
     show_checks(run_checks(app.settings, app.engine, edition.id, app.clock()))
+
+
+def show_variants(result: BuildResult, cap: int) -> None:
+    """One line per section variant rendered; a warning when the cap left readers out."""
+    wanted = result.wanted
+    for made in result.variants:
+        readers = wanted.readers[frozenset(made.token.split(JOIN))]
+        parts = [f"HTML {len(made.email.html.encode()) / 1024:.1f} KB"] if made.email else []
+        parts += [f"print ({p.profile}) {p.pages} page(s)" for p in made.prints]
+        typer.echo(f"  sections {made.token}: {readers} reader(s); {', '.join(parts)}")
+    if wanted.over_cap:
+        warn(
+            f"{wanted.over_cap} reader(s) get the whole edition instead of the sections they "
+            f"chose: {wanted.left_out} choice(s) past the {cap} most read "
+            f"(edition.max_section_variants = {cap}; raise it to render them)"
+        )
 
 
 SHOWN_PROBLEMS = 10

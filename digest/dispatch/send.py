@@ -10,12 +10,13 @@ from digest.config import PrintProfile
 from digest.dispatch.batch import Outcome, Transport
 from digest.dispatch.plan import SendPlan
 from digest.dispatch.run import Content, RunReport, SendRun, deliver_all, mark_abandoned
-from digest.dispatch.variants import PRINT
-from digest.models import RenderedEmail
+from digest.dispatch.variants import CHOICE, PRINT, WEEKLY
+from digest.models import Attachment, RenderedEmail
 from digest.render.emessage import ascii_fold
 from digest.render.print_edition import files_for, print_notice
+from digest.render.section_variants import stored_email
 from digest.store import ledger
-from digest.store.editions import get_files
+from digest.store.editions import get_files, variant_files
 
 if TYPE_CHECKING:
     from digest.context import App
@@ -25,12 +26,14 @@ LINK_ROOM = 2 * 160  # what two personal links add to their placeholders, at mos
 
 
 def contents(app: App, plan: SendPlan) -> dict[str, Content]:
-    """The digest for html and text members; per print profile, a short note with its files."""
+    """The digest for html and text members; per print profile, a short note with its files;
+    the same again for each section variant the build rendered (``html~events``, ...)."""
     settings = app.settings
     edition = plan.edition
     out = {"html": Content(edition.email), "text": Content(edition.email)}
     with app.engine.connect() as conn:
         files = get_files(conn, edition.id)
+        variants = variant_files(conn, edition.id) if edition.kind == WEEKLY else {}
     archive_url = app.urls.archive(edition.id)
     for profile in settings.print.profiles:
         mine = files_for(profile, files)
@@ -39,16 +42,32 @@ def contents(app: App, plan: SendPlan) -> dict[str, Content]:
             # cut to what the facility's messaging service takes.
             out[f"{PRINT}:{profile.name}"] = Content(text_only(edition.email, profile))
             continue
-        notice = print_notice(
-            settings,
-            profile,
-            subject=edition.subject,
-            cutoff=edition.cutoff,
-            archive_url=archive_url,
-            files=mine,
-        )
-        out[f"{PRINT}:{profile.name}"] = Content(notice, tuple(mine))
+        out[f"{PRINT}:{profile.name}"] = _print_content(app, plan, profile, mine, archive_url)
+    for token, stored in variants.items():
+        email = stored_email(stored)
+        if email is not None:
+            for base in ("html", "text"):
+                out[f"{base}{CHOICE}{token}"] = Content(email)
+        for profile in settings.print.profiles:
+            mine = files_for(profile, stored)
+            if mine:
+                variant = f"{PRINT}:{profile.name}{CHOICE}{token}"
+                out[variant] = _print_content(app, plan, profile, mine, archive_url)
     return out
+
+
+def _print_content(
+    app: App, plan: SendPlan, profile: PrintProfile, files: list[Attachment], archive_url: str
+) -> Content:
+    notice = print_notice(
+        app.settings,
+        profile,
+        subject=plan.edition.subject,
+        cutoff=plan.edition.cutoff,
+        archive_url=archive_url,
+        files=files,
+    )
+    return Content(notice, tuple(files))
 
 
 def text_only(email: RenderedEmail, profile: PrintProfile) -> RenderedEmail:

@@ -3,6 +3,7 @@ email that carries them to prisoner-support contacts."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,12 +30,15 @@ class ProfilePrint:
 
 
 def print_files(
-    edition: Edition, settings: Settings
+    edition: Edition, settings: Settings, only: Collection[str] | None = None
 ) -> tuple[list[Attachment], list[ProfilePrint]]:
-    """``print-<profile>.pdf`` and ``emessage-<profile>-<i>.txt`` for every profile."""
+    """``print-<profile>.pdf`` and ``emessage-<profile>-<i>.txt`` for every profile (or
+    for the profiles named in ``only``: a section variant's print readers')."""
     files: list[Attachment] = []
     made: list[ProfilePrint] = []
     for profile in settings.print.profiles:
+        if only is not None and profile.name not in only:
+            continue
         printed = render_print(edition, settings, profile)
         files.append(Attachment(f"print-{profile.name}.pdf", PDF, printed.pdf))
         title = edition_title(settings, "print")

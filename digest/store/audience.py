@@ -251,6 +251,30 @@ def chosen_sections(stored: str | None) -> tuple[str, ...] | None:
     return tuple(part for part in stored.split(",") if part)
 
 
+def stored_sections(chosen: Iterable[str] | None) -> str | None:
+    """The ``sections`` column for a choice (None: every section), keys sorted."""
+    return None if chosen is None else ",".join(sorted(set(chosen)))
+
+
+def set_sections(
+    conn: Connection, subscriber_id: int, chosen: Iterable[str] | None, *, now: datetime
+) -> bool:
+    """The sections a reader wants, on each of their memberships (None: every section).
+    True when anything changed."""
+    value = stored_sections(chosen)
+    query = (
+        sa.update(memberships)
+        .where(
+            memberships.c.subscriber_id == subscriber_id,
+            sa.or_(memberships.c.sections.is_(None), memberships.c.sections != value)
+            if value is not None
+            else memberships.c.sections.is_not(None),
+        )
+        .values(sections=value, changed=now)
+    )
+    return conn.execute(query).rowcount > 0
+
+
 def list_counts(conn: Connection) -> dict[str, dict[str, int]]:
     """Members per list and membership status (suppressed and gone subscribers apart)."""
     effective = sa.case(

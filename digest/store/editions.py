@@ -13,6 +13,13 @@ from sqlalchemy.engine import Connection, Row
 from digest.models import Attachment, Edition, RenderedEmail
 from digest.store.tables import edition_events, edition_files, editions, job_locks
 
+# A section variant's files are stored beside the edition's as sections/<choice>/<name>
+# (choice: the sorted section keys joined by "+", see dispatch/variants.py).
+VARIANTS = "sections/"
+VARIANT_HTML = "email.html"
+VARIANT_TEXT = "email.txt"
+VARIANT_SUBJECT = "subject.txt"
+
 
 @dataclass(frozen=True, slots=True)
 class StoredEdition:
@@ -96,7 +103,8 @@ def get_edition(
 
 
 def save_files(conn: Connection, edition_id: str, files: list[Attachment]) -> None:
-    """Replace the edition's stored files (the print edition of every profile)."""
+    """Replace the edition's stored files (the print edition of every profile, and the
+    section variants' renderings named by :func:`variant_file`)."""
     conn.execute(sa.delete(edition_files).where(edition_files.c.edition_id == edition_id))
     if files:
         conn.execute(
@@ -114,12 +122,51 @@ def save_files(conn: Connection, edition_id: str, files: list[Attachment]) -> No
 
 
 def get_files(conn: Connection, edition_id: str) -> list[Attachment]:
+    """The whole edition's files (the section variants' apart: :func:`variant_files`)."""
     query = (
         sa.select(edition_files)
-        .where(edition_files.c.edition_id == edition_id)
+        .where(
+            edition_files.c.edition_id == edition_id,
+            sa.not_(edition_files.c.name.startswith(VARIANTS, autoescape=True)),
+        )
         .order_by(edition_files.c.name)
     )
     return [Attachment(r.name, r.content_type, bytes(r.data)) for r in conn.execute(query)]
+
+
+def variant_file(token: str, file: Attachment) -> Attachment:
+    """One file of the section variant ``token`` (``events+news``), named for storing."""
+    return Attachment(f"{VARIANTS}{token}/{file.filename}", file.content_type, file.data)
+
+
+def _variants_of(edition_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        edition_files.c.edition_id == edition_id,
+        edition_files.c.name.startswith(VARIANTS, autoescape=True),
+    )
+
+
+def variant_file_names(conn: Connection, edition_id: str) -> list[tuple[str, str]]:
+    """(choice token, file name) of every stored section-variant file, without the data."""
+    query = sa.select(edition_files.c.name).where(_variants_of(edition_id))
+    names = conn.execute(query.order_by(edition_files.c.name)).scalars()
+    return [_split(name) for name in names]
+
+
+def variant_files(conn: Connection, edition_id: str) -> dict[str, list[Attachment]]:
+    """Each section variant's files (``email.html``, ``email.txt``, ``subject.txt``, the
+    print files), by choice token, named as in the whole edition."""
+    query = sa.select(edition_files).where(_variants_of(edition_id))
+    found: dict[str, list[Attachment]] = {}
+    for r in conn.execute(query.order_by(edition_files.c.name)):
+        token, name = _split(r.name)
+        found.setdefault(token, []).append(Attachment(name, r.content_type, bytes(r.data)))
+    return found
+
+
+def _split(stored: str) -> tuple[str, str]:
+    token, _, name = stored[len(VARIANTS) :].partition("/")
+    return token, name
 
 
 def lock_row(conn: Connection, edition_id: str) -> None:

@@ -23,7 +23,7 @@ from digest.audience.signup import public_lists, request_subscription
 from digest.config import Settings
 from digest.context import App
 from digest.errors import AudienceError, ConfigError
-from digest.store.audience import memberships_of, subscriber_by_id
+from digest.store.audience import chosen_sections, memberships_of, set_sections, subscriber_by_id
 from digest.store.db import one_writer
 from digest.web.deps import Ctx, LimitsDep
 from digest.web.pages import message, render
@@ -184,11 +184,14 @@ def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> 
         )
     public = [x for x in settings.lists if x.slug != settings.edition.preview_list]
     leaving = form is not None and form.get("action") == ["leave"]
-    problem = _timezone_problem(form) if form is not None and not leaving else None
+    problem = None
+    if form is not None and not leaving:
+        problem = _timezone_problem(form) or _sections_problem(settings, form)
     if form is not None and problem is None:
         try:
             with one_writer(engine):
                 _save_choices(ctx, token, form, public)
+                _save_sections(ctx, claims.subscriber_id, form)
         except (AudienceError, ConfigError) as exc:
             return message(settings, "Not saved", str(exc), 400)
     with engine.connect() as conn:
@@ -213,6 +216,10 @@ def _preferences(ctx: App, token: str, *, form: dict[str, list[str]] | None) -> 
         ),
         timezones=timezone_names(),
         current_timezone=sub.timezone or "",
+        sections=[(key, settings.edition.title_for(key)) for key in settings.edition.sections],
+        chosen_sections=set(
+            (chosen_sections(first.sections) if first else None) or settings.edition.sections
+        ),
         saved=form is not None and problem is None,
         problem=problem,
         status=400 if problem else 200,
@@ -234,6 +241,33 @@ def _save_choices(ctx: App, token: str, form: dict[str, list[str]], public: list
         timezone=form["timezone"][0] if "timezone" in form else None,  # absent: as it is
         now=ctx.clock(),
     )
+
+
+SHOWN = "sections_shown"  # the form had the sections' checkboxes (none ticked is a choice)
+NO_SECTIONS = (
+    "pick at least one part of the digest (the editor's note always comes); to stop "
+    "getting it, use “Leave everything”."
+)
+
+
+def _sections_problem(settings: Settings, form: dict[str, list[str]]) -> str | None:
+    """Refuse a save with no section ticked: a digest of nothing is not a choice to make."""
+    if SHOWN in form and not set(form.get("section", [])) & set(settings.edition.sections):
+        return NO_SECTIONS
+    return None
+
+
+def _save_sections(ctx: App, subscriber_id: int, form: dict[str, list[str]]) -> None:
+    """Store the ticked sections: every one ticked is stored as no choice (NULL), so a
+    section added later reaches them too."""
+    if form.get("action") == ["leave"] or SHOWN not in form:
+        return
+    configured = ctx.settings.edition.sections
+    ticked = [key for key in configured if key in form.get("section", [])]
+    with ctx.engine.begin() as conn:
+        set_sections(
+            conn, subscriber_id, None if len(ticked) == len(configured) else ticked, now=ctx.clock()
+        )
 
 
 def _confirm_answer(
