@@ -268,7 +268,7 @@ def status(
     """The send ledger of an edition: batches and recipients by state, failures, next steps."""
     from digest.commands import status_command
 
-    run(config, debug, lambda a: status_command(a.engine, edition, as_json=as_json))
+    run(config, debug, lambda a: status_command(a.engine, edition, as_json=as_json, now=a.clock()))
 
 
 @app.command("print-run")

@@ -19,12 +19,14 @@ from typing import Any
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.config import Settings
 from digest.context import open_app
-from digest.errors import ConfigError, DigestError
+from digest.crontab import cron
+from digest.dispatch.morning import MorningTrigger
+from digest.errors import DigestError
 from digest.store import operations
 from digest.store.db import sqlite_url_for
 
@@ -34,14 +36,12 @@ HOLDER = f"{socket.gethostname()}:serve"
 SCHEDULER_BEAT = "scheduler"  # its every-minute job says it is alive
 
 
-def cron(expression: str, settings: Settings, key: str) -> CronTrigger:
-    """A crontab line in the organisation's timezone, or a ConfigError naming the key."""
-    try:
-        return CronTrigger.from_crontab(expression, timezone=settings.organisation.zone)
-    except ValueError as exc:
-        raise ConfigError(
-            f"schedule.{key} {expression!r} is not a cron line ({exc}): write it like '0 7 * * thu'"
-        ) from None
+def weekly_trigger(settings: Settings) -> BaseTrigger:
+    """``schedule.send``; with ``deliver_at_local``, each run moved before the first
+    morning of its day anywhere (see :mod:`digest.dispatch.morning`)."""
+    send = cron(settings.schedule.send, settings, "send")
+    at = settings.schedule.deliver_at_local
+    return send if at is None else MorningTrigger(send, at)
 
 
 def make_scheduler(settings: Settings, config: Path) -> BackgroundScheduler:
@@ -60,7 +60,7 @@ def make_scheduler(settings: Settings, config: Path) -> BackgroundScheduler:
     args = [str(config.resolve())]
     wanted: dict[str, tuple[Any, Any]] = {
         "collect": (collect_job, cron(settings.schedule.collect, settings, "collect")),
-        "weekly": (weekly_job, cron(settings.schedule.send, settings, "send")),
+        "weekly": (weekly_job, weekly_trigger(settings)),
         "backup": (backup_job, cron(settings.schedule.backup, settings, "backup")),
         "auto-send": (
             auto_send_job,
@@ -171,7 +171,5 @@ def next_runs(scheduler: BackgroundScheduler) -> list[tuple[str, datetime | None
 
 def next_weekly_send(settings: Settings, now: datetime) -> datetime | None:
     """When the weekly job runs next, from ``schedule.send`` (the dashboard shows it)."""
-    fire: datetime | None = cron(settings.schedule.send, settings, "send").get_next_fire_time(
-        None, now
-    )
+    fire: datetime | None = weekly_trigger(settings).get_next_fire_time(None, now)
     return fire

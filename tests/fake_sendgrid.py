@@ -23,7 +23,9 @@ suppressions given to the constructor, paginated with ``limit`` and ``offset``.
 read sender authentication); ``GET /v3/whitelabel/domains`` the authenticated ``domains``
 (default: one, ``coalition.example.org``, valid, made by ``authenticated_domain``), paginated
 the same way, and 403 without the ``whitelabel.read`` scope, as the real API does.
-``POST /v3/mail/send`` is 403 without ``mail.send``.
+``POST /v3/mail/send`` is 403 without ``mail.send``. Scheduled sends (``send_at``,
+``batch_id``, ``POST /v3/mail/batch`` and ``/v3/user/scheduled_sends``) are in
+``tests/fake_schedules.py``: ``schedules`` holds the ids and their cancels.
 
 ``mail_send_schema()`` loads the request schema of ``POST /v3/mail/send`` from the
 SendGrid OpenAPI file in the shared corpus, ``$ref``s resolved, for ``jsonschema``;
@@ -54,6 +56,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.fake_schedules import BATCH_PATH, SCHEDULED_PATH, ScheduleRefused, Schedules
 
 MAIL_SEND_PATH = "/v3/mail/send"
 SUPPRESSION_PREFIX = "/v3/suppression/"
@@ -378,7 +382,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Silent: tests read the fake's lists, not its log."""
 
     def do_POST(self) -> None:
-        if urlsplit(self.path).path == MAIL_SEND_PATH:
+        path = urlsplit(self.path).path
+        if path in (BATCH_PATH, SCHEDULED_PATH):
+            self.server.fake._schedules_call(self, path)
+        elif path == MAIL_SEND_PATH:
             fake = self.server.fake
             with fake._lock:
                 fake._in_progress += 1
@@ -399,6 +406,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.fake._suppressions_get(self)
         elif path in (SCOPES_PATH, DOMAINS_PATH):
             self.server.fake._account_get(self, path)
+        elif path == SCHEDULED_PATH:
+            self.server.fake._schedules_call(self, path)
         else:
             self.send_json(404, _error_body("resource not found"))
 
@@ -492,6 +501,8 @@ class FakeSendGrid:
         self.requests: list[dict[str, Any]] = []
         self.suppression_requests: list[str] = []
         self.account_requests: list[str] = []
+        self.schedule_requests: list[str] = []
+        self.schedules = Schedules()
         self._errors: list[str] = []
         self._in_progress = 0  # mail sends being answered now
         self._lock = threading.Lock()
@@ -597,8 +608,12 @@ class FakeSendGrid:
             return
         try:
             _check_mail_send(body)
+            self.schedules.check_send(body)
         except _Invalid as invalid:
             h.send_json(400, _error_body(invalid.message, invalid.field))
+            return
+        except ScheduleRefused as refused:
+            h.send_json(400, _error_body(refused.message, refused.field))
             return
         self._apply_faults(h, body, number)
 
@@ -696,6 +711,37 @@ class FakeSendGrid:
             for i, email in enumerate(emails)
         ][offset : offset + limit]
         h.send_json(200, json.dumps(page).encode())
+
+    def _schedules_call(self, h: _Handler, path: str) -> None:
+        """POST /v3/mail/batch, and POST or GET /v3/user/scheduled_sends."""
+        raw = h.read_body() if h.command == "POST" else b""
+        with self._lock:
+            self.schedule_requests.append(f"{h.command} {h.path}")
+        if not h.authorized(self.api_key):
+            return
+        if "mail.send" not in self.scopes:
+            h.send_json(403, _error_body("access forbidden"))
+            return
+        if path == BATCH_PATH:
+            h.send_json(201, json.dumps({"batch_id": self.schedules.new_batch()}).encode())
+            return
+        if h.command == "GET":
+            h.send_json(200, json.dumps(self.schedules.listing()).encode())
+            return
+        try:
+            answer = self.schedules.set_status(json.loads(raw or b"null"))
+        except (ValueError, ScheduleRefused) as exc:
+            message = exc.message if isinstance(exc, ScheduleRefused) else "invalid JSON"
+            field = exc.field if isinstance(exc, ScheduleRefused) else None
+            h.send_json(400, _error_body(message, field))
+            return
+        h.send_json(201, json.dumps(answer).encode())
+
+    def undelivered(self) -> list[str]:
+        """Accepted addresses a cancel kept from delivery (see ``Schedules.undelivered``)."""
+        with self._lock:
+            accepted, requests = list(self.accepted), list(self.requests)
+        return self.schedules.undelivered(accepted, lambda p: requests[p["_request"] - 1])
 
     def _account_get(self, h: _Handler, path: str) -> None:
         """GET /v3/scopes (the key's scopes) or /v3/whitelabel/domains (one page of them)."""

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import digest.lifecycle.weekly
 from digest.cli import app
 from digest.config import Secrets
-from digest.lifecycle.states import MOVES, State, TransitionRefused, transition
+from digest.lifecycle.states import DELIVERED, MOVES, State, TransitionRefused, transition
 from digest.lifecycle.weekly import run_weekly
 from digest.schedule import auto_send_job
 from digest.staff.users import add_user
@@ -97,6 +97,11 @@ def test_every_move_not_in_the_table_is_refused_and_changes_nothing(make_project
         edition_id = f"e{n}"
         _in_state(engine, edition_id, current)
         with engine.begin() as conn:
+            if target is State.CANCELLED and current in DELIVERED:
+                # In the table, but only for mail booked for later: none is here.
+                with pytest.raises(TransitionRefused, match="cannot be cancelled"):
+                    transition(conn, edition_id, target, who="t", now=NOW)
+                continue
             if target in MOVES[current]:
                 assert transition(conn, edition_id, target, who="t", now=NOW) is current
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Engine
 from digest.commands.common import stop_on_signals, who_am_i
 from digest.context import App
 from digest.errors import DeliveryError
+from digest.lifecycle.deliveries import scheduled_later
 from digest.lifecycle.states import State
 from digest.lifecycle.weekly import approve, reject
 from digest.schedule import SCHEDULER_BEAT, make_scheduler, next_runs, resume_job
@@ -88,25 +90,38 @@ def reject_command(app: App, edition_id: str, *, note: str) -> None:
     typer.echo(f"edition {edition_id} rejected: it will not be sent")
 
 
-def status_command(engine: Engine, edition_id: str | None, *, as_json: bool) -> None:
+def status_command(engine: Engine, edition_id: str | None, *, as_json: bool, now: datetime) -> None:
     with engine.connect() as conn:
         if edition_id is None:
             sent = ledger.editions_with_sends(conn)
             if not sent:
                 raise DeliveryError("nothing has been sent yet: run 'digest send'")
             edition_id = sent[0]
-        state = ledger.summary(conn, edition_id)
+        report = ledger.summary(conn, edition_id)
+        later = scheduled_later(conn, edition_id, now)
+    if later:  # only when there is any: the object's keys stay as DESIGN gives them
+        report["scheduled"] = [w.as_json() for w in later]
     if as_json:
-        typer.echo(json.dumps(state))
+        typer.echo(json.dumps(report))
         return
-    people, batches = state["recipients"], state["batches"]
+    people, batches = report["recipients"], report["batches"]
     typer.echo(f"edition {edition_id}")
     for label, counts in (("recipients", people), ("batches", batches)):
         typer.echo(
             f"  {label}: " + ", ".join(f"{counts[k]} {k.replace('_', ' ')}" for k in ledger.STATES)
         )
-    for failure in state["failures"]:
+    if cancelled := report.get("cancelled"):
+        typer.echo(f"  cancelled before delivery: {cancelled['recipients']} recipient(s)")
+    for failure in report["failures"]:
         typer.echo(f"  batch {failure['batch']}: {failure['reason']}")
+    if later:
+        typer.echo(
+            f"  still to be delivered: {sum(w.recipients for w in later)} recipient(s), "
+            f"held by SendGrid until each reader's morning ('digest cancel {edition_id}' "
+            "stops them)"
+        )
+        for w in later:
+            typer.echo(f"    batch {w.batch}: {w.recipients} at {w.when()}")
     for line in _next_steps(batches):
         typer.echo(f"  {line}")
 

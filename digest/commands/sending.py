@@ -192,5 +192,5 @@ def alert_command(
 
 
 def cancel_command(app: App, edition_id: str, *, note: str) -> None:
-    cancel(app, edition_id, who=who_am_i(), note=note)
-    typer.echo(f"{edition_id} cancelled: it will not be sent")
+    stopped = cancel(app, edition_id, who=who_am_i(), note=note)
+    typer.echo(f"{edition_id} cancelled: {stopped}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, Protocol
 
 from digest.dispatch.personal import PersonalLinks
@@ -26,10 +27,13 @@ class OutgoingBatch:
     email: RenderedEmail
     addressees: list[Addressee]
     attachments: tuple[Attachment, ...] = ()
+    deliver_at: datetime | None = None  # when the provider delivers it (None: at once)
+    schedule: str | None = None  # the provider's batch of the edition's scheduled mail
 
     @property
     def with_html(self) -> bool:
-        return self.variant == "html"
+        # A section variant of it ("html~events": dispatch/variants.py) has its HTML too.
+        return self.variant.partition("~")[0] == "html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,4 +57,13 @@ class Transport(Protocol):
 
     def send(self, batch: OutgoingBatch) -> Outcome:
         """Deliver one batch (never raises for a provider's answer: it returns an Outcome)."""
+        ...
+
+    def new_schedule(self) -> str:
+        """A new id for an edition's scheduled mail, so it can be cancelled together
+        (DeliveryError when the provider refuses)."""
+        ...
+
+    def cancel_schedule(self, schedule: str) -> None:
+        """Whatever of the scheduled mail is not delivered yet never is."""
         ...

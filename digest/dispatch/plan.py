@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Connection
 
 from digest.chunks import batched
+from digest.dispatch.morning import morning_for
 from digest.dispatch.variants import variant_chooser
+from digest.lifecycle.states import Kind
 from digest.models import Recipient
 from digest.store import audience, ledger
 from digest.store.editions import StoredEdition
@@ -52,6 +54,7 @@ def plan_send(
         audience.sync_lists(conn, settings.lists)
         plan = SendPlan(edition, slugs, transport)
         cutter = _BatchCutter(conn, edition.id, transport, settings.delivery.batch_size, now)
+        morning = morning_for(settings, edition.id) if edition.kind == Kind.WEEKLY else None
         ledger.lock_edition(conn, edition.id)
         first_send = not ledger.has_recipients(conn, edition.id)
         variant_of = variant_chooser(settings, conn, edition)
@@ -66,7 +69,8 @@ def plan_send(
                 if person.id in known:
                     continue
                 variant = variant_of(person)
-                rows.append(cutter.place(person, variant))
+                zone, at = morning.plan_for(person, now) if morning else (None, None)
+                rows.append(cutter.place(person, variant, zone, at))
                 plan.new_recipients[variant] += 1
             ledger.add_recipients(conn, rows)
         plan.new_batches = cutter.batches
@@ -78,7 +82,7 @@ def plan_send(
 
 
 class _BatchCutter:
-    """Hands out batch ids: a new batch per variant every ``size`` recipients."""
+    """Hands out batch ids: a new batch per variant and zone every ``size`` recipients."""
 
     def __init__(
         self, conn: Connection, edition_id: str, transport: str, size: int, now: datetime
@@ -86,19 +90,30 @@ class _BatchCutter:
         self.conn, self.edition_id, self.transport = conn, edition_id, transport
         self.size, self.now = size, now
         self.seq = ledger.next_seq(conn, edition_id)
-        self.open: dict[str, tuple[int, int]] = {}  # variant -> (batch id, recipients in it)
+        # (variant, zone) -> (batch id, recipients in it)
+        self.open: dict[tuple[str, str | None], tuple[int, int]] = {}
         self.batches = 0
 
-    def place(self, person: Recipient, variant: str) -> dict[str, Any]:
-        batch_id, filled = self.open.get(variant, (0, self.size))
+    def place(
+        self, person: Recipient, variant: str, zone: str | None, deliver_at: datetime | None
+    ) -> dict[str, Any]:
+        key = (variant, zone)
+        batch_id, filled = self.open.get(key, (0, self.size))
         if filled >= self.size:
             batch_id = ledger.add_batch(
-                self.conn, self.edition_id, self.seq, variant, self.transport, self.now
+                self.conn,
+                self.edition_id,
+                self.seq,
+                variant,
+                self.transport,
+                self.now,
+                zone=zone,
+                deliver_at=deliver_at,
             )
             self.seq += 1
             self.batches += 1
             filled = 0
-        self.open[variant] = (batch_id, filled + 1)
+        self.open[key] = (batch_id, filled + 1)
         return {
             "edition_id": self.edition_id,
             "subscriber_id": person.id,

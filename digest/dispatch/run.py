@@ -28,7 +28,7 @@ from digest.config import Settings
 from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
 from digest.dispatch.personal import personal_links
 from digest.models import Attachment, Recipient, RenderedEmail
-from digest.store import ledger
+from digest.store import ledger, scheduled
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class SendRun:
     lock: threading.Lock = field(default_factory=threading.Lock)
     active: int = 0
     resume_at: float = 0.0  # monotonic time before which nobody posts (a 429's reset)
+    schedule: str | None = None  # the provider's batch of this edition's scheduled mail
 
 
 def worker_name() -> str:
@@ -111,6 +112,8 @@ def _alive(pid: int) -> bool:
 def deliver_all(run: SendRun) -> RunReport:
     """Run the worker pool until no batch is left pending, or until told to stop."""
     run.worker = worker_name()
+    with run.engine.connect() as conn:
+        run.schedule = scheduled.schedule_of(conn, run.edition_id)
     count = max(1, run.settings.delivery.concurrency)
     threads = [
         threading.Thread(target=_work, args=(run,), name=f"digest-send-{i}", daemon=True)
@@ -187,8 +190,21 @@ def _attempt(run: SendRun, claimed: ledger.Claimed) -> tuple[Outcome, int]:
             reason=f"nothing was built for {claimed.variant!r}: run "
             "'digest build' (print profiles come from config.toml)",
         ), len(rows)
+    if claimed.deliver_at is not None and run.schedule is None:
+        return Outcome(
+            "failed",
+            reason="a delivery time without the edition's scheduled send: run 'digest send' "
+            "again (it books one)",
+        ), len(rows)
     batch = OutgoingBatch(
-        run.edition_id, claimed.seq, claimed.variant, content.email, addressees, content.attachments
+        run.edition_id,
+        claimed.seq,
+        claimed.variant,
+        content.email,
+        addressees,
+        content.attachments,
+        claimed.deliver_at,
+        run.schedule,
     )
     try:
         return run.transport.send(batch), len(rows)

@@ -36,8 +36,13 @@ def build_payload(settings: Settings, batch: OutgoingBatch) -> dict[str, Any]:
     if batch.with_html:
         content.append({"type": "text/html", "value": email.html})
     uses_name = NAME in email.text or NAME in email.html or NAME in email.subject
+    personalizations = [_personalization(a, uses_name) for a in batch.addressees]
+    if batch.deliver_at is not None:
+        send_at = int(batch.deliver_at.timestamp())
+        for one in personalizations:
+            one["send_at"] = send_at
     body: dict[str, Any] = {
-        "personalizations": [_personalization(a, uses_name) for a in batch.addressees],
+        "personalizations": personalizations,
         "from": _address(
             settings.delivery.from_email, settings.delivery.from_name or settings.organisation.name
         ),
@@ -55,6 +60,8 @@ def build_payload(settings: Settings, batch: OutgoingBatch) -> dict[str, Any]:
         body["mail_settings"] = {"sandbox_mode": {"enable": True}}
     if batch.attachments:
         body["attachments"] = _attachments(batch)
+    if batch.schedule is not None:
+        body["batch_id"] = batch.schedule
     return body
 
 
@@ -150,6 +157,41 @@ class SendGridTransport:
             return Outcome("uncertain", reason=f"no answer after sending ({type(exc).__name__})")
         message_id = response.headers.get("X-Message-Id") if response.headers else None
         return Outcome("accepted", message_id=message_id or "")
+
+    def new_schedule(self) -> str:
+        """``POST /v3/mail/batch``: the id an edition's scheduled requests go under."""
+        answer = self._account_call("create the scheduled send's batch", "mail", "batch")
+        schedule = answer.get("batch_id") if isinstance(answer, dict) else None
+        if not isinstance(schedule, str) or not schedule:
+            raise DeliveryError("SendGrid answered POST /v3/mail/batch without a batch_id")
+        return schedule
+
+    def cancel_schedule(self, schedule: str) -> None:
+        """``POST /v3/user/scheduled_sends`` with status cancel: SendGrid discards every
+        message of the batch whose ``send_at`` has not come."""
+        body = {"batch_id": schedule, "status": "cancel"}
+        self._account_call("cancel the scheduled send", "user", "scheduled_sends", body=body)
+
+    def _account_call(self, what: str, *path: str, body: dict[str, Any] | None = None) -> Any:
+        """One POST to a SendGrid endpoint other than mail/send; DeliveryError with
+        SendGrid's own words if it fails."""
+        endpoint: Any = self.client().client
+        for part in path:
+            endpoint = getattr(endpoint, part)
+        try:
+            response = endpoint.post(request_body=body) if body else endpoint.post()
+        except HTTPError as exc:
+            status = getattr(exc, "status_code", "?")
+            raise DeliveryError(
+                f"SendGrid refused to {what} ({status}: {_error_text(exc)})"
+            ) from None
+        except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
+            raise DeliveryError(f"could not reach SendGrid to {what} ({exc})") from None
+        raw = response.body or b"{}"
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return {}
 
 
 def classify(exc: HTTPError) -> Outcome:

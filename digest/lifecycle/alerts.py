@@ -18,9 +18,11 @@ from digest.alert import render_alert
 from digest.config import Settings
 from digest.context import App
 from digest.errors import DeliveryError
+from digest.lifecycle.deliveries import cancel_scheduled
 from digest.lifecycle.failures import report_failure
 from digest.lifecycle.sending import send
 from digest.lifecycle.states import (
+    DELIVERED,
     HeldByChecks,
     Kind,
     State,
@@ -127,12 +129,17 @@ def send_due(app: App, *, stop: threading.Event | None = None) -> list[str]:
     return [edition_id for edition_id, _ in due]
 
 
-def cancel(app: App, edition_id: str, *, who: str, note: str = "") -> None:
-    """A scheduled alert, or an approved edition whose send has not started, never goes."""
+def cancel(app: App, edition_id: str, *, who: str, note: str = "") -> str:
+    """A scheduled alert, or an approved edition whose send has not started, never goes;
+    of a sent one, what waits for its delivery time never goes. Returns what stopped."""
     with app.engine.begin() as conn:
-        if state_of(conn, edition_id) is None:
+        state = state_of(conn, edition_id)
+        if state is None:
             raise DeliveryError(f"no edition or alert {edition_id!r}: see 'digest editions'")
-        transition(conn, edition_id, State.CANCELLED, who=who, now=app.clock(), note=note)
+        if state not in DELIVERED:
+            transition(conn, edition_id, State.CANCELLED, who=who, now=app.clock(), note=note)
+            return "it will not be sent"
+    return cancel_scheduled(app, edition_id, who=who, note=note)
 
 
 def parse_at(text: str, settings: Settings, now: datetime, *, name: str = "--at") -> datetime:

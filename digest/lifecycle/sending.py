@@ -26,6 +26,7 @@ from digest.dispatch.send import deliver
 from digest.dispatch.suppressions import refresh_before_send
 from digest.errors import DeliveryError
 from digest.lifecycle.checking import ensure_checked, override, refusal_of, report_of
+from digest.lifecycle.deliveries import book_schedule
 from digest.lifecycle.failures import reason_of, report_failure
 from digest.lifecycle.states import (
     CHECKED_BEFORE,
@@ -193,6 +194,7 @@ def send(
     transport = app.transport(now)
     try:
         result = _plan(app, edition, slugs, transport, events, add_new=add_new)
+        book_schedule(app, edition.id, transport)
         if edition.state == State.SENT:  # sent before: only someone new (or retried) goes
             people = _people(app, edition.id)
             if not _anything_to_send(people, result.plan, resend_uncertain):

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from digest.config import Settings
 from digest.errors import DeliveryError
 from digest.models import Edition, RenderedEmail
-from digest.store import editions
+from digest.store import editions, scheduled
 
 
 class Kind(StrEnum):
@@ -93,11 +93,13 @@ MOVES: dict[State | None, frozenset[State]] = {
     State.AWAITING: frozenset({State.APPROVED, State.REJECTED, State.FAILED}),
     State.APPROVED: frozenset({State.SENDING, State.CANCELLED, State.FAILED}),
     State.SCHEDULED: frozenset({State.SENDING, State.CANCELLED, State.MISSED, State.FAILED}),
-    State.SENDING: frozenset({State.SENT, State.FAILED}),
+    # Cancelling a sent (or sending) edition stops what of it waits for its delivery time
+    # ([schedule] deliver_at_local); with nothing scheduled, it is refused.
+    State.SENDING: frozenset({State.SENT, State.FAILED, State.CANCELLED}),
     State.FAILED: frozenset({State.SENDING}),
     # A later send of a sent edition reaches only people who joined since (or another
     # list); the ledger still sends nobody twice.
-    State.SENT: frozenset({State.SENDING}),
+    State.SENT: frozenset({State.SENDING, State.CANCELLED}),
     # Rebuilt by hand after a no, or after the scheduler missed the week.
     State.REJECTED: frozenset({State.BUILT}),
     State.MISSED: frozenset({State.BUILT, State.SENDING}),
@@ -149,8 +151,22 @@ def transition(
     _refuse_unless_allowed(edition_id, current, to)
     if to in (State.APPROVED, State.SENDING) and current in CHECKED_BEFORE:
         _refuse_when_held(conn, edition_id)
+    if to is State.CANCELLED and current in DELIVERED and not has_schedule(conn, edition_id):
+        raise TransitionRefused(
+            f"edition {edition_id} is {current.label} and nothing of it waits for a later "
+            "delivery time: it cannot be cancelled"
+        )
     editions.record_state(conn, edition_id, to.value, who=who, now=now, note=note)
     return current
+
+
+# Handed to the provider (or being handed): cancelled only through a scheduled send.
+DELIVERED = frozenset({State.SENDING, State.SENT})
+
+
+def has_schedule(conn: Connection, edition_id: str) -> bool:
+    """Whether the edition's mail was booked for later delivery (see ``deliveries``)."""
+    return scheduled.status_of(conn, edition_id) is not None
 
 
 class HeldByChecks(DeliveryError):

@@ -15,6 +15,7 @@ from digest.build import build
 from digest.collect import collect
 from digest.context import App
 from digest.dispatch.copies import send_copies
+from digest.dispatch.morning import fire_started_by
 from digest.edition import week_id
 from digest.errors import DigestError
 from digest.lifecycle.checking import CheckReport, ensure_checked, with_check_notice
@@ -36,7 +37,9 @@ def run_weekly(app: App, *, holder: str, stop: threading.Event | None = None) ->
     database never build or send an edition twice. Any failure is recorded and mailed.
     """
     now = app.clock()
-    week = week_id(now, app.settings)
+    # With local delivery the job starts before the send day's first morning anywhere,
+    # which may be the day before: the week is the send day's.
+    week = week_id(fire_started_by(app.settings, now) or now, app.settings)
     try:
         return _weekly(app, week, now, holder=holder, stop=stop)
     except Exception as exc:

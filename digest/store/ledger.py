@@ -19,13 +19,14 @@ from digest.chunks import batched
 from digest.store.sql import one_of
 from digest.store.tables import batches, editions, send_recipients
 
-PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN, SPLIT = (
+PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN, SPLIT, CANCELLED = (
     "pending",
     "in_flight",
     "accepted",
     "failed",
     "uncertain",
     "split",
+    "cancelled",  # its delivery time had not come when staff cancelled the edition
 )
 STATES = (PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN)
 CHUNK = 500
@@ -37,6 +38,7 @@ class Claimed:
     seq: int
     variant: str
     attempts: int
+    deliver_at: datetime | None = None  # when the provider is to deliver it (None: now)
 
 
 def known_recipients(conn: Connection, edition_id: str, ids: Sequence[int]) -> set[int]:
@@ -76,7 +78,15 @@ def next_seq(conn: Connection, edition_id: str) -> int:
 
 
 def add_batch(
-    conn: Connection, edition_id: str, seq: int, variant: str, transport: str, now: datetime
+    conn: Connection,
+    edition_id: str,
+    seq: int,
+    variant: str,
+    transport: str,
+    now: datetime,
+    *,
+    zone: str | None = None,
+    deliver_at: datetime | None = None,
 ) -> int:
     result = conn.execute(
         sa.insert(batches)
@@ -89,6 +99,8 @@ def add_batch(
             attempts=0,
             created=now,
             updated=now,
+            zone=zone,
+            deliver_at=deliver_at,
         )
         .returning(batches.c.id)
     )
@@ -124,9 +136,17 @@ def claim(conn: Connection, edition_id: str, worker: str, now: datetime) -> Clai
             updated=now,
             attempts=batches.c.attempts + 1,
         )
-        .returning(batches.c.id, batches.c.seq, batches.c.variant, batches.c.attempts)
+        .returning(
+            batches.c.id,
+            batches.c.seq,
+            batches.c.variant,
+            batches.c.attempts,
+            batches.c.deliver_at,
+        )
     ).first()
-    return None if row is None else Claimed(row.id, row.seq, row.variant, row.attempts)
+    if row is None:
+        return None
+    return Claimed(row.id, row.seq, row.variant, row.attempts, row.deliver_at)
 
 
 def pending(conn: Connection, edition_id: str) -> tuple[int, datetime | None]:
@@ -160,12 +180,16 @@ def finish(conn: Connection, batch_id: int, state: str, now: datetime, **values:
 def split(
     conn: Connection, batch_id: int, edition_id: str, variant: str, transport: str, now: datetime
 ) -> tuple[int, int]:
-    """Replace a batch by two halves (after a 413)."""
+    """Replace a batch by two halves (after a 413), delivered when it was to be."""
     ids = [r.subscriber_id for r in batch_recipients(conn, batch_id)]
     half = len(ids) // 2
     seq = next_seq(conn, edition_id)
-    first = add_batch(conn, edition_id, seq, variant, transport, now)
-    second = add_batch(conn, edition_id, seq + 1, variant, transport, now)
+    when = conn.execute(
+        sa.select(batches.c.zone, batches.c.deliver_at).where(batches.c.id == batch_id)
+    ).one()
+    timing = {"zone": when.zone, "deliver_at": when.deliver_at}
+    first = add_batch(conn, edition_id, seq, variant, transport, now, **timing)
+    second = add_batch(conn, edition_id, seq + 1, variant, transport, now, **timing)
     for new_id, part in ((first, ids[:half]), (second, ids[half:])):
         for piece in batched(part, CHUNK):
             conn.execute(
@@ -236,12 +260,18 @@ def summary(conn: Connection, edition_id: str) -> dict[str, Any]:
             .order_by(batches.c.seq)
         )
     ]
-    return {
+    out: dict[str, Any] = {
         "edition": edition_id,
         "recipients": {s: int(by_recipient.get(s, 0)) for s in STATES},
         "batches": {s: int(by_batch.get(s, 0)) for s in STATES},
         "failures": failures,
     }
+    if by_batch.get(CANCELLED):  # only then: the object's keys stay as DESIGN gives them
+        out["cancelled"] = {
+            "recipients": int(by_recipient.get(CANCELLED, 0)),
+            "batches": int(by_batch[CANCELLED]),
+        }
+    return out
 
 
 def editions_with_sends(conn: Connection) -> list[str]:
@@ -269,3 +299,44 @@ def sends_to(conn: Connection, subscriber_id: int) -> list[Row[Any]]:
         .order_by(batches.c.created.desc())
     )
     return list(conn.execute(query))
+
+
+def later(conn: Connection, edition_id: str, now: datetime) -> list[Row[Any]]:
+    """The edition's batches still to be delivered (by their time, or not sent yet), with
+    their zone, delivery time, state and recipients, in delivery order."""
+    query = (
+        sa.select(
+            batches.c.seq,
+            batches.c.zone,
+            batches.c.deliver_at,
+            batches.c.state,
+            sa.func.count(send_recipients.c.subscriber_id).label("recipients"),
+        )
+        .join(send_recipients, send_recipients.c.batch_id == batches.c.id)
+        .where(
+            batches.c.edition_id == edition_id,
+            sa.or_(
+                sa.and_(batches.c.state == ACCEPTED, batches.c.deliver_at > now),
+                batches.c.state.in_([PENDING, FAILED]),
+            ),
+        )
+        .group_by(batches.c.seq, batches.c.zone, batches.c.deliver_at, batches.c.state)
+        .order_by(batches.c.deliver_at, batches.c.seq)
+    )
+    return list(conn.execute(query))
+
+
+def cancel_later(conn: Connection, edition_id: str, now: datetime) -> int:
+    """Every batch of :func:`later` becomes cancelled (never claimed again); how many."""
+    result = conn.execute(
+        sa.update(batches)
+        .where(
+            batches.c.edition_id == edition_id,
+            sa.or_(
+                sa.and_(batches.c.state == ACCEPTED, batches.c.deliver_at > now),
+                batches.c.state.in_([PENDING, FAILED]),
+            ),
+        )
+        .values(state=CANCELLED, updated=now, reason="cancelled before its delivery time")
+    )
+    return int(result.rowcount)

@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from digest.audience.confirmations import LINK_WORKS_FOR
 from digest.context import App
 from digest.lifecycle.checking import held_editions, problems_of, report_of
+from digest.lifecycle.deliveries import scheduled_later
 from digest.lifecycle.editing import contents
-from digest.lifecycle.states import CHECKED_BEFORE, EDITABLE, MOVES, Kind, State
+from digest.lifecycle.states import CHECKED_BEFORE, DELIVERED, EDITABLE, MOVES, Kind, State
 from digest.schedule import next_weekly_send
 from digest.staff import audit
 from digest.staff.charts import dashboard_charts
@@ -99,6 +100,7 @@ def show_edition(
         changes = editions.history(conn, edition_id)
         edits = [e for e in audit.recent(conn, target=edition_id) if e.action in DESK_ACTIONS]
         checks = report_of(conn, edition_id)
+        later = scheduled_later(conn, edition_id, ctx.clock())
     state = State(stored.state)
     desk = contents(ctx, edition_id) if stored.kind == Kind.WEEKLY and state in EDITABLE else None
     live = state is State.SENDING or any(progress["batches"][s] for s in LIVE)
@@ -110,7 +112,8 @@ def show_edition(
         edition=stored,
         text=without_personal_links(stored.email.text, base_url),
         state=state,
-        can=buttons(state, held=checks.blocked and not checks.stale),
+        can=buttons(state, held=checks.blocked and not checks.stale, scheduled=bool(later)),
+        later=later,
         checks=checks,
         gated=state in CHECKED_BEFORE,
         problems_of=problems_of,
@@ -137,16 +140,17 @@ def show_edition(
     )
 
 
-def buttons(state: State, *, held: bool = False) -> dict[str, bool]:
+def buttons(state: State, *, held: bool = False, scheduled: bool = False) -> dict[str, bool]:
     """Which decisions the edition's page offers: the moves the table allows from here,
-    and no first yes while its checks hold it."""
+    no first yes while its checks hold it, and a cancel of a sent edition only while
+    some of it waits for its delivery time (``scheduled``)."""
     moves = MOVES[state]
     first_yes = not (held and state in CHECKED_BEFORE)
     return {
         "approve": State.APPROVED in moves and first_yes,
         "send": State.SENDING in moves and state not in (State.APPROVED, State.SENT) and first_yes,
         "reject": State.REJECTED in moves,
-        "cancel": State.CANCELLED in moves,
+        "cancel": State.CANCELLED in moves and (state not in DELIVERED or scheduled),
     }
 
 

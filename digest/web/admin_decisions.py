@@ -152,7 +152,7 @@ async def _change(
     ctx: App,
     posted: Posted,
     edition_id: str,
-    change: Callable[..., None],
+    change: Callable[..., object],
     done: State,
 ) -> Response:
     """A no (reject) or a stop (cancel), with the note given; audited; back to the page."""
