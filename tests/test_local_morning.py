@@ -22,8 +22,10 @@ from digest.cli import app
 from digest.dispatch.morning import MorningTrigger, job_start
 from digest.lifecycle.weekly import run_weekly
 from digest.schedule import cron, weekly_trigger
+from digest.staff.users import add_user
 from digest.store.tables import batches, editions
 from tests.conftest import API_KEY, EXAMPLE_SOURCES, ZONE, Project
+from tests.console_setup import PASSWORD, STAFF, signed_in
 from tests.fake_sendgrid import FakeSendGrid
 
 SEND_DAY = date(2026, 11, 26)  # the Thursday of 2026-W48, when "0 7 * * thu" fires
@@ -255,3 +257,30 @@ def test_the_weekly_job_starts_before_the_first_morning_anywhere(
     # Without deliver_at_local the job is the send line itself.
     plain = weekly_trigger(make_project("").settings())
     assert plain.get_next_fire_time(None, monday) == datetime(2026, 11, 26, 7, 0, tzinfo=ZONE)
+
+
+def test_the_console_shows_what_waits_for_each_morning_and_cancels_it(
+    make_project: Callable[[str], Project], tmp_path: Path
+) -> None:
+    project, cfg = project_with_readers(make_project, tmp_path)
+    runner = CliRunner()
+    with time_machine.travel(JOB_START, tick=False):
+        for args in (["build"], ["send", "--yes"]):
+            assert runner.invoke(app, [*args, *cfg]).exit_code == 0
+    later = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)  # the cookie jar reads the clock too
+    with time_machine.travel(later, tick=False):
+        ctx = project.app(at=later)
+        add_user(ctx.engine, STAFF, PASSWORD, who="test", now=JOB_START)
+        client, csrf = signed_in(ctx)
+        page = client.get("/admin/editions/2026-W48").text
+        waiting = page.split("Still to be delivered", 1)[1].split("</table>", 1)[0]
+        assert "Thu 26 Nov 07:00 (Pacific/Honolulu)" in waiting
+        assert "Thu 26 Nov 07:00 (America/New_York)" in waiting
+        assert "Pacific/Tongatapu" not in waiting  # its morning has come
+        assert "Cancel this send" in page
+        answer = client.post("/admin/editions/2026-W48/cancel", data={"csrf": csrf, "note": "typo"})
+        assert answer.status_code == 303
+        page = client.get("/admin/editions/2026-W48").text
+        assert "Still to be delivered" not in page and "Cancel this send" not in page
+        assert "2 recipient(s) will not get it; 3 had it already. typo" in page
+        assert "Cancelled before their delivery time: 2 recipient(s) in 2 batch(es)" in page

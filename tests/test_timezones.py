@@ -119,6 +119,19 @@ def test_show_prints_their_timezone_or_the_organisations(make_project, tmp_path:
     assert "timezone: Pacific/Honolulu\n" in text
 
 
+def test_staff_add_someone_with_their_timezone_and_a_bogus_one_is_refused(make_project) -> None:
+    project = make_project()
+    cfg = ["--config", str(project.config)]
+    runner = CliRunner()
+    add = ["subscribers", "add", "kiri@example.org", "--list", "weekly", *cfg]
+    bogus = runner.invoke(app, [*add, "--timezone", "Mars/Olympus_Mons"])
+    assert bogus.exit_code == 1 and "not an IANA timezone name" in bogus.output
+    assert runner.invoke(app, ["subscribers", "show", "kiri@example.org", *cfg]).exit_code == 1
+    assert runner.invoke(app, [*add, "--timezone", "Pacific/Kiritimati"]).exit_code == 0
+    shown = runner.invoke(app, ["subscribers", "show", "kiri@example.org", "--json", *cfg])
+    assert json.loads(shown.stdout)["timezone"] == "Pacific/Kiritimati"
+
+
 def _client(project) -> TestClient:
     settings, engine = project.settings(), project.engine()
     return TestClient(create_app(App(settings, engine, Secrets(secret_key=KEY))))

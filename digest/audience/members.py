@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection, Engine
 
-from digest.audience.addresses import email_key
+from digest.audience.addresses import email_key, subscriber_timezone
 from digest.audience.forgotten import marks_of
 from digest.audience.importer import FORMATS
 from digest.errors import AudienceError
@@ -132,8 +132,10 @@ def add(
     pending: bool,
     resubscribe: bool,
     now: datetime,
+    timezone: str | None = None,
 ) -> str:
-    """Staff put one person on a list. Returns what happened, in words."""
+    """Staff put one person on a list. Returns what happened, in words. ``timezone``
+    (blank: leave theirs as it is; new: the organisation's) is checked and kept."""
     from digest.lifecycle.welcome import prepare_welcomes
 
     settings, engine = app.settings, app.engine
@@ -145,6 +147,7 @@ def add(
     if profile is not None and profile not in {p.name for p in settings.print.profiles}:
         raise AudienceError(f"--profile {profile!r} is not in [[print.profiles]]")
     email, key = _key(address)
+    zone = subscriber_timezone(timezone)
     status = store.PENDING if pending else store.ACTIVE
     with engine.begin() as conn:
         store.sync_lists(conn, settings.lists)
@@ -162,6 +165,7 @@ def add(
                         "source": "staff",
                         "created": now,
                         "confirmed": now if status == store.ACTIVE else None,
+                        "timezone": zone,
                     }
                 ],
             )
@@ -175,6 +179,8 @@ def add(
                 unsubscribed=None,
                 confirmed=now if status == store.ACTIVE else sub.confirmed,
             )
+        elif zone is not None and zone != sub.timezone:
+            store.update_subscriber(conn, sub.id, timezone=zone)
         return _join(conn, sub, list_slug, status, fmt, profile, now, resubscribe=resubscribe)
 
 

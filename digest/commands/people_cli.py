@@ -96,6 +96,10 @@ def subscribers_add(
     resubscribe: Annotated[
         bool, typer.Option(help="Lift their suppression (only if they asked in writing).")
     ] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="Their IANA timezone (Pacific/Honolulu); default: the organisation's."),
+    ] = None,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -115,6 +119,7 @@ def subscribers_add(
             pending=pending,
             resubscribe=resubscribe,
             now=a.clock(),
+            timezone=timezone,
         ),
     )
 

@@ -91,6 +91,7 @@ def _people_page(
         statuses=STATUSES,
         formats=FORMAT_CHOICES,
         profiles=ctx.settings.print.profiles,
+        org_timezone=ctx.settings.organisation.timezone,
         problem=problem,
         note=note,
         form=form or {},
@@ -108,6 +109,7 @@ def _add(ctx: App, posted: Posted) -> Response:
     form, who = posted.form, posted.staff.email
     fields = {name: text_field(form, name) for name in ("email", "name", "list", "format")}
     fields["profile"] = text_field(form, "profile")
+    fields["timezone"] = text_field(form, "timezone")
     confirm_first = form.get("confirm_first") == "on"
     try:
         if confirm_first:
@@ -120,6 +122,7 @@ def _add(ctx: App, posted: Posted) -> Response:
                 profile=fields["profile"] or None,
                 now=ctx.clock(),
                 invited_by=who,
+                timezone=fields["timezone"],
             )
             said = f"asked {asked.email} to confirm {fields['list']}"
         else:
@@ -133,6 +136,7 @@ def _add(ctx: App, posted: Posted) -> Response:
                 pending=False,
                 resubscribe=False,
                 now=ctx.clock(),
+                timezone=fields["timezone"],
             )
     except DigestError as exc:
         return _people_page(
