@@ -41,6 +41,11 @@ class Assembled:
     unplaced: dict[str, int] = field(default_factory=dict)
 
 
+# With local delivery the weekly job runs before the first morning anywhere, up to a
+# day before the send day: a Monday's edition may be built before its week starts.
+BUILD_AHEAD = timedelta(days=2)
+
+
 def week_id(moment: datetime, settings: Settings) -> str:
     """The ISO week (``2026-W48``) of ``moment`` in the organisation's timezone."""
     year, week, _ = moment.astimezone(settings.organisation.zone).isocalendar()
@@ -56,7 +61,8 @@ def plan_edition(
     zone = settings.organisation.zone
     week_start = datetime.combine(monday, time(0), tzinfo=zone)
     week_end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone)
-    if week_start > now:
+    ahead = BUILD_AHEAD if settings.schedule.deliver_at_local else timedelta(0)
+    if week_start > now + ahead:
         raise DigestError(
             f"week {edition_id} has not started yet: pick this week or an earlier one"
         )
