@@ -284,3 +284,25 @@ def test_the_console_shows_what_waits_for_each_morning_and_cancels_it(
         assert "Still to be delivered" not in page and "Cancel this send" not in page
         assert "2 recipient(s) will not get it; 3 had it already. typo" in page
         assert "Cancelled before their delivery time: 2 recipient(s) in 2 batch(es)" in page
+
+
+def test_a_monday_send_is_built_on_the_sunday_for_the_week_it_goes_in(
+    make_project: Callable[[str], Project], tmp_path: Path
+) -> None:
+    project, _ = project_with_readers(make_project, tmp_path)
+    text = project.config.read_text().replace('send = "0 7 * * thu"', 'send = "0 7 * * mon"')
+    project.config.write_text(text)
+    sunday = datetime(2026, 11, 29, 16, 0, tzinfo=UTC)  # Monday 07:00 at UTC+14, less an hour
+    assert weekly_trigger(project.settings()).get_next_fire_time(None, sunday) == sunday
+    with time_machine.travel(sunday, tick=False):
+        said = run_weekly(project.app(at=sunday), holder="test")
+    assert said.startswith("2026-W49") and "failed" not in said, said
+    with project.engine().connect() as conn:
+        times = conn.execute(sa.select(batches.c.zone, batches.c.deliver_at)).all()
+    monday = {
+        z: datetime.combine(date(2026, 11, 30), time(7), tzinfo=ZoneInfo(z))
+        for z in ZONE_OF.values()
+    }
+    assert {(r.zone, r.deliver_at) for r in times} == {
+        (z, t.astimezone(UTC)) for z, t in monday.items()
+    }
