@@ -3,6 +3,7 @@ theirs (HTML, text part, print), the cap on variants, the preferences page that 
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import html
@@ -155,8 +156,11 @@ def test_events_only_is_the_note_and_events_in_html_text_and_print(
         assert "PO Box 1, Testville" in part  # the footer, as in every email
     assert bo.get_body(preferencelist=("html",)) is None  # text only, as they asked
     assert "/u/" in _part(ana, "html") and "/u/" in _part(bo, "plain")
+    for part in (_part(ana, "html"), _part(bo, "plain")):
+        assert "You get the editor's note and Events, as you asked." in _words(part)
     whole = _part(messages["dee@example.org"], "html")
     assert all(_shows(whole, gone + kept))  # the whole edition holds what the choice left out
+    assert "as you asked" not in whole
     printed = _pdf_text(messages["cy@example.org"])
     assert all(_shows(printed, titles["note"] + titles["events"][:1]))
     assert not any(_shows(printed, gone))
@@ -208,6 +212,9 @@ def test_three_choices_three_variants_each_reader_gets_theirs(
             assert any(_shows(body, titles[key])) is (key in keys), (addr, key)
         assert all(_shows(body, titles["note"])), addr
     assert _part(messages["bo@example.org"], "html") != _part(messages["ana@example.org"], "html")
+    assert "the editor's note and News and Events," in _words(
+        _part(messages["cy@example.org"], "plain")
+    )
     assert _variants(project) == {
         "ana@example.org": "html~events",
         "bo@example.org": "html~news",
@@ -379,4 +386,12 @@ def test_batches_carry_the_choice(make_project, monkeypatch, tmp_path: Path) -> 
     _run(project, "send", "--yes")
     with project.engine().connect() as conn:
         found = sorted(conn.execute(sa.select(batches.c.variant)).scalars())
-    assert found == ["html", "html~events"]
+        assert found == ["html", "html~events"]
+        stored = editions.get_edition(conn, WEEK)
+        assert stored is not None
+        reader = Recipient(9, "new@example.org", "New", sections=("events",))
+        assert variant_chooser(project.settings(), conn, stored)(reader) == "html~events"
+        # Only the weekly kind has sections: an alert (or welcome) goes whole.
+        for kind in ("alert", "welcome"):
+            as_other = dataclasses.replace(stored, kind=kind)
+            assert variant_chooser(project.settings(), conn, as_other)(reader) == "html"

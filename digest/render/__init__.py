@@ -16,8 +16,9 @@ PREFERENCES = "-preferences_url-"
 NAME = "-name-"
 
 
-def digest_context(edition: Edition, settings: Settings) -> dict[str, object]:
-    """What the digest's MJML template is given."""
+def digest_context(edition: Edition, settings: Settings, chosen: str = "") -> dict[str, object]:
+    """What the digest's MJML template is given (``chosen``: a section variant's sections,
+    named, for the line that says so)."""
     zone = settings.organisation.zone
     return {
         "edition": edition,
@@ -28,16 +29,18 @@ def digest_context(edition: Edition, settings: Settings) -> dict[str, object]:
         "archive_url": edition.archive_url,
         "heading": f"{edition_title(settings)}, {longdate(edition.last_moment.astimezone(zone))}",
         "brand": email_branding(settings),
+        "chosen": chosen,
         "reason": f"You are receiving this because you subscribed to the "
         f"{settings.organisation.name} weekly digest.",
     }
 
 
-def render_email(edition: Edition, settings: Settings) -> RenderedEmail:
-    """The edition's HTML and text parts, each checked (see :func:`check_email`)."""
-    mjml = render_mjml("email/digest.mjml.j2", **digest_context(edition, settings))
+def render_email(edition: Edition, settings: Settings, *, chosen: str = "") -> RenderedEmail:
+    """The edition's HTML and text parts, each checked (see :func:`check_email`);
+    ``chosen`` names the sections of a section variant (say, "News and Events")."""
+    mjml = render_mjml("email/digest.mjml.j2", **digest_context(edition, settings, chosen))
     html = inline_css(compile_mjml(mjml))
-    text = render_text(edition, settings)
+    text = render_text(edition, settings, chosen=chosen)
     email = RenderedEmail(edition.subject, html, text)
     check_email(email, settings)
     return email

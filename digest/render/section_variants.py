@@ -7,6 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from digest.config import Settings
+from digest.dispatch.variants import JOIN
 from digest.models import Attachment, Edition, RenderedEmail
 from digest.render import render_email
 from digest.render.print_edition import ProfilePrint, print_files
@@ -35,7 +36,7 @@ def render_variant(
     print files of ``profiles`` (only those print readers of this choice use: a PDF is slow)."""
     made = VariantMade(token, edition)
     if email:
-        made.email = render_email(edition, settings)
+        made.email = render_email(edition, settings, chosen=named(settings, token))
         made.files += [
             Attachment(VARIANT_HTML, HTML, made.email.html.encode()),
             Attachment(VARIANT_TEXT, TEXT, made.email.text.encode()),
@@ -46,6 +47,13 @@ def render_variant(
         made.files += printed
     made.files = [variant_file(token, f) for f in made.files]
     return made
+
+
+def named(settings: Settings, token: str) -> str:
+    """``events+news`` as its readers know it: "News and Events" (in the edition's order)."""
+    keys = token.split(JOIN)
+    titles = [settings.edition.title_for(k) for k in settings.edition.sections if k in keys]
+    return titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
 
 
 def stored_email(files: list[Attachment]) -> RenderedEmail | None:

@@ -80,8 +80,9 @@ def _fill(line: str, indent: str) -> str:
     )
 
 
-def render_text(edition: Edition, settings: Settings) -> str:
-    """The text/plain part of an edition, with the same placeholders as the HTML."""
+def render_text(edition: Edition, settings: Settings, *, chosen: str = "") -> str:
+    """The text/plain part of an edition, with the same placeholders as the HTML
+    (``chosen``: the sections a section variant's readers asked for, named)."""
     refs = References()
 
     def note_text(html: str) -> str:
@@ -97,5 +98,6 @@ def render_text(edition: Edition, settings: Settings) -> str:
         zone=settings.organisation.zone,
         title=edition_title(settings),
         footer_links=settings.branding.footer_links,
+        chosen=chosen,
     )
     return "\n".join(line.rstrip() for line in text.strip().split("\n")) + "\n"
