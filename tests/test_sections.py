@@ -194,7 +194,10 @@ def test_three_choices_three_variants_each_reader_gets_theirs(
     assert "sections news: 2 reader(s)" in built and "sections events: 1 reader(s)" in built
     with project.engine().connect() as conn:
         stored = editions.variant_files(conn, WEEK)
+        whole = [f.filename for f in editions.get_files(conn, WEEK)]
     assert sorted(stored) == ["events", "events+news", "news"]
+    # The console and print-run see the whole edition's files, as before.
+    assert "print-default.pdf" in whole and not any("/" in name for name in whole)
     _run(project, "send", "--yes")
     titles = _titles(project)
     messages = _messages(project)

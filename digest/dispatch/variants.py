@@ -31,6 +31,7 @@ PRINT = "print"
 WEEKLY = "weekly"
 CHOICE = "~"  # between a variant's base and its choice
 JOIN = "+"  # between the chosen section keys
+NAME_CHARS = 100  # batches.variant's length: a longer name (long section keys) goes whole
 
 Choice = frozenset[str]
 
@@ -140,6 +141,7 @@ def variant_chooser(
             made = (token, base.partition(":")[2]) in rendered.prints
         else:
             made = token in rendered.email
-        return with_choice(base, choice) if made else base
+        name = with_choice(base, choice)
+        return name if made and len(name) <= NAME_CHARS else base
 
     return choose
