@@ -201,4 +201,4 @@ def test_the_migration_upgrades_a_database_at_0015(tmp_path: Path) -> None:
     with engine.connect() as conn:
         sub = conn.execute(sa.select(subscribers)).one()
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-    assert (sub.email, sub.timezone, version) == ("T@example.org", None, "0017")
+    assert (sub.email, sub.timezone, version) == ("T@example.org", None, "0018")

@@ -5,22 +5,19 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Connection
 
-from digest.chunks import batched
 from digest.dispatch.morning import morning_for
 from digest.dispatch.variants import variant_chooser
 from digest.lifecycle.states import Kind
 from digest.models import Recipient
-from digest.store import audience, ledger
+from digest.store import audience, ledger, planning
 from digest.store.editions import StoredEdition
 
 if TYPE_CHECKING:
     from digest.context import App
-
-CHUNK = 5000
 
 
 @dataclass(slots=True)
@@ -46,34 +43,25 @@ def plan_send(
     (nothing written on a dry run). Only the lifecycle's send calls this: it chose the
     lists from the edition's kind.
 
-    Recipients stream from the database a few thousand at a time, so memory stays
-    flat however long the list.
+    The newcomers are counted by what decides their batch (format, profile, sections,
+    timezone); each such group gets its variant and zone here, then the database writes
+    every row into its batch in one statement (:mod:`digest.store.planning`), so memory
+    stays flat and the time small however long the list.
     """
     settings = app.settings
+    size = settings.delivery.batch_size
     with app.engine.begin() as conn:
         audience.sync_lists(conn, settings.lists)
         plan = SendPlan(edition, slugs, transport)
-        cutter = _BatchCutter(conn, edition.id, transport, settings.delivery.batch_size, now)
-        morning = morning_for(settings, edition.id) if edition.kind == Kind.WEEKLY else None
         ledger.lock_edition(conn, edition.id)
-        first_send = not ledger.has_recipients(conn, edition.id)
-        variant_of = variant_chooser(settings, conn, edition)
-        for chunk in batched(audience.recipients_for(conn, slugs), CHUNK):
-            known = (
-                set()
-                if first_send
-                else ledger.known_recipients(conn, edition.id, [r.id for r in chunk])
-            )
-            rows = []
-            for person in chunk:
-                if person.id in known:
-                    continue
-                variant = variant_of(person)
-                zone, at = morning.plan_for(person, now) if morning else (None, None)
-                rows.append(cutter.place(person, variant, zone, at))
-                plan.new_recipients[variant] += 1
-            ledger.add_recipients(conn, rows)
-        plan.new_batches = cutter.batches
+        groups = planning.newcomer_groups(conn, edition.id, slugs)
+        buckets = _buckets(app, conn, edition, groups, now)
+        for bucket in buckets:
+            plan.new_recipients[bucket.variant] += bucket.count
+            plan.new_batches += -(-bucket.count // size)
+        if not dry_run and buckets:
+            placed = _add_batches(conn, edition.id, transport, buckets, size, now)
+            planning.write_newcomers(conn, edition.id, slugs, placed, size)
         if dry_run:
             conn.rollback()
         else:
@@ -81,45 +69,66 @@ def plan_send(
     return plan
 
 
-class _BatchCutter:
-    """Hands out batch ids: a new batch per variant and zone every ``size`` recipients."""
+@dataclass(slots=True)
+class _Bucket:
+    """Newcomers of one variant and one zone: they share batches."""
 
-    def __init__(
-        self, conn: Connection, edition_id: str, transport: str, size: int, now: datetime
-    ) -> None:
-        self.conn, self.edition_id, self.transport = conn, edition_id, transport
-        self.size, self.now = size, now
-        self.seq = ledger.next_seq(conn, edition_id)
-        # (variant, zone) -> (batch id, recipients in it)
-        self.open: dict[tuple[str, str | None], tuple[int, int]] = {}
-        self.batches = 0
+    variant: str
+    zone: str | None
+    deliver_at: datetime | None
+    keys: list[str] = field(default_factory=list)
+    count: int = 0
 
-    def place(
-        self, person: Recipient, variant: str, zone: str | None, deliver_at: datetime | None
-    ) -> dict[str, Any]:
-        key = (variant, zone)
-        batch_id, filled = self.open.get(key, (0, self.size))
-        if filled >= self.size:
-            batch_id = ledger.add_batch(
-                self.conn,
-                self.edition_id,
-                self.seq,
-                variant,
-                self.transport,
-                self.now,
-                zone=zone,
-                deliver_at=deliver_at,
+
+def _buckets(
+    app: App, conn: Connection, edition: StoredEdition, groups: list[planning.Group], now: datetime
+) -> list[_Bucket]:
+    """Each group's variant and zone (and delivery time), groups of the same joined."""
+    variant_of = variant_chooser(app.settings, conn, edition)
+    morning = morning_for(app.settings, edition.id) if edition.kind == Kind.WEEKLY else None
+    found: dict[tuple[str, str | None], _Bucket] = {}
+    for group in groups:
+        like = Recipient(
+            0,
+            "",
+            "",
+            group.format,
+            (),
+            group.profile,
+            group.timezone,
+            audience.chosen_sections(group.sections),
+        )
+        variant = variant_of(like)
+        zone, at = morning.plan_for(like, now) if morning else (None, None)
+        bucket = found.setdefault((variant, zone), _Bucket(variant, zone, at))
+        bucket.keys.append(group.key)
+        bucket.count += group.count
+    return list(found.values())
+
+
+def _add_batches(
+    conn: Connection,
+    edition_id: str,
+    transport: str,
+    buckets: list[_Bucket],
+    size: int,
+    now: datetime,
+) -> list[planning.Placed]:
+    """Each bucket's batches, numbered on from the edition's last; where its groups go."""
+    seq = ledger.next_seq(conn, edition_id)
+    placed = []
+    for number, bucket in enumerate(buckets):
+        placed += [planning.Placed(key, number, seq) for key in bucket.keys]
+        for _ in range(-(-bucket.count // size)):
+            ledger.add_batch(
+                conn,
+                edition_id,
+                seq,
+                bucket.variant,
+                transport,
+                now,
+                zone=bucket.zone,
+                deliver_at=bucket.deliver_at,
             )
-            self.seq += 1
-            self.batches += 1
-            filled = 0
-        self.open[key] = (batch_id, filled + 1)
-        return {
-            "edition_id": self.edition_id,
-            "subscriber_id": person.id,
-            "batch_id": batch_id,
-            "email": person.email,
-            "name": person.name,
-            "format": person.format,
-            "list_slug": person.lists[0] if person.lists else "",
-        }
+            seq += 1
+    return placed

@@ -205,11 +205,20 @@ def lift_suppression(conn: Connection, email_key: str, marks: Marks) -> bool:
     return conn.execute(query).rowcount > 0
 
 
-def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipient]:
-    """Active members of any of the lists, never suppressed, each once (their first list)."""
-    query = (
+def first_members(list_slugs: list[str]) -> sa.Subquery:
+    """The one rule for who a send reaches: active members of any of the lists, never
+    suppressed, each once, by the membership of their first list (by slug). Columns:
+    subscriber_id, email, name, format, list_slug, profile, timezone, sections."""
+    earlier = memberships.alias("earlier")
+    on_an_earlier_list = sa.exists().where(
+        earlier.c.subscriber_id == memberships.c.subscriber_id,
+        earlier.c.list_slug.in_(list_slugs),
+        earlier.c.status == ACTIVE,
+        earlier.c.list_slug < memberships.c.list_slug,
+    )
+    return (
         sa.select(
-            subscribers.c.id,
+            subscribers.c.id.label("subscriber_id"),
             subscribers.c.email,
             subscribers.c.name,
             memberships.c.format,
@@ -225,23 +234,27 @@ def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipien
             memberships.c.status == ACTIVE,
             subscribers.c.status == ACTIVE,
             suppressions.c.email_key.is_(None),
+            ~on_an_earlier_list,
         )
-        .order_by(subscribers.c.id, memberships.c.list_slug)
+        .subquery("members")
     )
-    last = None
+
+
+def recipients_for(conn: Connection, list_slugs: list[str]) -> Iterator[Recipient]:
+    """Everyone :func:`first_members` names, by subscriber id, streamed."""
+    members = first_members(list_slugs)
+    query = sa.select(members).order_by(members.c.subscriber_id)
     for row in conn.execute(query.execution_options(yield_per=1000)):
-        if row.id != last:
-            last = row.id
-            yield Recipient(
-                row.id,
-                row.email,
-                row.name,
-                row.format,
-                (row.list_slug,),
-                row.profile,
-                row.timezone,
-                chosen_sections(row.sections),
-            )
+        yield Recipient(
+            row.subscriber_id,
+            row.email,
+            row.name,
+            row.format,
+            (row.list_slug,),
+            row.profile,
+            row.timezone,
+            chosen_sections(row.sections),
+        )
 
 
 def chosen_sections(stored: str | None) -> tuple[str, ...] | None:

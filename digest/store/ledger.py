@@ -180,7 +180,9 @@ def finish(conn: Connection, batch_id: int, state: str, now: datetime, **values:
 def split(
     conn: Connection, batch_id: int, edition_id: str, variant: str, transport: str, now: datetime
 ) -> tuple[int, int]:
-    """Replace a batch by two halves (after a 413), delivered when it was to be."""
+    """Replace a batch by two halves (after a 413), delivered when it was to be. The
+    edition is locked first: two workers splitting at once must not take the same seq."""
+    lock_edition(conn, edition_id)
     ids = [r.subscriber_id for r in batch_recipients(conn, batch_id)]
     half = len(ids) // 2
     seq = next_seq(conn, edition_id)

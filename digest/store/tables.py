@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 
+from digest.store.schema_base import UTCDateTime as UTCDateTime
+from digest.store.schema_base import metadata as metadata
 
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC everywhere."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; pass an aware one")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if isinstance(value, datetime) else value
-
-
-metadata = sa.MetaData()
+# The checks' and operations' tables, kept in a module of their own on the same metadata.
+from digest.store.tables_ops import backups as backups
+from digest.store.tables_ops import check_overrides as check_overrides
+from digest.store.tables_ops import edition_checks as edition_checks
+from digest.store.tables_ops import heartbeats as heartbeats
+from digest.store.tables_ops import link_checks as link_checks
 
 items = sa.Table(
     "items",
@@ -231,6 +215,17 @@ scheduled_sends = sa.Table(
     sa.Column("updated", UTCDateTime, nullable=False),
 )
 
+# While a plan is written (one transaction): each group of newcomers, by what decides
+# their batch, with the bucket (variant and zone) it joins and that bucket's first batch.
+plan_groups = sa.Table(
+    "plan_groups",
+    metadata,
+    sa.Column("edition_id", sa.String(40), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("bucket", sa.Integer, nullable=False),
+    sa.Column("first_seq", sa.Integer, nullable=False),
+)
+
 send_recipients = sa.Table(
     "send_recipients",
     metadata,
@@ -337,63 +332,4 @@ mailing_addresses = sa.Table(
     sa.Column("state", sa.String(60), nullable=False, server_default=""),
     sa.Column("zip", sa.String(20), nullable=False, server_default=""),
     sa.Column("changed", UTCDateTime, nullable=False),
-)
-
-# The checks before a send, per edition: each check's latest verdict on the content it
-# saw (content_hash), with what it found as JSON.
-edition_checks = sa.Table(
-    "edition_checks",
-    metadata,
-    sa.Column("edition_id", sa.String(40), primary_key=True),
-    sa.Column("name", sa.String(40), primary_key=True),
-    sa.Column("verdict", sa.String(20), nullable=False),  # ok, warn, block, skipped
-    sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("details", sa.Text, nullable=False),
-    sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("checked_at", UTCDateTime, nullable=False),
-)
-
-# Staff's "send it anyway" for a blocked edition: who, why, and the content it was for.
-check_overrides = sa.Table(
-    "check_overrides",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("edition_id", sa.String(40), nullable=False, index=True),
-    sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("who", sa.String(320), nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("at", UTCDateTime, nullable=False),
-)
-
-# Each link checked in the last day (or link_cache_hours), so a re-check is quick.
-link_checks = sa.Table(
-    "link_checks",
-    metadata,
-    sa.Column("url", sa.Text, primary_key=True),
-    sa.Column("outcome", sa.String(20), nullable=False),  # ok, redirected, broken, unreachable
-    sa.Column("status", sa.Integer, nullable=True),
-    sa.Column("final_url", sa.Text, nullable=False, server_default=""),
-    sa.Column("detail", sa.Text, nullable=False, server_default=""),
-    sa.Column("checked_at", UTCDateTime, nullable=False),
-)
-
-# Each backup taken (by `digest backup` or the daily job): where, how large, and whether
-# it worked; the console and /healthz show the latest.
-backups = sa.Table(
-    "backups",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", UTCDateTime, nullable=False, index=True),
-    sa.Column("path", sa.Text, nullable=False),
-    sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("ok", sa.Boolean, nullable=False),
-    sa.Column("detail", sa.Text, nullable=False, server_default=""),
-)
-
-# "I am alive" from long-running parts (the scheduler), for /healthz.
-heartbeats = sa.Table(
-    "heartbeats",
-    metadata,
-    sa.Column("name", sa.String(40), primary_key=True),
-    sa.Column("at", UTCDateTime, nullable=False),
 )

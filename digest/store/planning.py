@@ -1,0 +1,124 @@
+"""The SQL of planning a send, in two statements whatever the list's size: the newcomers
+(who :func:`audience.first_members` names and the edition's ledger does not hold yet)
+counted by what decides their batch, then all of them written into the ledger by one
+``INSERT … SELECT``, each row numbered within its bucket to find its batch.
+
+A group is one combination of format, print profile, chosen sections and timezone; the
+planner puts each group in a bucket (a variant and a zone: several groups may share one)
+and gives each bucket consecutive batches from ``first_seq``. Nothing of a big list is
+ever held in memory: the database does the numbering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from digest.store.audience import first_members
+from digest.store.tables import batches, plan_groups, send_recipients
+
+SEP = "\x1f"  # between a group key's parts: never in a format, profile, section or zone
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    format: str
+    profile: str | None
+    sections: str | None  # as stored: the chosen keys, comma-separated
+    timezone: str | None
+    count: int
+
+    @property
+    def key(self) -> str:
+        """What :func:`_key_of` computes in SQL for this group's rows."""
+        return SEP.join((self.format, self.profile or "", self.sections or "", self.timezone or ""))
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """Where a group's rows go: its bucket, and that bucket's first batch."""
+
+    key: str
+    bucket: int
+    first_seq: int
+
+
+def _newcomers(edition_id: str, slugs: list[str]) -> sa.Subquery:
+    members = first_members(slugs)
+    known = sa.exists().where(
+        send_recipients.c.edition_id == edition_id,
+        send_recipients.c.subscriber_id == members.c.subscriber_id,
+    )
+    return sa.select(members).where(~known).subquery("newcomers")
+
+
+def _key_of(rows: sa.Subquery) -> sa.ColumnElement[str]:
+    parts = [
+        rows.c.format,
+        sa.func.coalesce(rows.c.profile, ""),
+        sa.func.coalesce(rows.c.sections, ""),
+        sa.func.coalesce(rows.c.timezone, ""),
+    ]
+    key: sa.ColumnElement[str] = parts[0]
+    for part in parts[1:]:
+        key = key + SEP + part
+    return key
+
+
+def newcomer_groups(conn: Connection, edition_id: str, slugs: list[str]) -> list[Group]:
+    """The newcomers on ``slugs``, counted per group."""
+    rows = _newcomers(edition_id, slugs)
+    columns = (rows.c.format, rows.c.profile, rows.c.sections, rows.c.timezone)
+    query = sa.select(*columns, sa.func.count()).group_by(*columns).order_by(*columns)
+    return [Group(*row) for row in conn.execute(query)]
+
+
+def write_newcomers(
+    conn: Connection, edition_id: str, slugs: list[str], placed: Sequence[Placed], size: int
+) -> int:
+    """Every newcomer into its batch (created already: a bucket's ``first_seq`` onwards,
+    ``size`` each). Returns how many rows were written; someone who joined since
+    :func:`newcomer_groups` counted waits for the next send."""
+    if not placed:
+        return 0
+    conn.execute(sa.delete(plan_groups).where(plan_groups.c.edition_id == edition_id))
+    conn.execute(
+        sa.insert(plan_groups),
+        [
+            {"edition_id": edition_id, "key": p.key, "bucket": p.bucket, "first_seq": p.first_seq}
+            for p in placed
+        ],
+    )
+    rows = _newcomers(edition_id, slugs)
+    numbered = (
+        sa.select(
+            rows,
+            plan_groups.c.first_seq,
+            sa.func.row_number()
+            .over(partition_by=plan_groups.c.bucket, order_by=rows.c.subscriber_id)
+            .label("n"),
+        )
+        .join(
+            plan_groups,
+            sa.and_(plan_groups.c.edition_id == edition_id, plan_groups.c.key == _key_of(rows)),
+        )
+        .subquery("numbered")
+    )
+    # Integer division in both databases (SQLAlchemy would render // as FLOOR(a / b)).
+    seq = numbered.c.first_seq + (numbered.c.n - 1).self_group().op("/", precedence=8)(size)
+    source = sa.select(
+        sa.literal(edition_id, sa.String(40)),
+        numbered.c.subscriber_id,
+        batches.c.id,
+        numbered.c.email,
+        numbered.c.name,
+        numbered.c.format,
+        numbered.c.list_slug,
+    ).join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
+    target = ("edition_id", "subscriber_id", "batch_id", "email", "name", "format", "list_slug")
+    written = conn.execute(sa.insert(send_recipients).from_select(target, source)).rowcount
+    conn.execute(sa.delete(plan_groups).where(plan_groups.c.edition_id == edition_id))
+    return int(written)
