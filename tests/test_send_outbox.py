@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,25 @@ def test_suppressed_get_nothing_and_print_members_get_the_print_edition(ready) -
     printed = messages["bo@example.org"]
     assert "(print edition)" in printed["Subject"]
     assert next(a.get_filename() for a in printed.iter_attachments()) == "print-default.pdf"
+
+
+def test_a_batch_that_cannot_be_recorded_stops_the_send_and_says_so(ready, monkeypatch) -> None:
+    import sqlalchemy as sa
+
+    import digest.dispatch.run as run_module
+
+    _, runner, cfg = ready
+    real = run_module.ledger.finish
+
+    def broken(conn, batch_id, state, now, **values):  # the database refused the write
+        raise sa.exc.OperationalError("UPDATE batches", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(run_module.ledger, "finish", broken)
+    result = runner.invoke(app, ["send", "--yes", *cfg])
+    assert result.exit_code == 1
+    assert "could not be recorded" in result.output and "marks it uncertain" in result.output
+    monkeypatch.setattr(run_module.ledger, "finish", real)
+    state = json.loads(runner.invoke(app, ["status", "--json", *cfg]).output)
+    # Left in flight (the next send, from a new process, marks them uncertain), none lost.
+    assert state["batches"]["in_flight"] >= 1
+    assert state["batches"]["in_flight"] + state["batches"]["pending"] == 2

@@ -152,6 +152,13 @@ def _work(run: SendRun) -> None:
         try:
             outcome, size = _attempt(run, claimed)
             _record(run, claimed, outcome, size)
+        except Exception as exc:  # the ledger failed: stop, and say why (never exit quietly)
+            log.exception("edition %s batch %s: could not record it", run.edition_id, claimed.seq)
+            run.report.stopped_by = (
+                f"batch {claimed.seq} could not be recorded ({type(exc).__name__}: {exc}); "
+                "the next 'digest send' marks it uncertain"
+            )
+            run.stop.set()
         finally:
             with run.lock:
                 run.active -= 1
