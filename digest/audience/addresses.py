@@ -28,13 +28,9 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _TLD = r"(?:[A-Za-z0-9][A-Za-z0-9-]{0,61})?[A-Za-z]"  # all top-level domains end in a letter
 _PLAIN = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@((?:{_LABEL}\.)+{_TLD})")
 _MAILBOX_NAMES = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)  # RFC 2142: info@, abuse@, ...
-
-
-def _special_use(domain: str) -> bool:
-    return any(
-        domain == name or domain.endswith("." + name)
-        for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
-    )
+# Special-use names (localhost, .test, .onion, ...): those and their subdomains.
+_SPECIAL_NAMES = "|".join(map(re.escape, email_validator.SPECIAL_USE_DOMAIN_NAMES))
+_SPECIAL_USE = re.compile(rf"(?:\A|\.)(?:{_SPECIAL_NAMES})\Z")
 
 
 def plain_normalized(given: str) -> str | None:
@@ -48,7 +44,7 @@ def plain_normalized(given: str) -> str | None:
         return None
     domain = plain.group(1).lower()  # UTS-46 maps ASCII to lower case and nothing else
     # "ab--" labels (RFC 5890's reserved R-LDH, and Punycode) need the IDNA checks.
-    if "--" in domain or _special_use(domain):
+    if "--" in domain or _SPECIAL_USE.search(domain):
         return None
     local = given[: plain.start(1) - 1]
     if local.lower() in _MAILBOX_NAMES:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,12 +12,13 @@ from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection
 
 from digest.audience.addresses import email_key, subscriber_timezone
-from digest.audience.cells import unescape_cell
+from digest.audience.cells import read_rows, unescape_cell
 from digest.audience.forgotten import marks_of
 from digest.chunks import batched
 from digest.errors import AudienceError
 from digest.store import audience as store
-from digest.store import mailing
+from digest.store import bulk, mailing
+from digest.store.bulk import Known, Member
 from digest.store.mailing import MailingAddress
 
 if TYPE_CHECKING:
@@ -173,9 +172,8 @@ def apply_rows(
     """Add new subscribers, update known ones, skip the suppressed; in bulk. A row's mailing
     address replaces the stored one; a row without one leaves it as it is."""
     keys = [r.key for r in rows]
-    known = store.subscribers_by_key(conn, keys)
+    known = bulk.known_for_import(conn, target.list_slug, keys)
     blocked = store.suppressions_by_key(conn, keys, target.marks)
-    members = store.list_memberships(conn, target.list_slug, [s.id for s in known.values()])
     addressed = [known[r.key].id for r in rows if r.address is not None and r.key in known]
     stored = mailing.addresses_of(conn, addressed)
     fresh: list[Row] = []
@@ -183,7 +181,7 @@ def apply_rows(
     addresses: dict[int, MailingAddress] = {}
     for row in rows:
         sub = known.get(row.key)
-        member = members.get(sub.id) if sub is not None else None
+        member = sub.member if sub is not None else None
         suppression = blocked.get(row.key)
         if suppression is not None and suppression.reason == store.FORGOTTEN:
             report.rejected.append((row.line, FORGOTTEN_ROW))  # nothing of why, nor who
@@ -201,7 +199,7 @@ def apply_rows(
             report.updated += 1
         else:
             report.unchanged += 1
-    ids = store.add_subscribers(conn, [_new_subscriber(r, target) for r in fresh])
+    ids = bulk.add_subscribers(conn, [_new_subscriber(r, target) for r in fresh])
     joining += [(ids[r.key], r) for r in fresh]
     store.add_memberships(conn, [_new_membership(sid, r, target) for sid, r in joining])
     addresses |= {ids[r.key]: r.address for r in fresh if r.address is not None}
@@ -209,7 +207,7 @@ def apply_rows(
     report.added += len(fresh)
 
 
-def _why_not(suppression: Any, sub: Any, member: Any) -> str | None:
+def _why_not(suppression: Any, sub: Known | None, member: Member | None) -> str | None:
     if suppression is not None:
         return (
             f"suppressed ({suppression.reason}, {suppression.created:%Y-%m-%d}): not resubscribed"
@@ -223,8 +221,8 @@ def _why_not(suppression: Any, sub: Any, member: Any) -> str | None:
 
 def _update_known(
     conn: Connection,
-    sub: Any,
-    member: Any,
+    sub: Known,
+    member: Member | None,
     row: Row,
     target: ImportTarget,
     joining: list[tuple[int, Row]],
@@ -275,35 +273,18 @@ def _new_membership(subscriber_id: int, row: Row, target: ImportTarget) -> dict[
 
 
 def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """The header and the (line number, cells) of a CSV file in any common dialect."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise AudienceError(f"{path}: cannot read ({exc.strerror})") from None
-    if not raw.strip():
-        raise AudienceError(f"{path}: the file is empty: export the list with a header row")
-    if b"\0" in raw[:4096]:
-        raise AudienceError(f"{path}: this is not a text file: save the spreadsheet as CSV")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    # Only the delimiter is sniffed: the sniffer takes the quote that escapes a formula
-    # cell ('=...) for a quote character, and that breaks every such row.
-    try:
-        delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t").delimiter
-    except csv.Error:
-        delimiter = ","
-    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=delimiter)
-    header = [h.strip().lower() for h in next(reader, [])]
+    """The header and the (line number, cells) of a CSV file in any common dialect, read
+    as it goes; AudienceError when it has no email column."""
+    header, rows = read_rows(path)
     if not EMAIL_HEADERS & set(header):
+        rows.close()
         found = ", ".join(header)[:80] or "nothing"
         raise AudienceError(
             f"{path}: line 1 has no email column (found: {found}): add a header row with "
             "'email' (and optionally 'name', 'format', 'profile', 'timezone', and for mail inside "
             "'inmate_id', 'facility', 'unit', 'address1', 'address2', 'city', 'state', 'zip')"
         )
-    return header, ((reader.line_num, row) for row in reader)
+    return header, rows
 
 
 def _valid_rows(
@@ -316,10 +297,14 @@ def _valid_rows(
     col = {name: i for i, name in reversed(list(enumerate(header)))}
     email_at = next(col[h] for h in header if h in EMAIL_HEADERS)
     first_line: dict[str, int] = {}
+    read = _cell_reader(col)
     for line, cells in rows:
         if not any(c.strip() for c in cells):
             continue
-        cell = _cells(cells, col)
+
+        def cell(names: set[str], cells: list[str] = cells) -> str:
+            return read(cells, names)
+
         address = unescape_cell(cells[email_at]) if email_at < len(cells) else ""
         try:
             email, key = email_key(address)
@@ -367,14 +352,21 @@ def _postal_address(fmt: str, cell: Callable[[set[str]], str]) -> MailingAddress
     return None if address.is_empty() else address
 
 
-def _cells(cells: list[str], col: dict[str, int]) -> Callable[[set[str]], str]:
-    def cell(names: set[str]) -> str:
-        for name in names:
-            i = col.get(name)
-            if i is not None and i < len(cells):
+def _cell_reader(col: dict[str, int]) -> Callable[[list[str], set[str]], str]:
+    """``read(cells, names)``: a row's first non-blank cell in a column of any of those
+    names (an alias set), formula quote taken off. Which columns those are is worked out
+    once per alias set, not once per row."""
+    where: dict[int, list[int]] = {}
+
+    def read(cells: list[str], names: set[str]) -> str:
+        found = where.get(id(names))  # the alias sets are this module's constants
+        if found is None:
+            found = where[id(names)] = [col[name] for name in names if name in col]
+        for i in found:
+            if i < len(cells):
                 value = unescape_cell(cells[i]).strip()
                 if value:
                     return value
         return ""
 
-    return cell
+    return read

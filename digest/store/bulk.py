@@ -1,0 +1,134 @@
+"""Named queries for a large import: a chunk of rows is one statement, and each value is
+converted for the driver once per distinct value rather than once per row (SQLAlchemy's
+per-row parameter processing was most of an import's time in the database)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from digest.chunks import batched
+from digest.store.sql import one_of
+from digest.store.tables import memberships, subscribers
+
+KEYS_PER_QUERY = 5000  # SQLite allows 32,766 parameters; PostgreSQL gets one array
+SQLITE_ROWS = 2000  # rows per multi-row INSERT ... RETURNING on SQLite (8 columns each)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A stored membership of the list being imported into."""
+
+    status: str
+    format: str
+    profile: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What an import compares of a stored subscriber; ``member`` is None when they are not
+    on the list."""
+
+    id: int
+    name: str
+    status: str
+    timezone: str | None
+    member: Member | None
+
+
+def known_for_import(conn: Connection, list_slug: str, keys: Sequence[str]) -> dict[str, Known]:
+    """The stored subscribers among these email keys, each with their membership of the
+    list: one query for thousands of keys, only the columns an import compares."""
+    s, m = subscribers, memberships
+    on_list = sa.and_(m.c.subscriber_id == s.c.id, m.c.list_slug == list_slug)
+    found: dict[str, Known] = {}
+    for part in batched(keys, KEYS_PER_QUERY):
+        query = (
+            sa.select(
+                s.c.email_key,
+                s.c.id,
+                s.c.name,
+                s.c.status,
+                s.c.timezone,
+                m.c.subscriber_id.label("member_id"),
+                m.c.status.label("member_status"),
+                m.c.format,
+                m.c.profile,
+            )
+            .select_from(s.outerjoin(m, on_list))
+            .where(one_of(conn, s.c.email_key, part))
+        )
+        for row in conn.execute(query):
+            member = None
+            if row.member_id is not None:
+                member = Member(row.member_status, row.format, row.profile)
+            found[row.email_key] = Known(row.id, row.name, row.status, row.timezone, member)
+    return found
+
+
+def add_subscribers(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Insert many subscribers (dicts of column values, the same columns in each) in a
+    statement or two; their ids by email key."""
+    if not rows:
+        return {}
+    returning = " RETURNING id, email_key"
+    return {key: sid for sid, key in _insert(conn, subscribers, rows, returning)}
+
+
+def _insert(
+    conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]], returning: str
+) -> list[Any]:
+    columns = list(rows[0])
+    values = [_converted(conn, table.c[name], [r[name] for r in rows]) for name in columns]
+    quote = conn.dialect.identifier_preparer.quote
+    into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)})"
+    if conn.dialect.name == "postgresql":
+        # One array per column: one short statement whatever the count, parsed once.
+        casts = ", ".join(
+            f"%(c{i})s::{table.c[name].type.compile(dialect=conn.dialect)}[]"
+            for i, name in enumerate(columns)
+        )
+        params = {f"c{i}": column for i, column in enumerate(values)}
+        # Every name in it is the schema's, never a value: those are all parameters.
+        sql = f"{into} SELECT * FROM unnest({casts}){returning}"  # noqa: S608
+        return _on_driver(conn, sql, params)
+    marks = "(" + ", ".join("?" * len(columns)) + ")"
+    found: list[Any] = []
+    for part in batched(zip(*values, strict=True), SQLITE_ROWS):
+        sql = f"{into} VALUES {', '.join([marks] * len(part))}{returning}"
+        found += _on_driver(conn, sql, tuple(v for row in part for v in row))
+    return found
+
+
+def _on_driver(conn: Connection, sql: str, params: Any) -> list[Any]:
+    """Run one statement on the connection's own driver cursor, in its transaction, and
+    fetch what it returns: reading thousands of returned rows through SQLAlchemy's result
+    took longer than the insert. Driver errors come out as SQLAlchemy's, as elsewhere."""
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
+    finally:
+        cursor.close()
+
+
+def _converted(conn: Connection, column: sa.Column[Any], values: Iterable[Any]) -> list[Any]:
+    """The values as the driver takes them (an aware datetime as naive UTC, and on SQLite
+    as text), exactly as SQLAlchemy would convert each, but once per distinct value."""
+    convert: Callable[[Any], Any] | None = column.type.bind_processor(conn.dialect)
+    if convert is None:
+        return list(values)
+    done: dict[Any, Any] = {}
+    out = []
+    for value in values:
+        if value not in done:
+            done[value] = convert(value)
+        out.append(done[value])
+    return out
