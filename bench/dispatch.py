@@ -14,7 +14,7 @@ and that the fake accepted every address exactly once.
 The "in a worker" milliseconds are medians per batch, measured inside the four worker
 threads (so they include waiting for the GIL): links (recipients, signed tokens and
 links, as run.py's ``_attempt`` builds them), build (``build_payload``), JSON (the
-client's ``json.dumps``), HTTP (the rest of ``SendGridTransport.send``: request, the
+``encode_payload``, orjson), HTTP (the rest of ``SendGridTransport.send``: request, the
 fake's work and latency, response) and ledger (every database block of the worker:
 claim, recipients read, outcome, commits). The single-thread table measures one
 representative batch of 1000 outside the pool.
@@ -33,7 +33,6 @@ import sys
 import tempfile
 import threading
 import time
-import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,7 +43,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import python_http_client.client as http_client
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -54,7 +52,7 @@ from digest.audience.tokens import keyring
 from digest.config import Secrets, Settings
 from digest.context import App
 from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
-from digest.dispatch.personal import personal_links
+from digest.dispatch.personal import LinkMaker
 from digest.dispatch.plan import plan_send
 from digest.dispatch.send import deliver
 from digest.lifecycle.sending import find_edition, lists_for
@@ -290,7 +288,7 @@ class TimedTransport:
 
 @contextmanager
 def instrumented(meter: Meter) -> Iterator[None]:
-    """Meter build_payload, the client's json.dumps and run._attempt (links = the rest)."""
+    """Meter build_payload, encode_payload (JSON) and run._attempt (links = the rest)."""
     attempt = run_module._attempt
 
     def timed_attempt(*args: Any) -> Any:
@@ -306,9 +304,9 @@ def instrumented(meter: Meter) -> Iterator[None]:
         (run_module, "_attempt", timed_attempt),
         (sendgrid_module, "build_payload", meter.timed(sendgrid_module.build_payload, "build")),
         (
-            http_client,
-            "json",
-            types.SimpleNamespace(dumps=meter.timed(json.dumps, "json"), loads=json.loads),
+            sendgrid_module,
+            "encode_payload",
+            meter.timed(sendgrid_module.encode_payload, "json"),
         ),
     ]
     saved = [(module, name, getattr(module, name)) for module, name, _ in patches]
@@ -357,16 +355,20 @@ def micro(
             rows = ledger.batch_recipients(conn, claimed.id)
             t1 = time.perf_counter()
             conn.rollback()
-        addressees = []
-        for row in rows:
-            person = Recipient(row.subscriber_id, row.email, row.name, row.format, (row.list_slug,))
-            links = personal_links(settings, keys, person, row.list_slug, now=NOW)
-            addressees.append(Addressee(person, row.list_slug, links))
+        maker = LinkMaker.at(settings, keys, NOW)
+        addressees = [
+            Addressee(
+                Recipient(row.subscriber_id, row.email, row.name, row.format, (row.list_slug,)),
+                row.list_slug,
+                maker.links(row.subscriber_id, row.list_slug),
+            )
+            for row in rows
+        ]
         batch = OutgoingBatch(edition_id, claimed.seq, claimed.variant, email, addressees)
         t2 = time.perf_counter()
         body = sendgrid_module.build_payload(settings, batch)
         t3 = time.perf_counter()
-        data = json.dumps(body).encode("utf-8")
+        data = sendgrid_module.encode_payload(body).encode("utf-8")
         t4 = time.perf_counter()
         for key, took in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             times[key].append(took)
@@ -511,7 +513,7 @@ def print_tables(results: list[dict[str, Any]]) -> None:
         )
     print(
         "\nOne batch of 1000, single-threaded (medians of 5): ledger read, links, "
-        "build_payload, json.dumps; RSS after each phase\n"
+        "build_payload, encode_payload; RSS after each phase\n"
     )
     print(
         "| recipients | latency s | setup s | read ms | links ms | build ms | JSON ms "

@@ -163,3 +163,12 @@ def test_scheduled_and_console_sends_pull_sendgrids_suppressions_first(
     got = set(fake.accepted_counts())
     assert got == {f"person{i}@example.org" for i in (0, 2, 3, 4)}
     assert fake.suppression_requests  # SendGrid's lists were read before the send
+
+
+def test_a_payload_is_json_even_with_text_orjson_refuses() -> None:
+    from digest.dispatch.sendgrid import encode_payload
+
+    plain = {"subject": "Zoë’s “week”", "personalizations": [{"to": [{"email": "a@b.org"}]}]}
+    assert json.loads(encode_payload(plain)) == plain
+    broken = {"subject": "half a pair \ud800 of surrogates"}  # a feed's bad escape
+    assert json.loads(encode_payload(broken)) == broken

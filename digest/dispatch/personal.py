@@ -28,22 +28,40 @@ class PersonalLinks:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class LinkMaker:
+    """What every recipient's links in one batch share, worked out once: the keys, the
+    server's address, the unsubscribe mailbox and the tokens' time."""
+
+    keys: Keyring
+    urls: Urls
+    mailbox: str
+    issued: int  # the tokens' time, whole seconds
+
+    @classmethod
+    def at(cls, settings: Settings, keys: Keyring, now: datetime) -> LinkMaker:
+        mailbox = (
+            settings.delivery.unsubscribe_mailto
+            or settings.organisation.reply_to
+            or settings.delivery.from_email
+        ).removeprefix("mailto:")
+        return cls(keys, Urls(settings.delivery.base_url), mailbox, int(now.timestamp()))
+
+    def links(self, subscriber_id: int, list_slug: str) -> PersonalLinks:
+        """Signed unsubscribe and preferences links for one recipient of one list."""
+        unsub = self.keys.make_at("unsubscribe", subscriber_id, list_slug, self.issued)
+        prefs = self.keys.make_at("preferences", subscriber_id, list_slug, self.issued)
+        unsubscribe_url = self.urls.unsubscribe(unsub)
+        # Tokens are base64url and "." only: nothing in them needs escaping in a mailto.
+        header = f"<{unsubscribe_url}>, <mailto:{self.mailbox}?subject=unsubscribe%20{unsub}>"
+        return PersonalLinks(unsubscribe_url, self.urls.preferences(prefs), header)
+
+
 def personal_links(
     settings: Settings, keys: Keyring, recipient: Recipient, list_slug: str, *, now: datetime
 ) -> PersonalLinks:
     """Signed unsubscribe and preferences links for one recipient of one list."""
-    urls = Urls(settings.delivery.base_url)
-    unsub = keys.make("unsubscribe", recipient.id, list_slug, now=now)
-    prefs = keys.make("preferences", recipient.id, list_slug, now=now)
-    mailbox = (
-        settings.delivery.unsubscribe_mailto
-        or settings.organisation.reply_to
-        or settings.delivery.from_email
-    ).removeprefix("mailto:")
-    unsubscribe_url = urls.unsubscribe(unsub)
-    # Tokens are base64url and "." only: nothing in them needs escaping in a mailto.
-    header = f"<{unsubscribe_url}>, <mailto:{mailbox}?subject=unsubscribe%20{unsub}>"
-    return PersonalLinks(unsubscribe_url, urls.preferences(prefs), header)
+    return LinkMaker.at(settings, keys, now).links(recipient.id, list_slug)
 
 
 def fill(body: str, values: dict[str, str], *, as_html: bool) -> str:

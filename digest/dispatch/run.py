@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from digest.audience.tokens import Keyring
 from digest.config import Settings
 from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
-from digest.dispatch.personal import personal_links
+from digest.dispatch.personal import LinkMaker
 from digest.models import Attachment, Recipient, RenderedEmail
 from digest.store import ledger, scheduled
 
@@ -184,12 +184,15 @@ def _attempt(run: SendRun, claimed: ledger.Claimed) -> tuple[Outcome, int]:
     """One try at one batch: its recipients personalised and handed to the transport."""
     with run.engine.connect() as conn:
         rows = ledger.batch_recipients(conn, claimed.id)
-    now = run.clock()
-    addressees = []
-    for row in rows:
-        person = Recipient(row.subscriber_id, row.email, row.name, row.format, (row.list_slug,))
-        links = personal_links(run.settings, run.keys, person, row.list_slug, now=now)
-        addressees.append(Addressee(person, row.list_slug, links))
+    maker = LinkMaker.at(run.settings, run.keys, run.clock())
+    addressees = [
+        Addressee(
+            Recipient(row.subscriber_id, row.email, row.name, row.format, (row.list_slug,)),
+            row.list_slug,
+            maker.links(row.subscriber_id, row.list_slug),
+        )
+        for row in rows
+    ]
     content = run.contents.get(claimed.variant)
     if content is None:
         return Outcome(

