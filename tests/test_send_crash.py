@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -417,3 +418,27 @@ def test_an_alert_killed_mid_send_is_resumed_by_the_next_serve(sender_factory, f
     # the fake took) is held as uncertain, not sent again.
     assert len(counts) == people and recipients["accepted"] > before
     assert "resumed the unfinished send of " + ident in sender.output("serve")
+
+
+def test_a_killed_send_takes_its_worker_processes_with_it(sender_factory, fake) -> None:
+    """kill -9 of a `digest send` running worker processes: they die with it (nothing goes
+    on sending behind it), what they held is uncertain, and a resume sends the rest once."""
+    people = 6000
+    sender = sender_factory(people, batch=100)  # 60 batches: worker processes
+    sender.env["DIGEST_DELIVERY__PROCESSES"] = "2"
+    fake.faults.latency = 0.05
+    proc = sender.start("send", "send", "--yes")
+    _wait_for("a few batches", lambda: len(fake.requests) >= 8, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    wait_until("the workers to be gone", fake.idle, timeout=RUN_TIMEOUT)
+    time.sleep(0.5)
+    seen = len(fake.requests)
+    time.sleep(1.0)
+    assert len(fake.requests) == seen, "a worker went on sending after its parent was killed"
+    again = sender.run("send", "--yes")
+    assert again.returncode in (0, 1), again.stdout + again.stderr
+    counts = fake.accepted_counts()
+    assert len(counts) == people and max(counts.values()) == 1
+    state = sender.status()
+    assert state["recipients"]["accepted"] + state["recipients"]["uncertain"] == people

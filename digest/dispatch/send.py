@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from digest.config import PrintProfile
 from digest.dispatch.batch import Outcome, Transport
 from digest.dispatch.plan import SendPlan
+from digest.dispatch.processes import deliver_in_processes, process_count
 from digest.dispatch.run import Content, RunReport, SendRun, deliver_all, mark_abandoned
 from digest.dispatch.variants import CHOICE, PRINT, WEEKLY
 from digest.models import Attachment, RenderedEmail
@@ -119,4 +120,9 @@ def deliver(
         stop or threading.Event(),
         on_batch,
     )
+    with app.engine.connect() as conn:
+        pending, _ = ledger.pending(conn, edition_id)
+    processes = process_count(app.settings, pending, transport.name)
+    if processes > 1:
+        return deliver_in_processes(run, app.secrets, processes)
     return deliver_all(run)
