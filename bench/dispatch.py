@@ -21,8 +21,8 @@ measured inside the four worker threads (so they include waiting for the GIL): l
 (recipients, signed tokens and links, as run.py's ``_attempt`` builds them), build
 (``build_payload``), JSON (``encode_payload``, orjson), HTTP (the rest of
 ``SendGridTransport.send``: request, the fake's work and latency, response) and ledger
-(every database block of the worker: claim, recipients read, outcome, commits). The single-thread table measures one
-representative batch of 1000 outside the pool.
+(every database block of the worker: claim, recipients read, outcome, commits). The
+single-thread table measures one representative batch of 1000 outside the pool.
 """
 
 from __future__ import annotations
