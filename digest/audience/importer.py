@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from email_validator import EmailNotValidError
 from sqlalchemy.engine import Connection
@@ -97,9 +97,9 @@ class ImportReport:
     written: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One valid line of the file."""
+class Row(NamedTuple):
+    """One valid line of the file: a named tuple, as immutable as a frozen dataclass and made
+    three times as fast (an import makes one per line)."""
 
     line: int
     email: str
@@ -173,7 +173,8 @@ def apply_rows(
     address replaces the stored one; a row without one leaves it as it is."""
     keys = [r.key for r in rows]
     known = bulk.known_for_import(conn, target.list_slug, keys)
-    blocked = store.suppressions_by_key(conn, keys, target.marks)
+    suppressed = bulk.suppressed_among(conn, keys, target.marks)
+    blocked = store.suppressions_by_key(conn, suppressed, target.marks)
     addressed = [known[r.key].id for r in rows if r.address is not None and r.key in known]
     stored = mailing.addresses_of(conn, addressed)
     fresh: list[Row] = []
@@ -296,15 +297,19 @@ def _valid_rows(
     header, rows = table
     col = {name: i for i, name in reversed(list(enumerate(header)))}
     email_at = next(col[h] for h in header if h in EMAIL_HEADERS)
+    # Which columns hold each field, worked out once for the file, not once per row.
+    fmt_at, profile_at, zone_at, name_at, first_at, last_at = (
+        _columns(col, names)
+        for names in (
+            FORMAT_HEADERS, PROFILE_HEADERS, TIMEZONE_HEADERS,
+            NAME_HEADERS, FIRST_HEADERS, LAST_HEADERS,
+        )
+    )  # fmt: skip
+    postal_at = {field: _columns(col, names) for field, names in ADDRESS_HEADERS.items()}
     first_line: dict[str, int] = {}
-    read = _cell_reader(col)
     for line, cells in rows:
-        if not any(c.strip() for c in cells):
+        if not "".join(cells).strip():
             continue
-
-        def cell(names: set[str], cells: list[str] = cells) -> str:
-            return read(cells, names)
-
         address = unescape_cell(cells[email_at]) if email_at < len(cells) else ""
         try:
             email, key = email_key(address)
@@ -313,11 +318,11 @@ def _valid_rows(
                 (line, f"{address.strip()!r}: {exc}" if address.strip() else "no email address")
             )
             continue
-        fmt = (cell(FORMAT_HEADERS) or default_format).lower()
-        profile = cell(PROFILE_HEADERS) or None
-        postal = _postal_address(fmt, cell)
+        fmt = (_cell(cells, fmt_at) or default_format).lower()
+        profile = _cell(cells, profile_at) or None
+        postal = _postal_address(fmt, cells, postal_at)
         try:
-            zone = subscriber_timezone(cell(TIMEZONE_HEADERS))
+            zone = subscriber_timezone(_cell(cells, zone_at))
         except AudienceError as exc:
             report.rejected.append((line, str(exc)))
             continue
@@ -329,8 +334,8 @@ def _valid_rows(
             report.merged.append((line, f"{email} is on line {first_line[key]} too: merged"))
             continue
         first_line[key] = line
-        name = cell(NAME_HEADERS) or " ".join(
-            p for p in (cell(FIRST_HEADERS), cell(LAST_HEADERS)) if p
+        name = _cell(cells, name_at) or " ".join(
+            p for p in (_cell(cells, first_at), _cell(cells, last_at)) if p
         )
         yield Row(line, email, key, " ".join(name.split()), fmt, profile, postal, zone)
 
@@ -343,30 +348,27 @@ def _row_problem(fmt: str, profile: str | None, profiles: set[str]) -> str | Non
     return None
 
 
-def _postal_address(fmt: str, cell: Callable[[set[str]], str]) -> MailingAddress | None:
+def _postal_address(
+    fmt: str, cells: list[str], postal_at: dict[str, list[int]]
+) -> MailingAddress | None:
     """A print row's mailing address, or None when it fills no address column. Only print
     members are mailed: on other rows the columns (a CRM's street and ZIP) are ignored."""
     if fmt != "print":
         return None
-    address = MailingAddress.cleaned({f: cell(names) for f, names in ADDRESS_HEADERS.items()})
+    address = MailingAddress.cleaned({f: _cell(cells, at) for f, at in postal_at.items()})
     return None if address.is_empty() else address
 
 
-def _cell_reader(col: dict[str, int]) -> Callable[[list[str], set[str]], str]:
-    """``read(cells, names)``: a row's first non-blank cell in a column of any of those
-    names (an alias set), formula quote taken off. Which columns those are is worked out
-    once per alias set, not once per row."""
-    where: dict[int, list[int]] = {}
+def _columns(col: dict[str, int], names: set[str]) -> list[int]:
+    """The columns named by any of a field's aliases."""
+    return [col[name] for name in names if name in col]
 
-    def read(cells: list[str], names: set[str]) -> str:
-        found = where.get(id(names))  # the alias sets are this module's constants
-        if found is None:
-            found = where[id(names)] = [col[name] for name in names if name in col]
-        for i in found:
-            if i < len(cells):
-                value = unescape_cell(cells[i]).strip()
-                if value:
-                    return value
-        return ""
 
-    return read
+def _cell(cells: list[str], columns: list[int]) -> str:
+    """A row's first non-blank cell among a field's columns, formula quote taken off."""
+    for i in columns:
+        if i < len(cells):
+            value = unescape_cell(cells[i]).strip()
+            if value:
+                return value
+    return ""
