@@ -6,6 +6,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from digest.audience.tokens import Keyring, keyring
 from digest.errors import ConfigError
@@ -87,3 +89,12 @@ def test_the_key_comes_from_the_environment_and_only_the_demo_makes_one(tmp_path
     assert len(made.current) >= 32
     assert keyring(None, None, tmp_path, may_create=False) == made
     assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+@given(key=st.binary(max_size=200), message=st.binary(max_size=300))
+def test_the_fast_signature_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    import hmac
+
+    from digest.audience.tokens import _hmac_sha256
+
+    assert _hmac_sha256(key, message) == hmac.digest(key, message, "sha256")
