@@ -30,6 +30,7 @@ from digest.web.deps import Limits
 from digest.web.headers import StrictHeaders
 from digest.web.limits import BodyLimit
 from digest.web.pages import MAX_BODY, MAX_UPLOAD, message
+from digest.web.writer import GroupWriter
 
 ROUTERS = (
     healthz.router,
@@ -56,6 +57,7 @@ def create_app(ctx: App) -> FastAPI:
     app = FastAPI(title=settings.organisation.name, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     app.state.limits = Limits()
+    app.state.writer = GroupWriter(ctx.engine)
     app.add_middleware(
         BodyLimit, limit=MAX_BODY, uploads={admin_subscribers.IMPORT_PATH: MAX_UPLOAD}
     )

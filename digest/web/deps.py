@@ -1,6 +1,6 @@
 """What route handlers get from FastAPI's dependencies: the application context, the
 signed-in staff member (nothing under /admin answers without a session), a console form
-whose CSRF token checked out, and the rate limits."""
+whose CSRF token checked out, the rate limits and the web app's writer."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from digest.context import App
 from digest.staff import sessions
 from digest.staff.sessions import Staff
 from digest.web.pages import RateLimit
+from digest.web.writer import GroupWriter
 
 SESSION_COOKIE = "digest_admin"
 
@@ -53,8 +54,14 @@ async def limits(request: Request) -> Limits:
     return found
 
 
+async def writer(request: Request) -> GroupWriter:
+    found: GroupWriter = request.app.state.writer
+    return found
+
+
 Ctx = Annotated[App, Depends(context)]
 LimitsDep = Annotated[Limits, Depends(limits)]
+WriterDep = Annotated[GroupWriter, Depends(writer)]
 
 
 def current_staff(request: Request, engine: Engine) -> Staff | None:

@@ -25,23 +25,38 @@ from digest.context import App
 from digest.errors import AudienceError, ConfigError
 from digest.store.audience import chosen_sections, memberships_of, set_sections, subscriber_by_id
 from digest.store.db import one_writer
-from digest.web.deps import Ctx, LimitsDep
+from digest.web.deps import Ctx, LimitsDep, WriterDep
 from digest.web.pages import message, render
+from digest.web.writer import within
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 
 @router.get("/u/{token}", response_class=HTMLResponse)
-def unsubscribe_page(ctx: Ctx, token: str) -> HTMLResponse:
-    # Never unsubscribe on GET: mail scanners fetch every link.
-    return _unsubscribe_answer(ctx, token, act=False)
+async def unsubscribe_page(ctx: Ctx, token: str) -> HTMLResponse:
+    # Never unsubscribe on GET: mail scanners fetch every link. (No database: in the loop.)
+    claims = ctx.keys.check(token, "unsubscribe", now=ctx.clock())
+    if claims is None:
+        return _not_an_unsubscribe_link(ctx.settings)
+    return _unsubscribe_page(ctx.settings, claims.list_slug, "", None, done=False)
 
 
 @router.post("/u/{token}", response_class=HTMLResponse)
-def unsubscribe_now(ctx: Ctx, token: str) -> HTMLResponse:
-    # One button, or RFC 8058's one-click POST (List-Unsubscribe=One-Click): the same.
-    return _unsubscribe_answer(ctx, token, act=True)
+async def unsubscribe_now(ctx: Ctx, writer: WriterDep, token: str) -> HTMLResponse:
+    # One button, or RFC 8058's one-click POST (List-Unsubscribe=One-Click): the same. The
+    # write goes to the web app's writer, committed with those of the same moment.
+    claims = ctx.keys.check(token, "unsubscribe", now=ctx.clock())
+    if claims is None:
+        return _not_an_unsubscribe_link(ctx.settings)
+    now, keys = ctx.clock(), ctx.keys
+    try:
+        result = await writer.run(
+            lambda conn: unsubscribe(within(conn), keys, token, now=now, origin="web")
+        )
+    except AudienceError as exc:
+        return bad_link(ctx.settings, str(exc))
+    return _unsubscribe_page(ctx.settings, claims.list_slug, result.email, result.changed)
 
 
 @router.get("/p/{token}", response_class=HTMLResponse)
@@ -278,31 +293,23 @@ def _confirm_answer(
     )
 
 
-def _unsubscribe_answer(ctx: App, token: str, *, act: bool) -> HTMLResponse:
-    settings, engine, keys = ctx.settings, ctx.engine, ctx.keys
-    claims = keys.check(token, "unsubscribe", now=ctx.clock())
-    if claims is None:
-        return bad_link(
-            settings,
-            "This unsubscribe link is not valid (it may be cut short). Use the link in "
-            "a recent email, or write to us.",
-        )
-    list_name = next(
-        (x.name for x in settings.lists if x.slug == claims.list_slug), claims.list_slug
+def _not_an_unsubscribe_link(settings: Settings) -> HTMLResponse:
+    return bad_link(
+        settings,
+        "This unsubscribe link is not valid (it may be cut short). Use the link in "
+        "a recent email, or write to us.",
     )
-    email, changed = "", None
-    if act:
-        try:
-            with one_writer(engine):
-                result = unsubscribe(engine, keys, token, now=ctx.clock(), origin="web")
-        except AudienceError as exc:
-            return bad_link(settings, str(exc))
-        email, changed = result.email, result.changed
+
+
+def _unsubscribe_page(
+    settings: Settings, slug: str, email: str, changed: bool | None, *, done: bool = True
+) -> HTMLResponse:
+    list_name = next((x.name for x in settings.lists if x.slug == slug), slug)
     return render(
         settings,
         "web/unsubscribe.html.j2",
         title="Unsubscribe",
-        done=act,
+        done=done,
         email=email,
         changed=changed,
         list_name=list_name,
