@@ -19,7 +19,7 @@ from digest.edition_sections import for_sections
 from digest.errors import DeliveryError, DigestError
 from digest.lifecycle.states import Kind, audience_of, store_edition
 from digest.models import Attachment, Edition, RenderedEmail
-from digest.render import render_email
+from digest.render.cache import RenderCache
 from digest.render.print_edition import ProfilePrint, print_files
 from digest.render.section_variants import VariantMade, render_variant
 from digest.store import audience, editions
@@ -59,10 +59,11 @@ def build(
     result = BuildResult(plan, assembled.edition, unplaced=assembled.unplaced)
     if assembled.edition is None:
         return result
-    result.email = render_email(assembled.edition, settings)
-    files, result.prints = print_files(assembled.edition, settings)
+    cache = RenderCache.of(settings)  # a rebuild with nothing changed lays nothing out
+    result.email = cache.email(assembled.edition, settings)
+    files, result.prints = print_files(assembled.edition, settings, cache=cache)
     result.wanted = section_choices(settings, engine)
-    result.variants = render_variants(assembled.edition, settings, result.wanted)
+    result.variants = render_variants(assembled.edition, settings, result.wanted, cache)
     variant_files = [f for made in result.variants for f in made.files]
     with engine.begin() as conn:
         store_edition(conn, assembled.edition, result.email, kind=Kind.WEEKLY, who=who, now=now)
@@ -91,9 +92,12 @@ def section_choices(settings: Settings, engine: Engine) -> Wanted:
     return wanted
 
 
-def render_variants(edition: Edition, settings: Settings, wanted: Wanted) -> list[VariantMade]:
+def render_variants(
+    edition: Edition, settings: Settings, wanted: Wanted, cache: RenderCache | None = None
+) -> list[VariantMade]:
     """One rendering per kept choice: email for its html and text readers, print for the
-    profiles its print readers use (a choice made only on paper gets no email)."""
+    profiles its print readers use (a choice made only on paper gets no email); each from
+    ``cache`` when it has it."""
     made = []
     for choice in wanted.kept:
         made.append(
@@ -103,6 +107,7 @@ def render_variants(edition: Edition, settings: Settings, wanted: Wanted) -> lis
                 choice_token(choice),
                 email=choice in wanted.email,
                 profiles=wanted.prints.get(choice, set()),
+                cache=cache,
             )
         )
     return made

@@ -13,15 +13,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
 from digest import clock as wall_clock
-from digest.audience.tokens import Keyring, keyring
 from digest.config import Secrets, Settings, load_settings
-from digest.dispatch.batch import Transport
 from digest.store import open_engine
 from digest.urls import Urls
+
+if TYPE_CHECKING:  # imported where used: the renderers come in behind dispatch's modules
+    from digest.audience.tokens import Keyring
+    from digest.dispatch.batch import Transport
 
 
 @dataclass
@@ -38,6 +41,8 @@ class App:
     @cached_property
     def keys(self) -> Keyring:
         """The keys that sign every personal link (DIGEST_SECRET_KEY, or the demo's file)."""
+        from digest.audience.tokens import keyring
+
         s = self.secrets
         return keyring(s.secret_key, s.previous_secret_key, self.settings.var_dir, may_create=False)
 

@@ -7,9 +7,6 @@ import re
 from functools import cache
 from typing import Any
 
-from mjml import mjml2html
-from premailer import Premailer
-
 from digest.errors import RenderError
 from digest.render.templates import html_env, templates_dir
 
@@ -30,6 +27,8 @@ def render_mjml(template: str, **context: Any) -> str:
 
 def compile_mjml(source: str) -> str:
     """MJML into email HTML. mjml-python passes unknown tags through silently, so check."""
+    from mjml import mjml2html  # imported here: a build served from the cache needs none
+
     try:
         html = str(mjml2html(source))
     except ValueError as exc:
@@ -69,6 +68,8 @@ def with_main_landmark(html: str) -> str:
 
 def inline_css(html: str) -> str:
     """Inline the CSS (media queries and Outlook conditionals kept), offline, quietly."""
+    from premailer import Premailer  # half a second to import: only when inlining
+
     # premailer only keeps an upper-case doctype; MJML writes a lower-case one.
     html = _DOCTYPE.sub("<!DOCTYPE html>", html, count=1)
     inlined: str = Premailer(

@@ -22,9 +22,6 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import weasyprint
-from weasyprint.urls import URLFetcher
-
 from digest.collect.notes import markdown_html
 from digest.config import PrintProfile, Settings
 from digest.errors import RenderError
@@ -234,6 +231,11 @@ class _Layout:
         zone = org.zone
         address_lines = [line.strip() for line in org.postal_address.splitlines() if line.strip()]
         last = edition.last_moment.astimezone(zone)
+        # WeasyPrint takes most of a second to import: only a layout needs it.
+        import weasyprint
+        from weasyprint.urls import URLFetcher
+
+        self.weasyprint = weasyprint
         self.edition = edition
         self.profile = profile
         self.template = html_env().get_template(TEMPLATE)
@@ -295,7 +297,7 @@ class _Layout:
             **self.context,
         )
         self.renders += 1
-        document = weasyprint.HTML(
+        document = self.weasyprint.HTML(
             string=html, base_url=self.base_url, url_fetcher=self.fetcher
         ).render(stylesheets=self.stylesheets)
         return document

@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from digest.config import PrintProfile, Settings
 from digest.models import Attachment, Edition, RenderedEmail
 from digest.render.branding import edition_title
 from digest.render.emessage import emessage_parts
-from digest.render.print import render_print
 from digest.render.templates import text_env
 from digest.render.text import wrap
+
+if TYPE_CHECKING:
+    from digest.render.cache import RenderCache
 
 PDF = "application/pdf"
 TEXT = "text/plain; charset=utf-8"
@@ -30,16 +33,26 @@ class ProfilePrint:
 
 
 def print_files(
-    edition: Edition, settings: Settings, only: Collection[str] | None = None
+    edition: Edition,
+    settings: Settings,
+    only: Collection[str] | None = None,
+    *,
+    cache: RenderCache | None = None,
 ) -> tuple[list[Attachment], list[ProfilePrint]]:
     """``print-<profile>.pdf`` and ``emessage-<profile>-<i>.txt`` for every profile (or
-    for the profiles named in ``only``: a section variant's print readers')."""
+    for the profiles named in ``only``: a section variant's print readers'); each PDF
+    from ``cache`` when it has it."""
+    from digest.render import print as printing  # WeasyPrint's import: not for a cache hit
+
     files: list[Attachment] = []
     made: list[ProfilePrint] = []
     for profile in settings.print.profiles:
         if only is not None and profile.name not in only:
             continue
-        printed = render_print(edition, settings, profile)
+        if cache is None:
+            printed = printing.render_print(edition, settings, profile)
+        else:
+            printed = cache.print(edition, settings, profile)
         files.append(Attachment(f"print-{profile.name}.pdf", PDF, printed.pdf))
         title = edition_title(settings, "print")
         parts = emessage_parts(edition, settings.organisation, profile, title=title)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from digest.config import Settings
 from digest.dispatch.variants import JOIN
@@ -12,6 +13,9 @@ from digest.models import Attachment, Edition, RenderedEmail
 from digest.render import render_email
 from digest.render.print_edition import ProfilePrint, print_files
 from digest.store.editions import VARIANT_HTML, VARIANT_SUBJECT, VARIANT_TEXT, variant_file
+
+if TYPE_CHECKING:
+    from digest.render.cache import RenderCache
 
 HTML = "text/html; charset=utf-8"
 TEXT = "text/plain; charset=utf-8"
@@ -30,20 +34,31 @@ class VariantMade:
 
 
 def render_variant(
-    edition: Edition, settings: Settings, token: str, *, email: bool, profiles: Collection[str]
+    edition: Edition,
+    settings: Settings,
+    token: str,
+    *,
+    email: bool,
+    profiles: Collection[str],
+    cache: RenderCache | None = None,
 ) -> VariantMade:
     """``edition`` (already cut to the choice) as HTML and text when ``email``, and as the
-    print files of ``profiles`` (only those print readers of this choice use: a PDF is slow)."""
+    print files of ``profiles`` (only those print readers of this choice use: a PDF is slow);
+    each from ``cache`` when it has it."""
     made = VariantMade(token, edition)
     if email:
-        made.email = render_email(edition, settings, chosen=named(settings, token))
+        chosen = named(settings, token)
+        if cache is None:
+            made.email = render_email(edition, settings, chosen=chosen)
+        else:
+            made.email = cache.email(edition, settings, chosen=chosen)
         made.files += [
             Attachment(VARIANT_HTML, HTML, made.email.html.encode()),
             Attachment(VARIANT_TEXT, TEXT, made.email.text.encode()),
             Attachment(VARIANT_SUBJECT, TEXT, made.email.subject.encode()),
         ]
     if profiles:
-        printed, made.prints = print_files(edition, settings, only=profiles)
+        printed, made.prints = print_files(edition, settings, only=profiles, cache=cache)
         made.files += printed
     made.files = [variant_file(token, f) for f in made.files]
     return made

@@ -1,0 +1,228 @@
+"""The render cache: a rebuild with nothing changed lays nothing out, and any change to what
+goes into a rendering (a story edited at the desk, the logo, a profile's page_cap, a
+template) gives a new one; section variants are served from it too."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import weasyprint
+from PIL import Image, ImageDraw
+
+from digest import build as building
+from digest.build import BuildResult, build
+from digest.context import App
+from digest.lifecycle import editing
+from digest.render import html as email_html
+from digest.render import print as printing
+from digest.render import render_email
+from digest.render import templates as template_module
+from digest.render.cache import RenderCache
+from digest.store import audience
+from tests.conftest import EXAMPLE_SOURCES, EXAMPLES, NOW, import_people
+
+WEEK = "2026-W48"
+PRINT = """
+[[lists]]
+slug = "inside"
+name = "Inside"
+kind = "print"
+
+[print]
+default_profile = "letter"
+
+[[print.profiles]]
+name = "letter"
+page_cap = PAGE_CAP
+
+[[print.profiles]]
+name = "a4"
+paper = "a4"
+page_cap = 12
+
+[branding]
+logo = "logo.png"
+logo_alt = "Test Coalition"
+"""
+
+
+@dataclass
+class Calls:
+    """What was rendered afresh: PDFs per profile, WeasyPrint layouts, CSS inlinings."""
+
+    prints: Counter[str] = field(default_factory=Counter)
+    layouts: int = 0
+    inlined: int = 0
+
+    def clear(self) -> None:
+        self.prints.clear()
+        self.layouts = self.inlined = 0
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    seen = Calls()
+    real_print, real_layout, real_inline = (
+        printing.render_print,
+        weasyprint.HTML.render,
+        email_html.inline_css,
+    )
+
+    def render_print(edition, settings, profile):  # type: ignore[no-untyped-def]
+        seen.prints[profile.name] += 1
+        return real_print(edition, settings, profile)
+
+    def layout(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.layouts += 1
+        return real_layout(self, *args, **kwargs)
+
+    def inline_css(html: str) -> str:
+        seen.inlined += 1
+        return real_inline(html)
+
+    monkeypatch.setattr(printing, "render_print", render_print)
+    monkeypatch.setattr(weasyprint.HTML, "render", layout)
+    monkeypatch.setattr("digest.render.inline_css", inline_css)
+    return seen
+
+
+@pytest.fixture
+def project(make_project, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The examples' week with two print profiles, a logo, and readers who chose Events
+    only (by email, and on paper), so the build renders a section variant of each."""
+    shutil.copy(EXAMPLES / "branding" / "logo.png", tmp_path / "logo.png")
+    made = make_project(EXAMPLE_SOURCES + PRINT.replace("PAGE_CAP", "4"))
+    settings, engine = made.settings(), made.engine()
+    from digest.collect import collect
+
+    collect(settings, engine, NOW)
+    for slug, fmt, person in (("weekly", "html", "ana"), ("inside", "print", "cy")):
+        csv = tmp_path / f"{slug}.csv"
+        csv.write_text(f"email,format\n{person}@example.org,{fmt}\n", encoding="utf-8")
+        import_people(settings, engine, csv, slug)
+    with engine.begin() as conn:
+        for person in ("ana", "cy"):
+            sub = audience.find_subscriber(conn, f"{person}@example.org")
+            assert sub is not None
+            audience.set_sections(conn, sub.id, ["events"], now=NOW)
+    return made
+
+
+def _build(project) -> BuildResult:  # type: ignore[no-untyped-def]
+    settings = project.settings()
+    return build(settings, project.engine(), week=WEEK, out=None, force=True, now=NOW)
+
+
+def _pdfs(result: BuildResult) -> dict[str, bytes]:
+    """Every PDF the build wrote, the variants' too, by file name."""
+    assert result.folder is not None
+    return {
+        str(p.relative_to(result.folder)): p.read_bytes()
+        for p in sorted(result.folder.rglob("*.pdf"))
+    }
+
+
+def test_a_rebuild_with_nothing_changed_lays_nothing_out(project, calls: Calls) -> None:
+    first = _build(project)
+    assert first.variants and first.variants[0].files  # a variant, by email and on paper
+    assert calls.prints == {"letter": 2, "a4": 1}  # the whole edition's two, the variant's
+    assert calls.layouts >= 3 and calls.inlined == 2  # the whole email and the variant's
+    before, html = _pdfs(first), first.email.html if first.email else ""
+    assert set(before) == {"print-letter.pdf", "print-a4.pdf", "sections/events/print-letter.pdf"}
+
+    calls.clear()
+    again = _build(project)
+    assert calls == Calls()  # no WeasyPrint, no premailer
+    assert _pdfs(again) == before
+    assert again.email is not None and again.email.html == html
+    assert again.prints == first.prints
+    assert [f.data for v in again.variants for f in v.files] == [
+        f.data for v in first.variants for f in v.files
+    ]
+    # What the cache gave is what rendering gives.
+    assert first.edition is not None
+    assert render_email(first.edition, project.settings()) == again.email
+
+
+def test_a_story_edited_at_the_desk_is_laid_out_again(project, calls: Calls) -> None:
+    before = _pdfs(_build(project))
+    edition = _build(project).edition
+    assert edition is not None
+    story = next(s for s in edition.sections if s.key == "news").items[0]
+    app = App(project.settings(), project.engine())
+    app.clock = lambda: NOW
+    calls.clear()
+    editing.choose(app, WEEK, story.key, "edit", who="desk", title="A title the desk wrote")
+    assert calls.prints == {"letter": 1, "a4": 1}  # the variant has no news: not again
+    after = _pdfs(_build(project))
+    assert after["print-letter.pdf"] != before["print-letter.pdf"]
+    assert after["print-a4.pdf"] != before["print-a4.pdf"]
+    assert after["sections/events/print-letter.pdf"] == before["sections/events/print-letter.pdf"]
+
+
+def test_a_new_logo_is_a_new_rendering(project, tmp_path: Path, calls: Calls) -> None:
+    before = _pdfs(_build(project))
+    with Image.open(tmp_path / "logo.png") as image:
+        changed = image.convert("RGBA")
+    ImageDraw.Draw(changed).rectangle((0, 0, changed.width // 2, changed.height), fill="black")
+    changed.save(tmp_path / "logo.png")
+    calls.clear()
+    after = _pdfs(_build(project))
+    assert calls.prints == {"letter": 2, "a4": 1} and calls.inlined == 2
+    assert all(after[name] != before[name] for name in before)
+
+
+def test_a_profiles_page_cap_lays_out_that_profile_only(
+    project, tmp_path: Path, calls: Calls
+) -> None:
+    before = _pdfs(_build(project))
+    config = tmp_path / "config.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("page_cap = 4", "page_cap = 3"), encoding="utf-8")
+    calls.clear()
+    after = _pdfs(_build(project))
+    assert calls.prints == {"letter": 2}  # the a4 profile is as it was
+    assert after["print-a4.pdf"] == before["print-a4.pdf"]
+    assert after["print-letter.pdf"] != before["print-letter.pdf"]
+
+
+def test_a_changed_template_is_a_new_rendering(
+    project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: Calls
+) -> None:
+    before = _pdfs(_build(project))
+    templates = tmp_path / "templates"
+    shutil.copytree(template_module.templates_dir(), templates)
+    page = templates / "print" / "print.html.j2"
+    page.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", "<p>Posted by the test.</p></body>"),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(template_module, "bundled", lambda name: tmp_path / name)
+    template_module.html_env.cache_clear()
+    try:
+        calls.clear()
+        after = _pdfs(_build(project))
+    finally:
+        monkeypatch.undo()
+        template_module.html_env.cache_clear()
+    assert calls.prints == {"letter": 2, "a4": 1}
+    assert calls.inlined == 0  # the email's templates did not change
+    assert all(after[name] != before[name] for name in before)
+
+
+def test_an_unwritable_cache_only_makes_the_build_slower(
+    project, monkeypatch: pytest.MonkeyPatch, calls: Calls
+) -> None:
+    blocked = project.folder / "var" / "cache"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("not a folder", encoding="utf-8")
+    first = _build(project)
+    again = _build(project)
+    assert calls.prints == {"letter": 4, "a4": 2}
+    assert _pdfs(again) == _pdfs(first)
+    assert RenderCache.of(project.settings()).folder == blocked / "render"
+    assert building.RenderCache is RenderCache
