@@ -73,6 +73,15 @@ def project_with_readers(
     return project, cfg
 
 
+def build_and_send(cfg: list[str], when: datetime = JOB_START) -> None:
+    """`digest build` and `digest send --yes` at ``when``, both succeeding."""
+    runner = CliRunner()
+    with time_machine.travel(when, tick=False):
+        for args in (["build"], ["send", "--yes"]):
+            result = runner.invoke(app, [*args, *cfg])
+            assert result.exit_code == 0, result.output
+
+
 def zone_of_address(address: str) -> str:
     local, _, domain = address.partition("@")
     return ZONE_OF[local.rstrip("0123456789") + "@" + domain]
@@ -138,10 +147,7 @@ def test_a_cancel_before_the_first_morning_stops_every_scheduled_batch(
     fake = sendgrid_env
     project, cfg = project_with_readers(make_project, tmp_path)
     runner = CliRunner()
-    with time_machine.travel(JOB_START, tick=False):
-        for args in (["build"], ["send", "--yes"]):
-            result = runner.invoke(app, [*args, *cfg])
-            assert result.exit_code == 0, result.output
+    build_and_send(cfg)
     with time_machine.travel(JOB_START + timedelta(minutes=30), tick=False):
         cancelled = runner.invoke(app, ["cancel", "2026-W48", *cfg])
         status = json.loads(runner.invoke(app, ["status", "2026-W48", "--json", *cfg]).output)
@@ -166,9 +172,7 @@ def test_a_cancel_after_some_mornings_stops_only_the_zones_still_waiting(
     fake = sendgrid_env
     _, cfg = project_with_readers(make_project, tmp_path)
     runner = CliRunner()
-    with time_machine.travel(JOB_START, tick=False):
-        for args in (["build"], ["send", "--yes"]):
-            assert runner.invoke(app, [*args, *cfg]).exit_code == 0
+    build_and_send(cfg)
     # 11:00 UTC: Tonga, Kolkata and London have had their morning; New York's is at 12:00.
     with time_machine.travel(datetime(2026, 11, 26, 11, 0, tzinfo=UTC), tick=False):
         cancelled = runner.invoke(app, ["cancel", "2026-W48", *cfg])
@@ -184,9 +188,8 @@ def test_after_every_morning_has_passed_the_edition_goes_at_once(
     _, cfg = project_with_readers(make_project, tmp_path)
     runner = CliRunner()
     late = datetime(2026, 11, 26, 18, 0, tzinfo=UTC)  # after Honolulu's 17:00 UTC
+    build_and_send(cfg, late)
     with time_machine.travel(late, tick=False):
-        for args in (["build"], ["send", "--yes"]):
-            assert runner.invoke(app, [*args, *cfg]).exit_code == 0
         cancel = runner.invoke(app, ["cancel", "2026-W48", *cfg])
     assert len(fake.accepted) == 5
     assert all("send_at" not in p for p in fake.accepted)
@@ -217,10 +220,7 @@ def test_the_outbox_dates_each_message_at_its_delivery_and_a_cancel_takes_back_t
 ) -> None:
     project, cfg = project_with_readers(make_project, tmp_path)
     runner = CliRunner()
-    with time_machine.travel(JOB_START, tick=False):
-        for args in (["build"], ["send", "--yes"]):
-            result = runner.invoke(app, [*args, *cfg])
-            assert result.exit_code == 0, result.output
+    build_and_send(cfg)
     folder = project.folder / "var" / "outbox" / "2026-W48"
     dates = {}
     for path in folder.glob("*.eml"):
@@ -263,10 +263,7 @@ def test_the_console_shows_what_waits_for_each_morning_and_cancels_it(
     make_project: Callable[[str], Project], tmp_path: Path
 ) -> None:
     project, cfg = project_with_readers(make_project, tmp_path)
-    runner = CliRunner()
-    with time_machine.travel(JOB_START, tick=False):
-        for args in (["build"], ["send", "--yes"]):
-            assert runner.invoke(app, [*args, *cfg]).exit_code == 0
+    build_and_send(cfg)
     later = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)  # the cookie jar reads the clock too
     with time_machine.travel(later, tick=False):
         ctx = project.app(at=later)
