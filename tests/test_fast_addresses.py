@@ -215,3 +215,40 @@ def test_hypothesis_emails_agree(address):
 def test_any_text_agrees(text):
     agrees(text)
     agrees(text + "@example.org")
+
+
+# The import's bulk statements (digest/store/bulk.py) write what SQLAlchemy would.
+
+
+def test_bulk_inserts_store_what_sqlalchemy_stores(tmp_path):
+    from datetime import UTC, datetime
+
+    from digest.store import audience as store
+    from digest.store import bulk, open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'b.db'}", tmp_path)
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)  # no microseconds: SQLite still writes .000000
+
+    def person(key: str) -> dict:
+        return {
+            "email": key.upper(),
+            "email_key": key,
+            "name": "Zoë =SUM(1)",
+            "status": "active",
+            "source": "import people.csv",
+            "created": now,
+            "confirmed": None,
+            "timezone": "Pacific/Honolulu",
+        }
+
+    with engine.begin() as conn:
+        by_sqlalchemy = store.add_subscribers(conn, [person("a@example.org")])
+        by_bulk = bulk.add_subscribers(conn, [person("b@example.org"), person("c@example.org")])
+        assert set(by_bulk) == {"b@example.org", "c@example.org"}
+        rows = conn.exec_driver_sql(
+            "SELECT id, email_key, name, status, source, created, confirmed, unsubscribed, "
+            "timezone FROM subscribers ORDER BY email_key"
+        ).fetchall()
+    ids = by_sqlalchemy | by_bulk
+    assert [(row[0], row[1]) for row in rows] == [(ids[row[1]], row[1]) for row in rows]
+    assert rows[1][2:] == rows[0][2:] == rows[2][2:]  # the same text, to the microsecond

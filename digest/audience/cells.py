@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -29,9 +29,12 @@ def unescape_cell(value: str) -> str:
 READ_BYTES = 1 << 20  # the encoding check reads the file a megabyte at a time
 
 
-def read_rows(path: Path) -> tuple[list[str], Generator[tuple[int, list[str]], None, None]]:
+def read_rows(
+    path: Path, check_header: Callable[[list[str]], None]
+) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header (stripped, lower case) and the (line number, cells) of a CSV file, the
-    rows read as they are taken, so a file of any length takes a few megabytes."""
+    rows read as they are taken, so a file of any length takes a few megabytes.
+    ``check_header`` raises if the header won't do (the file is closed then)."""
     encoding = _encoding(path)
     # errors="replace" only ever applies to Windows-1252: UTF-8 was checked whole.
     fh = path.open(encoding=encoding, errors="replace", newline="")
@@ -46,15 +49,14 @@ def read_rows(path: Path) -> tuple[list[str], Generator[tuple[int, list[str]], N
             delimiter = ","
         reader = csv.reader(fh, csv.excel, delimiter=delimiter)
         header = [h.strip().lower() for h in next(reader, [])]
+        check_header(header)
     except BaseException:
         fh.close()
         raise
     return header, _numbered(fh, reader)
 
 
-def _numbered(
-    fh: TextIO, reader: Iterator[list[str]]
-) -> Generator[tuple[int, list[str]], None, None]:
+def _numbered(fh: TextIO, reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
     with fh:
         for row in reader:
             yield reader.line_num, row  # type: ignore[attr-defined]

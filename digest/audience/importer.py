@@ -276,16 +276,18 @@ def _new_membership(subscriber_id: int, row: Row, target: ImportTarget) -> dict[
 def read_table(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header and the (line number, cells) of a CSV file in any common dialect, read
     as it goes; AudienceError when it has no email column."""
-    header, rows = read_rows(path)
-    if not EMAIL_HEADERS & set(header):
-        rows.close()
-        found = ", ".join(header)[:80] or "nothing"
-        raise AudienceError(
-            f"{path}: line 1 has no email column (found: {found}): add a header row with "
-            "'email' (and optionally 'name', 'format', 'profile', 'timezone', and for mail inside "
-            "'inmate_id', 'facility', 'unit', 'address1', 'address2', 'city', 'state', 'zip')"
-        )
-    return header, rows
+
+    def check_header(header: list[str]) -> None:
+        if not EMAIL_HEADERS & set(header):
+            found = ", ".join(header)[:80] or "nothing"
+            raise AudienceError(
+                f"{path}: line 1 has no email column (found: {found}): add a header row with "
+                "'email' (and optionally 'name', 'format', 'profile', 'timezone', and for mail "
+                "inside 'inmate_id', 'facility', 'unit', 'address1', 'address2', 'city', "
+                "'state', 'zip')"
+            )
+
+    return read_rows(path, check_header)
 
 
 def _valid_rows(

@@ -138,7 +138,9 @@ def _on_driver(conn: Connection, sql: str, params: Any) -> list[Any]:
 def _converted(conn: Connection, column: sa.Column[Any], values: Iterable[Any]) -> list[Any]:
     """The values as the driver takes them (an aware datetime as naive UTC, and on SQLite
     as text), exactly as SQLAlchemy would convert each, but once per distinct value."""
-    convert: Callable[[Any], Any] | None = column.type.bind_processor(conn.dialect)
+    # The dialect's own type: SQLite's DATETIME writes microseconds; the generic one does not.
+    kind = column.type.dialect_impl(conn.dialect)
+    convert: Callable[[Any], Any] | None = kind.bind_processor(conn.dialect)
     if convert is None:
         return list(values)
     done: dict[Any, Any] = {}
