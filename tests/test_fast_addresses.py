@@ -223,6 +223,7 @@ def test_any_text_agrees(text):
 def test_bulk_inserts_store_what_sqlalchemy_stores(tmp_path):
     from datetime import UTC, datetime
 
+    from digest.config import ListSettings
     from digest.store import audience as store
     from digest.store import bulk, open_engine
 
@@ -252,3 +253,21 @@ def test_bulk_inserts_store_what_sqlalchemy_stores(tmp_path):
     ids = by_sqlalchemy | by_bulk
     assert [(row[0], row[1]) for row in rows] == [(ids[row[1]], row[1]) for row in rows]
     assert rows[1][2:] == rows[0][2:] == rows[2][2:]  # the same text, to the microsecond
+
+    def membership(sid: int) -> dict:
+        return {
+            "subscriber_id": sid,
+            "list_slug": "weekly",
+            "status": "pending",
+            "format": "text",
+            "profile": None,
+            "created": now,
+        }
+
+    with engine.begin() as conn:
+        store.sync_lists(conn, [ListSettings(slug="weekly", name="Weekly")])
+        store.add_memberships(conn, [membership(ids["a@example.org"])])
+        bulk.add_memberships(conn, [membership(ids["b@example.org"])])
+        stored = conn.exec_driver_sql("SELECT * FROM memberships ORDER BY subscriber_id").fetchall()
+    assert [row[0] for row in stored] == [ids["a@example.org"], ids["b@example.org"]]
+    assert stored[0][1:] == stored[1][1:]

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from digest.chunks import batched
 from digest.store.audience import Marks
-from digest.store.tables import subscribers
+from digest.store.tables import memberships, subscribers
 
 KEYS_PER_QUERY = 5000  # SQLite allows 32,766 parameters; PostgreSQL gets one array
 SQLITE_ROWS = 500  # rows per multi-row INSERT ... RETURNING on SQLite (8 columns each)
@@ -93,6 +93,16 @@ def add_subscribers(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[st
         return {}
     returning = " RETURNING id, email_key"
     return {key: sid for sid, key in _insert(conn, subscribers, rows, returning)}
+
+
+def add_memberships(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many memberships (dicts of column values, the same columns in each) in one
+    statement per 500 rows (SQLite) or one (PostgreSQL). The import still calls
+    ``store.audience.add_memberships``, which a test interrupts by name: that one can
+    delegate here (for 100,000 rows on SQLite, 1.9 s of CPU in SQLAlchemy's executemany
+    against 0.6 s here)."""
+    if rows:
+        _insert(conn, memberships, rows, "")
 
 
 def _insert(
