@@ -107,6 +107,22 @@ class RenderCache:
             self._write(meta_path, json.dumps(meta).encode())
         return printed
 
+    def emessage(
+        self, edition: Edition, settings: Settings, profile: PrintProfile, title: str
+    ) -> list[str]:
+        """``emessage_parts`` of the edition for ``profile``, from the cache when it is there
+        (its inputs are the PDF's; the text wrapping takes tens of milliseconds)."""
+        from digest.render.emessage import emessage_parts
+
+        path = self.folder / f"{_hash('emessage', print_key(edition, settings, profile), title)}"
+        path = path.with_name(path.name + ".parts.json")
+        stored = self._read_json(path)
+        if stored is not None and isinstance(stored.get("parts"), list):
+            return [str(part) for part in stored["parts"]]
+        parts = emessage_parts(edition, settings.organisation, profile, title=title)
+        self._write(path, json.dumps({"parts": parts}, ensure_ascii=False).encode())
+        return parts
+
     def _read_json(self, path: Path) -> dict[str, Any] | None:
         try:
             data = json.loads(path.read_bytes())
@@ -177,8 +193,15 @@ def _hash(*parts: str) -> str:
     return digest.hexdigest()
 
 
+_last: list[tuple[Edition, str]] = []  # the last edition's JSON: a build asks for it often
+
+
 def _edition(edition: Edition) -> str:
-    return json.dumps(edition.to_json(), sort_keys=True, ensure_ascii=False)
+    if _last and _last[0][0] is edition:
+        return _last[0][1]
+    text = json.dumps(edition.to_json(), sort_keys=True, ensure_ascii=False)
+    _last[:] = [(edition, text)]
+    return text
 
 
 def _logo(settings: Settings) -> str:

@@ -55,7 +55,10 @@ def print_files(
             printed = cache.print(edition, settings, profile)
         files.append(Attachment(f"print-{profile.name}.pdf", PDF, printed.pdf))
         title = edition_title(settings, "print")
-        parts = emessage_parts(edition, settings.organisation, profile, title=title)
+        if cache is None:
+            parts = emessage_parts(edition, settings.organisation, profile, title=title)
+        else:
+            parts = cache.emessage(edition, settings, profile, title)
         for i, part in enumerate(parts, 1):
             files.append(Attachment(f"emessage-{profile.name}-{i}.txt", TEXT, part.encode()))
         made.append(ProfilePrint(profile.name, printed.pages, printed.left_out, len(parts)))
