@@ -185,11 +185,21 @@ def serve(
             "object a line for machines.",
         ),
     ] = LogFormatChoice.TEXT,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes serving the web app (the scheduler runs in the main process "
+            "only). 1 suits SQLite (one writer at a time, wherever it runs); with "
+            "PostgreSQL, about one per CPU core.",
+        ),
+    ] = 1,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """The web app and the scheduler in one process (collect daily, the weekly edition,
-    approval deadlines, scheduled alerts, the daily backup) until SIGTERM or Ctrl-C."""
+    """The web app and the scheduler (collect daily, the weekly edition, approval
+    deadlines, scheduled alerts, the daily backup) until SIGTERM or Ctrl-C; the scheduler
+    runs in one process whatever --workers says."""
     from digest.commands import serve_command
     from digest.config import config_path
     from digest.logs import LogFormat, configure_logging
@@ -197,7 +207,15 @@ def serve(
     def start(a: App) -> None:
         fmt: LogFormat = "json" if log_format is LogFormatChoice.JSON else "text"
         configure_logging(fmt, a.settings.organisation.zone, debug=debug)
-        serve_command(a, config_path(config), host=host, port=port)
+        serve_command(
+            a,
+            config_path(config),
+            host=host,
+            port=port,
+            workers=workers,
+            log_format=fmt,
+            debug=debug,
+        )
 
     run(config, debug, start)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 import uvicorn
 from sqlalchemy.engine import Engine
+from uvicorn.supervisors import Multiprocess
 
 from digest.commands.common import stop_on_signals, who_am_i
 from digest.context import App
@@ -18,13 +19,14 @@ from digest.errors import DeliveryError
 from digest.lifecycle.deliveries import scheduled_later
 from digest.lifecycle.states import State
 from digest.lifecycle.weekly import approve, reject
+from digest.logs import LogFormat
 from digest.schedule import SCHEDULER_BEAT, make_scheduler, next_runs, resume_job
 from digest.schedule import STOP as SCHEDULER_STOP
 from digest.store import editions as editions_store
 from digest.store import ledger, operations
 from digest.web.app import create_app
 from digest.web.console import wait_for_background
-from digest.web.server import server_config
+from digest.web.server import WorkerConfig, logs_in_background, server_config
 
 
 def editions_command(engine: Engine, *, as_json: bool) -> None:
@@ -145,13 +147,24 @@ def _next_steps(batches: dict[str, int]) -> list[str]:
     return steps
 
 
-def serve_command(app: App, config: Path, *, host: str, port: int) -> None:
-    """The web app (uvicorn) and the scheduler in one process, until SIGTERM or Ctrl-C.
+def serve_command(
+    app: App,
+    config: Path,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    log_format: LogFormat = "text",
+    debug: bool = False,
+) -> None:
+    """The web app (uvicorn) and the scheduler, until SIGTERM or Ctrl-C: in one process, or
+    with ``workers`` > 1 the web app in that many worker processes and the scheduler in
+    this one alone (the workers never start one).
 
     uvicorn handles the signals; when it stops, the scheduler lets running sends finish
     their batches in flight, records them, and stops.
     """
-    web = create_app(app)
+    web = create_app(app) if workers == 1 else None
     scheduler = make_scheduler(app.settings, config)
     scheduler.resume()
     with app.engine.begin() as conn:  # /healthz: running from the first minute
@@ -162,11 +175,24 @@ def serve_command(app: App, config: Path, *, host: str, port: int) -> None:
     ).start()
     for job_id, when in next_runs(scheduler):
         typer.echo(f"{job_id}: next run {when:%Y-%m-%d %H:%M} UTC" if when else f"{job_id}: -")
-    typer.echo(f"web app on http://{host}:{port}")
+    typer.echo(f"web app on http://{host}:{port}" + (f" ({workers} workers)" * (workers > 1)))
+    logs_in_background()
     try:
-        # log_config=None: uvicorn's lines go through the process's own format (--log-format).
-        served = server_config(web, app.settings, host=host, port=port, log_config=None)
-        uvicorn.Server(served).run()
+        if web is not None:
+            # log_config=None: uvicorn's lines go through the process's own format.
+            served = server_config(web, app.settings, host=host, port=port, log_config=None)
+            uvicorn.Server(served).run()
+        else:
+            spread = WorkerConfig(
+                app.settings,
+                config.resolve(),
+                log_format=log_format,
+                debug=debug,
+                host=host,
+                port=port,
+                workers=workers,
+            )
+            Multiprocess(spread, sockets=[spread.bind_socket()]).run()
     finally:
         SCHEDULER_STOP.set()
         scheduler.shutdown(wait=True)

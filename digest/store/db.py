@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _MIGRATING = threading.Lock()
 _MIGRATED: set[str] = set()  # databases already brought up to date by this process
-_SQLITE_WRITERS: dict[str, threading.Lock] = {}
+_SQLITE_WRITERS: dict[str, _SqliteWriter] = {}
 
 
 def sqlite_url_for(database_url: str, base_dir: Path) -> str:
@@ -118,15 +119,48 @@ def _backup_before_upgrade(engine: Engine, folder: Path) -> operations.Backup | 
     return operations.Backup(now, str(dest), size, True, f"before the upgrade from {current}")
 
 
+class _SqliteWriter:
+    """A lock in this process, then (for a database file) an exclusive ``flock`` on a file
+    beside it, so the web app's worker processes queue too; the kernel wakes the next one
+    as soon as the lock is free."""
+
+    def __init__(self, database: str | None) -> None:
+        self.thread_lock = threading.Lock()
+        self.path = f"{database}-writer.lock" if database not in (None, "", ":memory:") else None
+        self.fd: int | None = None
+
+    def __enter__(self) -> None:
+        self.thread_lock.acquire()
+        try:
+            if self.path is not None:
+                if self.fd is None:
+                    self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            self.thread_lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.fd is not None:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+        finally:
+            self.thread_lock.release()
+
+
 def one_writer(engine: Engine) -> AbstractContextManager[object]:
-    """Around a short write from a web request: on SQLite, one such writer at a time in this
-    process. SQLite lets one writer in and makes the others sleep and poll (up to 100 ms a
-    nap), which turns a few concurrent requests into a long tail; a lock queues them instead.
-    Other databases take row locks and need nothing."""
+    """Around a short write from a web request: on SQLite, one such writer at a time, in this
+    process and across the web app's worker processes. SQLite lets one writer in and makes
+    the others sleep and poll (up to 100 ms a nap), which turns a few concurrent requests
+    into a long tail; a lock queues them instead. Other databases take row locks and need
+    nothing."""
     if engine.dialect.name != "sqlite":
         return nullcontext()
     with _MIGRATING:
-        return _SQLITE_WRITERS.setdefault(str(engine.url), threading.Lock())
+        found = _SQLITE_WRITERS.get(str(engine.url))
+        if found is None:
+            found = _SQLITE_WRITERS[str(engine.url)] = _SqliteWriter(engine.url.database)
+        return found
 
 
 def _migrate_when_free(engine: Engine, tries: int = 6) -> None:

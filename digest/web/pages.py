@@ -7,8 +7,10 @@ import re
 import threading
 import time
 from collections import defaultdict, deque
+from functools import cache
 from typing import Any
 
+import jinja2
 from fastapi.responses import HTMLResponse
 
 from digest.config import Settings
@@ -42,9 +44,16 @@ CONSOLE_HEADERS = {
 }
 
 
+@cache
+def _pages() -> jinja2.Environment:
+    """The HTML templates, each file read once: they ship with the code and do not change
+    while it runs, and Jinja would otherwise stat every file of a page on every request."""
+    return html_env().overlay(auto_reload=False)
+
+
 def render(settings: Settings, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """One of the web pages, with the organisation's name and address in its frame."""
-    html = html_env().get_template(template).render(org=settings.organisation, **context)
+    html = _pages().get_template(template).render(org=settings.organisation, **context)
     return HTMLResponse(html, status_code=status)
 
 

@@ -53,13 +53,16 @@ class GroupWriter:
 
     def _serve(self) -> None:
         while True:
-            group = [self._queue.get()]
-            while len(group) < GROUP_MOST:
-                try:
-                    group.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            with one_writer(self.engine):  # the web app's other writes, in this process
+            first = self._queue.get()
+            # The web app's other writers (and, on SQLite, other workers' writers) go
+            # first; what queues up meanwhile joins this group.
+            with one_writer(self.engine):
+                group = [first]
+                while len(group) < GROUP_MOST:
+                    try:
+                        group.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
                 self._commit(group)
 
     def _commit(self, group: list[tuple[Work, Future[Any]]]) -> None:
