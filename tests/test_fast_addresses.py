@@ -271,3 +271,29 @@ def test_bulk_inserts_store_what_sqlalchemy_stores(tmp_path):
         stored = conn.exec_driver_sql("SELECT * FROM memberships ORDER BY subscriber_id").fetchall()
     assert [row[0] for row in stored] == [ids["a@example.org"], ids["b@example.org"]]
     assert stored[0][1:] == stored[1][1:]
+
+
+def test_bulk_statements_fit_an_old_sqlite_limit_of_999_parameters(tmp_path):
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from digest.store import audience as store
+    from digest.store import bulk, open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'b.db'}", tmp_path)
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    keys = [f"p{i}@example.org" for i in range(3000)]
+    with engine.begin() as conn:
+        conn.connection.driver_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        rows = [
+            {"email": k, "email_key": k, "name": "", "status": "active", "source": "s",
+             "created": now, "confirmed": now, "timezone": None}
+            for k in keys
+        ]  # fmt: skip
+        ids = bulk.add_subscribers(conn, rows)
+        store.suppress(conn, keys[7], keys[7], reason="bounced", origin="test", now=now)
+        known = bulk.known_for_import(conn, "weekly", [*keys, "nobody@example.org"])
+        suppressed = bulk.suppressed_among(conn, keys, store.no_marks)
+    assert len(ids) == len(known) == 3000
+    assert {k: v.id for k, v in known.items()} == ids
+    assert suppressed == [keys[7]]

@@ -4,6 +4,7 @@ per-row parameter processing was most of an import's time in the database)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from digest.chunks import batched
 from digest.store.audience import Marks
 from digest.store.tables import memberships, subscribers
 
-KEYS_PER_QUERY = 5000  # SQLite allows 32,766 parameters; PostgreSQL gets one array
+KEYS_PER_QUERY = 5000  # one array on PostgreSQL; on SQLite, as many as it takes at once
 SQLITE_ROWS = 500  # rows per multi-row INSERT ... RETURNING on SQLite (8 columns each)
 # {keys} is ``IN (?, ...)`` on SQLite, ``= ANY(%(keys)s)`` on PostgreSQL; see _select.
 KNOWN = (
@@ -82,8 +83,17 @@ def _select(conn: Connection, sql: str, keys: Sequence[str], *, slug: str = "") 
     if conn.dialect.name == "postgresql":
         text = sql.format(slug="%(slug)s", keys="= ANY(%(keys)s)")
         return _on_driver(conn, text, {"slug": slug, "keys": list(keys)})
-    text = sql.format(slug="?", keys=f"IN ({', '.join('?' * len(keys))})")
-    return _on_driver(conn, text, ((slug,) if with_slug else ()) + tuple(keys))
+    found: list[Any] = []
+    for part in batched(keys, _sqlite_parameters(conn) - 1):
+        text = sql.format(slug="?", keys=f"IN ({', '.join('?' * len(part))})")
+        found += _on_driver(conn, text, ((slug,) if with_slug else ()) + tuple(part))
+    return found
+
+
+def _sqlite_parameters(conn: Connection) -> int:
+    """How many parameters SQLite takes in one statement: 32,766 since 3.32, 999 before."""
+    driver = conn.connection.driver_connection
+    return int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))  # type: ignore[union-attr]
 
 
 def add_subscribers(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -124,7 +134,8 @@ def _insert(
         return _on_driver(conn, sql, params)
     marks = "(" + ", ".join("?" * len(columns)) + ")"
     found: list[Any] = []
-    for part in batched(zip(*values, strict=True), SQLITE_ROWS):
+    per_statement = min(SQLITE_ROWS, _sqlite_parameters(conn) // len(columns))
+    for part in batched(zip(*values, strict=True), per_statement):
         sql = f"{into} VALUES {', '.join([marks] * len(part))}{returning}"
         found += _on_driver(conn, sql, tuple(v for row in part for v in row))
     return found
