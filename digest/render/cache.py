@@ -37,7 +37,7 @@ from typing import Any
 
 from digest.config import PrintProfile, Settings
 from digest.models import Edition, RenderedEmail
-from digest.render.print import PrintEdition
+from digest.render.print_edition import PrintEdition
 from digest.render.templates import templates_dir
 
 log = logging.getLogger(__name__)

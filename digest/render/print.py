@@ -28,6 +28,7 @@ from digest.errors import RenderError
 from digest.models import Edition, Event, Item, ItemKind, Section
 from digest.render.branding import edition_title, print_logo
 from digest.render.print_body import ARTICLE_CHARS, Block, Printed, item_blocks, printed_item
+from digest.render.print_edition import PrintEdition
 from digest.render.templates import html_env, longdate, templates_dir
 
 log = logging.getLogger(__name__)
@@ -41,15 +42,6 @@ LOCAL_SCHEMES = ("file", "data")
 # the first layout; every decision is measured from a laid-out document.
 PAGE_CHARS = 2600
 LEFT_OUT_TITLES = 12  # headlines listed on the last page; the rest are counted
-
-
-@dataclass(frozen=True, slots=True)
-class PrintEdition:
-    """A print-ready PDF and what it took to fit the page cap."""
-
-    pdf: bytes
-    pages: int
-    left_out: int  # items dropped to respect the page cap
 
 
 @dataclass(frozen=True, slots=True)

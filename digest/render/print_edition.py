@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from digest.config import PrintProfile, Settings
 from digest.models import Attachment, Edition, RenderedEmail
 from digest.render.branding import edition_title
-from digest.render.emessage import emessage_parts
 from digest.render.templates import text_env
 from digest.render.text import wrap
 
@@ -20,6 +19,15 @@ if TYPE_CHECKING:
 
 PDF = "application/pdf"
 TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class PrintEdition:
+    """A print-ready PDF and what it took to fit the page cap (``render_print``'s)."""
+
+    pdf: bytes
+    pages: int
+    left_out: int  # items dropped to respect the page cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,9 @@ def print_files(
     """``print-<profile>.pdf`` and ``emessage-<profile>-<i>.txt`` for every profile (or
     for the profiles named in ``only``: a section variant's print readers'); each PDF
     from ``cache`` when it has it."""
-    from digest.render import print as printing  # WeasyPrint's import: not for a cache hit
+    # WeasyPrint's and lxml's imports: not for a build served from the render cache.
+    from digest.render import print as printing
+    from digest.render.emessage import emessage_parts
 
     files: list[Attachment] = []
     made: list[ProfilePrint] = []

@@ -7,14 +7,17 @@ import re
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import jinja2
 from markupsafe import Markup
 
 from digest.collect.sanitize import strip_controls
 from digest.models import Event, Item
 from digest.paths import bundled
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def templates_dir() -> Path:
@@ -34,6 +37,8 @@ def text_env() -> jinja2.Environment:
 
 
 def _env(*, autoescape: bool) -> jinja2.Environment:
+    import jinja2  # imported here: a build served from the render cache renders nothing
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=autoescape,  # noqa: S701 - only the plain-text part is unescaped
