@@ -186,14 +186,14 @@ def serve(
         ),
     ] = LogFormatChoice.TEXT,
     workers: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
-            help="Processes serving the web app (the scheduler runs in the main process "
-            "only). 1 suits SQLite (one writer at a time, wherever it runs); with "
-            "PostgreSQL, about one per CPU core.",
+            help="Processes serving the web app; the scheduler runs in the main process "
+            "only. Default: 1 with SQLite (its writes queue one at a time whatever the "
+            "count), one a CPU core (at most 4) with PostgreSQL.",
         ),
-    ] = 1,
+    ] = None,
     config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:

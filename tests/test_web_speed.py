@@ -23,6 +23,7 @@ from digest.audience.tokens import Keyring
 from digest.errors import AudienceError
 from digest.store.db import one_writer
 from digest.store.tables import suppressions
+from digest.web.server import default_workers
 from digest.web.writer import GroupWriter, within
 from tests.conftest import NOW, import_people
 from tests.served import free_port
@@ -208,3 +209,10 @@ def test_one_process_serves_as_before(people) -> None:
     text = log.read_text()
     assert _servers(log) == {str(serve.pid)}
     assert "Started parent process" not in text and text.count("Scheduler started") == 1
+
+
+def test_the_default_is_one_worker_on_sqlite_and_one_a_core_on_postgresql(make_project) -> None:
+    project = make_project()
+    assert default_workers(project.settings()) == 1
+    postgres = project.settings(database_url="postgresql+psycopg://digest@/digest")
+    assert default_workers(postgres) == max(1, min(4, os.cpu_count() or 1))

@@ -26,7 +26,7 @@ from digest.store import editions as editions_store
 from digest.store import ledger, operations
 from digest.web.app import create_app
 from digest.web.console import wait_for_background
-from digest.web.server import WorkerConfig, logs_in_background, server_config
+from digest.web.server import WorkerConfig, default_workers, logs_in_background, server_config
 
 
 def editions_command(engine: Engine, *, as_json: bool) -> None:
@@ -153,17 +153,18 @@ def serve_command(
     *,
     host: str,
     port: int,
-    workers: int = 1,
+    workers: int | None = None,
     log_format: LogFormat = "text",
     debug: bool = False,
 ) -> None:
     """The web app (uvicorn) and the scheduler, until SIGTERM or Ctrl-C: in one process, or
     with ``workers`` > 1 the web app in that many worker processes and the scheduler in
-    this one alone (the workers never start one).
+    this one alone (the workers never start one). None: see ``default_workers``.
 
     uvicorn handles the signals; when it stops, the scheduler lets running sends finish
     their batches in flight, records them, and stops.
     """
+    workers = workers or default_workers(app.settings)
     web = create_app(app) if workers == 1 else None
     scheduler = make_scheduler(app.settings, config)
     scheduler.resume()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import queue
 from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
@@ -75,8 +76,30 @@ class WorkerConfig(uvicorn.Config):
         configure_logging(self.log_format, ctx.settings.organisation.zone, debug=self.debug)
         logging.getLogger("uvicorn.access").addFilter(HideTokens())
         logs_in_background()
+        atexit.register(_let_sends_finish)  # after the logs' own: it runs before them
         self.app = create_app(ctx)
         super().load()
+
+
+def _let_sends_finish() -> None:
+    """As a worker stops: sends started from its console record their batches in flight
+    (the main process does the same for its own, see serve_command)."""
+    from digest.schedule import STOP
+    from digest.web.console import wait_for_background
+
+    STOP.set()
+    if left := wait_for_background(timeout=120):
+        logging.getLogger(__name__).warning(
+            "%d send(s) from the console still running: 'digest serve' resumes them", left
+        )
+
+
+def default_workers(settings: Settings) -> int:
+    """SQLite: one (its writers queue whatever the processes); PostgreSQL: one a core,
+    at most four."""
+    if settings.database_url.startswith("sqlite"):
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 class _Queued(QueueHandler):

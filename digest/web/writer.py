@@ -23,6 +23,7 @@ from digest.store.db import one_writer
 
 T = TypeVar("T")
 GROUP_MOST = 64  # writes in one transaction at most: a long queue still commits often
+IDLE = 30.0  # seconds without a write before the thread ends (the next write starts one)
 Work = Callable[[Connection], Any]
 
 
@@ -53,17 +54,29 @@ class GroupWriter:
 
     def _serve(self) -> None:
         while True:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=IDLE)
+            except queue.Empty:
+                with self._starting:  # run() queues first, then starts a thread if none
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             # The web app's other writers (and, on SQLite, other workers' writers) go
             # first; what queues up meanwhile joins this group.
-            with one_writer(self.engine):
-                group = [first]
-                while len(group) < GROUP_MOST:
-                    try:
-                        group.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                self._commit(group)
+            group = [first]
+            try:
+                with one_writer(self.engine):
+                    while len(group) < GROUP_MOST:
+                        try:
+                            group.append(self._queue.get_nowait())
+                        except queue.Empty:
+                            break
+                    self._commit(group)
+            except Exception as exc:  # the lock itself failed: these fail, the thread goes on
+                for _, done in group:
+                    if not done.done():
+                        done.set_exception(exc)
 
     def _commit(self, group: list[tuple[Work, Future[Any]]]) -> None:
         try:
