@@ -146,8 +146,10 @@ def add_membership(
 
 
 def add_memberships(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(sa.insert(memberships), list(rows))
+    """Insert many memberships (the same columns in each) in bulk statements."""
+    from digest.store import bulk  # it imports this module's Marks
+
+    bulk.add_memberships(conn, rows)
 
 
 def update_membership(conn: Connection, subscriber_id: int, list_slug: str, **values: Any) -> bool:
