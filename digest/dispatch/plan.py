@@ -83,7 +83,8 @@ class _Bucket:
 def _buckets(
     app: App, conn: Connection, edition: StoredEdition, groups: list[planning.Group], now: datetime
 ) -> list[_Bucket]:
-    """Each group's variant and zone (and delivery time), groups of the same joined."""
+    """Each group's variant and zone (and delivery time), groups of the same joined; in
+    the order of their first subscriber, so the earliest to join is in batch 1."""
     variant_of = variant_chooser(app.settings, conn, edition)
     morning = morning_for(app.settings, edition.id) if edition.kind == Kind.WEEKLY else None
     found: dict[tuple[str, str | None], _Bucket] = {}

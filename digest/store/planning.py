@@ -30,6 +30,7 @@ class Group:
     sections: str | None  # as stored: the chosen keys, comma-separated
     timezone: str | None
     count: int
+    first: int  # the lowest subscriber id in it: buckets are numbered in that order
 
     @property
     def key(self) -> str:
@@ -72,7 +73,8 @@ def newcomer_groups(conn: Connection, edition_id: str, slugs: list[str]) -> list
     """The newcomers on ``slugs``, counted per group."""
     rows = _newcomers(edition_id, slugs)
     columns = (rows.c.format, rows.c.profile, rows.c.sections, rows.c.timezone)
-    query = sa.select(*columns, sa.func.count()).group_by(*columns).order_by(*columns)
+    first = sa.func.min(rows.c.subscriber_id)
+    query = sa.select(*columns, sa.func.count(), first).group_by(*columns).order_by(first)
     return [Group(*row) for row in conn.execute(query)]
 
 
