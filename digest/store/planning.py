@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from digest.store.audience import first_members
-from digest.store.tables import batches, plan_groups, send_recipients
+from digest.store.tables import batches, plan_groups, send_recipients, subscribers
 
 SEP = "\x1f"  # between a group key's parts: never in a format, profile, section or zone
 
@@ -95,9 +95,12 @@ def write_newcomers(
         ],
     )
     rows = _newcomers(edition_id, slugs)
+    # Numbered narrow (the sort carries ids, not addresses and names), then joined back.
     numbered = (
         sa.select(
-            rows,
+            rows.c.subscriber_id,
+            rows.c.format,
+            rows.c.list_slug,
             plan_groups.c.first_seq,
             sa.func.row_number()
             .over(partition_by=plan_groups.c.bucket, order_by=rows.c.subscriber_id)
@@ -111,15 +114,19 @@ def write_newcomers(
     )
     # Integer division in both databases (SQLAlchemy would render // as FLOOR(a / b)).
     seq = numbered.c.first_seq + (numbered.c.n - 1).self_group().op("/", precedence=8)(size)
-    source = sa.select(
-        sa.literal(edition_id, sa.String(40)),
-        numbered.c.subscriber_id,
-        batches.c.id,
-        numbered.c.email,
-        numbered.c.name,
-        numbered.c.format,
-        numbered.c.list_slug,
-    ).join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
+    source = (
+        sa.select(
+            sa.literal(edition_id, sa.String(40)),
+            numbered.c.subscriber_id,
+            batches.c.id,
+            subscribers.c.email,
+            subscribers.c.name,
+            numbered.c.format,
+            numbered.c.list_slug,
+        )
+        .join(subscribers, subscribers.c.id == numbered.c.subscriber_id)
+        .join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
+    )
     target = ("edition_id", "subscriber_id", "batch_id", "email", "name", "format", "list_slug")
     written = conn.execute(sa.insert(send_recipients).from_select(target, source)).rowcount
     conn.execute(sa.delete(plan_groups).where(plan_groups.c.edition_id == edition_id))
