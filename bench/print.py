@@ -41,12 +41,12 @@ from digest.render.assembly import interleave
 from digest.store import open_engine
 from digest.store.audience import add_memberships, add_subscribers, sync_lists
 from digest.store.mailing import MailingAddress, set_address
+from tests.conftest import EXAMPLE_SOURCES
 
 TIME_TARGET_S = 30.0
 RSS_TARGET_MB = 300.0
 WEEK = "2026-W48"
 NOW = datetime(2026, 11, 26, 7, 0, tzinfo=ZoneInfo("America/New_York"))
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CONFIG = f"""
 [organisation]
 name = "Benchmark Coalition"
@@ -69,22 +69,7 @@ default_profile = "letter6"
 name = "letter6"
 page_cap = 6
 
-[[sources.feeds]]
-name = "news"
-url = "{EXAMPLES / "feeds" / "news.xml"}"
-section = "news"
-
-[[sources.feeds]]
-name = "stories"
-url = "{EXAMPLES / "feeds" / "blog.atom"}"
-section = "stories"
-
-[[sources.calendars]]
-name = "events"
-url = "{EXAMPLES / "calendar.ics"}"
-
-[sources.notes]
-dir = "{EXAMPLES / "notes"}"
+{EXAMPLE_SOURCES.strip()}
 """
 FIRST = ["Ana", "Bo", "Cy", "Dee", "Eli", "Fay", "Gus", "Hal", "Ida", "José", "Zoë", "Marisol"]
 LAST = ["Lima", "Okonkwo", "Ramírez", "Müller", "Nguyen", "O'Brien", "Smith", "Washington"]

@@ -49,6 +49,7 @@ from digest.render.html import compile_mjml, inline_css, render_mjml
 from digest.render.text import render_text
 from digest.store import open_engine
 from digest.store.content import replace_events, store_items
+from tests.conftest import EXAMPLE_SOURCES
 from tests.golden_edition import CUTOFF, ZONE, golden_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,22 +235,7 @@ spam = "off"
 accessibility = "off"
 size = "off"
 
-[[sources.feeds]]
-name = "news"
-url = "{EXAMPLES / "feeds" / "news.xml"}"
-section = "news"
-
-[[sources.feeds]]
-name = "stories"
-url = "{EXAMPLES / "feeds" / "blog.atom"}"
-section = "stories"
-
-[[sources.calendars]]
-name = "events"
-url = "{EXAMPLES / "calendar.ics"}"
-
-[sources.notes]
-dir = "{EXAMPLES / "notes"}"
+{EXAMPLE_SOURCES.strip()}
 """
 
 
