@@ -434,12 +434,34 @@ def micro(
 # -- one case, in its own process --------------------------------------------------------
 
 
-def run_case(n: int, latency: float, database_url: str, processes: int) -> dict[str, Any]:
+def run_case(
+    n: int, latency: float, database_url: str, processes: int, kept: str
+) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="digest-bench-dispatch-"))
     try:
-        return _run_case(folder, n, latency, database_url, processes)
+        return _run_case(folder, n, latency, database_url, processes, Path(kept))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def subscribers_stored(
+    settings: Settings, engine: Engine, n: int, folder: Path, stored: Path
+) -> Engine:
+    """N subscribers in the case's SQLite file: copied from the first case of this N (the
+    next latencies reuse its 1,000,000, a minute saved each), else populated and kept."""
+    if settings.database_url.startswith("postgresql") or not stored.name:
+        populate(settings, engine, n)
+        return engine
+    kept = stored / f"{n}.db"
+    engine.dispose()
+    if kept.exists():
+        shutil.copyfile(kept, folder / "bench.db")
+    else:
+        engine = open_engine(settings.database_url, folder)
+        populate(settings, engine, n)
+        engine.dispose()
+        shutil.copyfile(folder / "bench.db", kept)
+    return open_engine(settings.database_url, folder)
 
 
 def fresh_database(folder: Path, database_url: str) -> str:
@@ -455,14 +477,14 @@ def fresh_database(folder: Path, database_url: str) -> str:
 
 
 def _run_case(
-    folder: Path, n: int, latency: float, database_url: str, processes: int
+    folder: Path, n: int, latency: float, database_url: str, processes: int, kept: Path
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"n": n, "latency": latency, "rss_start": peak_rss_mb()}
     settings = bench_settings(fresh_database(folder, database_url), processes)
     result["database"] = "postgresql" if database_url else "sqlite"
     engine = open_engine(settings.database_url, folder)
     start = time.perf_counter()
-    populate(settings, engine, n)
+    engine = subscribers_stored(settings, engine, n, folder, kept)
     edition, email = edition_and_email(settings)
     with engine.begin() as conn:
         save_edition(conn, edition, email, NOW, kind=Kind.WEEKLY)
@@ -554,9 +576,12 @@ def verdict(r: dict[str, Any]) -> list[str]:
 # -- the parent: one child per case, then the table ---------------------------------------
 
 
-def run_child(n: int, latency: float, database_url: str, processes: int) -> dict[str, Any] | None:
+def run_child(
+    n: int, latency: float, database_url: str, processes: int, stored: Path
+) -> dict[str, Any] | None:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), str(latency)]
     cmd += ["--database-url", database_url, "--processes", str(processes)]
+    cmd += ["--stored", str(stored)]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -663,9 +688,12 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="a throwaway PostgreSQL database")
     parser.add_argument("--processes", type=int, default=0, help="0: one per core")
     parser.add_argument("--one", nargs=2, metavar=("N", "LATENCY"), help=argparse.SUPPRESS)
+    parser.add_argument("--stored", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        result = run_case(int(args.one[0]), float(args.one[1]), args.database_url, args.processes)
+        result = run_case(
+            int(args.one[0]), float(args.one[1]), args.database_url, args.processes, args.stored
+        )
         print("RESULT " + json.dumps(result, default=str), flush=True)
         return
     print(
@@ -674,12 +702,16 @@ def main() -> None:
         flush=True,
     )
     results = []
-    for n in args.recipients:
-        for latency in args.latency:
-            log(f"case: {n:,} recipients, fake latency {latency} s")
-            outcome = run_child(n, latency, args.database_url, args.processes)
-            if outcome is not None:
-                results.append(outcome)
+    stored = Path(tempfile.mkdtemp(prefix="digest-bench-subscribers-"))
+    try:
+        for n in args.recipients:
+            for latency in args.latency:
+                log(f"case: {n:,} recipients, fake latency {latency} s")
+                outcome = run_child(n, latency, args.database_url, args.processes, stored)
+                if outcome is not None:
+                    results.append(outcome)
+    finally:
+        shutil.rmtree(stored, ignore_errors=True)
     if not results:
         sys.exit("no case finished")
     print_tables(results)
