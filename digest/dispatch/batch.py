@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from digest.dispatch.personal import PersonalLinks
+from digest.dispatch.variants import base_of
 from digest.models import Attachment, Recipient, RenderedEmail
 
 OutcomeKind = Literal["accepted", "retry", "failed", "uncertain", "split", "stop"]
@@ -32,8 +33,8 @@ class OutgoingBatch:
 
     @property
     def with_html(self) -> bool:
-        # A section variant of it ("html~events": dispatch/variants.py) has its HTML too.
-        return self.variant.partition("~")[0] == "html"
+        # A section variant of it ("html~events") has its HTML too.
+        return base_of(self.variant) == "html"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ from digest.dispatch.batch import Outcome, Transport
 from digest.dispatch.plan import SendPlan
 from digest.dispatch.processes import deliver_in_processes, process_count
 from digest.dispatch.run import Content, RunReport, SendRun, deliver_all, mark_abandoned
-from digest.dispatch.variants import CHOICE, PRINT, WEEKLY
+from digest.dispatch.variants import CHOICE, PRINT
+from digest.lifecycle.states import Kind
 from digest.models import Attachment, RenderedEmail
 from digest.render.emessage import ascii_fold
 from digest.render.print_edition import files_for, print_notice
@@ -34,7 +35,7 @@ def contents(app: App, plan: SendPlan) -> dict[str, Content]:
     out = {"html": Content(edition.email), "text": Content(edition.email)}
     with app.engine.connect() as conn:
         files = get_files(conn, edition.id)
-        variants = variant_files(conn, edition.id) if edition.kind == WEEKLY else {}
+        variants = variant_files(conn, edition.id) if edition.kind == Kind.WEEKLY else {}
     archive_url = app.urls.archive(edition.id)
     for profile in settings.print.profiles:
         mine = files_for(profile, files)

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Connection
 
 from digest.config import Settings
+from digest.lifecycle.states import Kind
 from digest.models import Recipient
 from digest.store import editions as editions_store
 from digest.store.editions import StoredEdition
 
 PRINT = "print"
-WEEKLY = "weekly"
 CHOICE = "~"  # between a variant's base and its choice
 JOIN = "+"  # between the chosen section keys
 NAME_CHARS = 100  # batches.variant's length: a longer name (long section keys) goes whole
@@ -65,6 +65,12 @@ def with_choice(base: str, choice: Choice | None) -> str:
     return base if choice is None else f"{base}{CHOICE}{choice_token(choice)}"
 
 
+def print_profile_of(base: str) -> str | None:
+    """``print:inside`` -> ``inside``; None for a base that is not a print edition's."""
+    kind, _, profile = base.partition(":")
+    return profile if kind == PRINT and profile else None
+
+
 def base_of(variant: str) -> str:
     """``html~events`` -> ``html``: the rendering's kind, whatever the choice."""
     return variant.partition(CHOICE)[0]
@@ -95,9 +101,9 @@ def wanted_choices(settings: Settings, people: Iterable[Recipient]) -> Wanted:
         if choice is None:
             continue
         wanted.readers[choice] += 1
-        base = variant_of(settings, person)
-        if base.startswith(f"{PRINT}:"):
-            wanted.prints.setdefault(choice, set()).add(base.partition(":")[2])
+        profile = print_profile_of(variant_of(settings, person))
+        if profile is not None:
+            wanted.prints.setdefault(choice, set()).add(profile)
         else:
             wanted.email.add(choice)
     ranked = sorted(wanted.readers, key=lambda c: (-wanted.readers[c], choice_token(c)))
@@ -129,7 +135,7 @@ def variant_chooser(
     settings: Settings, conn: Connection, edition: StoredEdition
 ) -> Callable[[Recipient], str]:
     """How a send of ``edition`` names each recipient's variant (made once per plan)."""
-    rendered = rendered_choices(conn, edition.id) if edition.kind == WEEKLY else Rendered()
+    rendered = rendered_choices(conn, edition.id) if edition.kind == Kind.WEEKLY else Rendered()
 
     def choose(person: Recipient) -> str:
         base = variant_of(settings, person)
@@ -137,10 +143,8 @@ def variant_chooser(
         if choice is None:
             return base
         token = choice_token(choice)
-        if base.startswith(f"{PRINT}:"):
-            made = (token, base.partition(":")[2]) in rendered.prints
-        else:
-            made = token in rendered.email
+        profile = print_profile_of(base)
+        made = (token, profile) in rendered.prints if profile else token in rendered.email
         name = with_choice(base, choice)
         return name if made and len(name) <= NAME_CHARS else base
 
