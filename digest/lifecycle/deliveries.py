@@ -68,8 +68,8 @@ def book_schedule(app: App, edition_id: str, transport: Transport) -> None:
     with app.engine.connect() as conn:
         if scheduled.status_of(conn, edition_id) is not None:
             return
-        if not any(w.deliver_at for w in waiting(conn, edition_id, now)):
-            return
+        if not ledger.has_delivery_times(conn, edition_id, now):
+            return  # cheap: no count of a big ledger on every send
     schedule = transport.new_schedule()
     with app.engine.begin() as conn:
         ledger.lock_edition(conn, edition_id)

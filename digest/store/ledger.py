@@ -303,6 +303,26 @@ def sends_to(conn: Connection, subscriber_id: int) -> list[Row[Any]]:
     return list(conn.execute(query))
 
 
+def _later(edition_id: str, now: datetime) -> sa.ColumnElement[bool]:
+    """The edition's batches still to be delivered: accepted for a later time, or not
+    sent yet."""
+    return sa.and_(
+        batches.c.edition_id == edition_id,
+        sa.or_(
+            sa.and_(batches.c.state == ACCEPTED, batches.c.deliver_at > now),
+            batches.c.state.in_([PENDING, FAILED]),
+        ),
+    )
+
+
+def has_delivery_times(conn: Connection, edition_id: str, now: datetime) -> bool:
+    """Whether any batch still to be delivered waits for a delivery time."""
+    query = sa.select(batches.c.id).where(
+        _later(edition_id, now), batches.c.deliver_at.is_not(None)
+    )
+    return conn.execute(query.limit(1)).first() is not None
+
+
 def later(conn: Connection, edition_id: str, now: datetime) -> list[Row[Any]]:
     """The edition's batches still to be delivered (by their time, or not sent yet), with
     their zone, delivery time, state and recipients, in delivery order."""
@@ -315,13 +335,7 @@ def later(conn: Connection, edition_id: str, now: datetime) -> list[Row[Any]]:
             sa.func.count(send_recipients.c.subscriber_id).label("recipients"),
         )
         .join(send_recipients, send_recipients.c.batch_id == batches.c.id)
-        .where(
-            batches.c.edition_id == edition_id,
-            sa.or_(
-                sa.and_(batches.c.state == ACCEPTED, batches.c.deliver_at > now),
-                batches.c.state.in_([PENDING, FAILED]),
-            ),
-        )
+        .where(_later(edition_id, now))
         .group_by(batches.c.seq, batches.c.zone, batches.c.deliver_at, batches.c.state)
         .order_by(batches.c.deliver_at, batches.c.seq)
     )
@@ -332,13 +346,7 @@ def cancel_later(conn: Connection, edition_id: str, now: datetime) -> int:
     """Every batch of :func:`later` becomes cancelled (never claimed again); how many."""
     result = conn.execute(
         sa.update(batches)
-        .where(
-            batches.c.edition_id == edition_id,
-            sa.or_(
-                sa.and_(batches.c.state == ACCEPTED, batches.c.deliver_at > now),
-                batches.c.state.in_([PENDING, FAILED]),
-            ),
-        )
+        .where(_later(edition_id, now))
         .values(state=CANCELLED, updated=now, reason="cancelled before its delivery time")
     )
     return int(result.rowcount)
