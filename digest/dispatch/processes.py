@@ -28,7 +28,7 @@ from typing import Any
 from digest.audience.tokens import Keyring
 from digest.config import Secrets, Settings
 from digest.dispatch.batch import Outcome
-from digest.dispatch.run import Content, RunReport, SendRun, deliver_all, mark_abandoned
+from digest.dispatch.run import Content, RunReport, SendRun, deliver_all, end_of_run
 
 MIN_BATCHES = 50  # below this, the start-up of a process costs more than it brings
 MAX_PROCESSES = 4
@@ -103,9 +103,7 @@ def deliver_in_processes(run: SendRun, secrets: Secrets, processes: int) -> RunR
         finished += _relay(run, message, stop)
     for worker in workers:
         worker.join(timeout=5)
-    mark_abandoned(run.engine, run.edition_id, run.clock())
-    run.report.interrupted = run.stop.is_set() and run.report.stopped_by is None
-    return run.report
+    return end_of_run(run)
 
 
 def _relay(run: SendRun, message: tuple[Any, ...], stop: ProcessEvent) -> int:

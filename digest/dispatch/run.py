@@ -131,7 +131,12 @@ def deliver_all(run: SendRun) -> RunReport:
                 thread.join(timeout=0.2)
     finally:
         gc.unfreeze()
-    # Another sender may have died while this one ran: its batches are uncertain now.
+    return end_of_run(run)
+
+
+def end_of_run(run: SendRun) -> RunReport:
+    """The report, once every worker is done. Another sender may have died while this one
+    ran: its batches are uncertain now."""
     mark_abandoned(run.engine, run.edition_id, run.clock())
     run.report.interrupted = run.stop.is_set() and run.report.stopped_by is None
     return run.report
