@@ -303,3 +303,22 @@ def test_a_monday_send_is_built_on_the_sunday_for_the_week_it_goes_in(
     assert {(r.zone, r.deliver_at) for r in times} == {
         (z, t.astimezone(UTC)) for z, t in monday.items()
     }
+
+
+def test_a_cancel_sendgrid_refuses_changes_nothing_and_says_why(
+    make_project: Callable[[str], Project], tmp_path: Path, sendgrid_env: FakeSendGrid
+) -> None:
+    fake = sendgrid_env
+    project, cfg = project_with_readers(make_project, tmp_path)
+    build_and_send(cfg)
+    # Someone paused it in SendGrid's own console first: a new status is refused (400).
+    fake.schedules.set_status({"batch_id": fake.schedules.batch_ids[0], "status": "pause"})
+    with time_machine.travel(JOB_START + timedelta(minutes=30), tick=False):
+        refused = CliRunner().invoke(app, ["cancel", "2026-W48", *cfg])
+        status = json.loads(CliRunner().invoke(app, ["status", "2026-W48", "--json", *cfg]).output)
+    assert refused.exit_code == 1
+    assert "SendGrid refused to cancel the scheduled send (400" in refused.output
+    assert "Traceback" not in refused.output
+    assert len(status["scheduled"]) == 5 and "cancelled" not in status
+    with project.engine().connect() as conn:
+        assert conn.execute(sa.select(editions.c.state)).scalar() == "sent"
