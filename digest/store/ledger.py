@@ -62,14 +62,6 @@ def lock_edition(conn: Connection, edition_id: str) -> None:
     conn.execute(sa.update(editions).where(editions.c.id == edition_id).values(id=editions.c.id))
 
 
-def has_recipients(conn: Connection, edition_id: str) -> bool:
-    """Whether any send of this edition was planned before."""
-    query = sa.select(send_recipients.c.subscriber_id).where(
-        send_recipients.c.edition_id == edition_id
-    )
-    return conn.execute(query.limit(1)).first() is not None
-
-
 def next_seq(conn: Connection, edition_id: str) -> int:
     last = conn.execute(
         sa.select(sa.func.max(batches.c.seq)).where(batches.c.edition_id == edition_id)
