@@ -146,16 +146,19 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[s
     for name in ("DIGEST_DATABASE_URL", "DIGEST_CONFIG", "SENDGRID_API_KEY", "DIGEST_SECRET_KEY"):
         monkeypatch.delenv(name, raising=False)
 
-    def make(extra: str = "") -> Project:
-        text = textwrap.dedent(BASE_CONFIG) + textwrap.dedent(extra)
-        if "print.profiles" not in text and "[print]" not in text:
-            text += ROOMY_PRINT
-        if "[checks]" not in text:
-            text += QUIET_CHECKS
-        (tmp_path / "config.toml").write_text(text, encoding="utf-8")
-        return Project(tmp_path)
+    return lambda extra="": write_project(tmp_path, extra)
 
-    return make
+
+def write_project(folder: Path, extra: str = "") -> Project:
+    """BASE_CONFIG + extra (and the quiet checks, a roomy print profile unless given) as
+    folder/config.toml: what make_project writes, for a module-scoped fixture too."""
+    text = textwrap.dedent(BASE_CONFIG) + textwrap.dedent(extra)
+    if "print.profiles" not in text and "[print]" not in text:
+        text += ROOMY_PRINT
+    if "[checks]" not in text:
+        text += QUIET_CHECKS
+    (folder / "config.toml").write_text(text, encoding="utf-8")
+    return Project(folder)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from digest.render import render_email
 from digest.render import templates as template_module
 from digest.render.cache import RenderCache
 from digest.store import audience
-from tests.conftest import EXAMPLE_SOURCES, EXAMPLES, NOW, import_people
+from tests.conftest import EXAMPLE_SOURCES, EXAMPLES, NOW, Project, import_people, write_project
 
 WEEK = "2026-W48"
 PRINT = """
@@ -63,8 +64,8 @@ class Calls:
         self.layouts = self.inlined = 0
 
 
-@pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
+def _counting(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    """Count what is rendered afresh, from now until the monkeypatch is undone."""
     seen = Calls()
     real_print, real_layout, real_inline = (
         printing.render_print,
@@ -91,17 +92,48 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
 
 
 @pytest.fixture
-def project(make_project, tmp_path: Path):  # type: ignore[no-untyped-def]
+def calls(monkeypatch: pytest.MonkeyPatch) -> Calls:
+    return _counting(monkeypatch)
+
+
+@dataclass(frozen=True)
+class FirstBuild:
+    """The module's one first build: its folder (to copy), what it rendered and wrote."""
+
+    folder: Path
+    calls: Calls
+    result: BuildResult
+    pdfs: dict[str, bytes]
+
+
+SECRETS = ("DIGEST_DATABASE_URL", "DIGEST_CONFIG", "SENDGRID_API_KEY", "DIGEST_SECRET_KEY")
+
+
+@pytest.fixture(scope="module")
+def first_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirstBuild]:
     """The examples' week with two print profiles, a logo, and readers who chose Events
-    only (by email, and on paper), so the build renders a section variant of each."""
-    shutil.copy(EXAMPLES / "branding" / "logo.png", tmp_path / "logo.png")
-    made = make_project(EXAMPLE_SOURCES + PRINT.replace("PAGE_CAP", "4"))
+    only (by email, and on paper), so the build renders a section variant of each: made
+    and built once (laying out its PDFs takes seconds), then copied for each test."""
+    folder = tmp_path_factory.mktemp("built")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in SECRETS:
+            mp.delenv(name, raising=False)
+        made = _made(folder)
+        seen = _counting(mp)
+        result = _build(made)
+        mp.undo()
+        yield FirstBuild(folder, seen, result, _pdfs(result))
+
+
+def _made(folder: Path) -> Project:
+    shutil.copy(EXAMPLES / "branding" / "logo.png", folder / "logo.png")
+    made = write_project(folder, EXAMPLE_SOURCES + PRINT.replace("PAGE_CAP", "4"))
     settings, engine = made.settings(), made.engine()
     from digest.collect import collect
 
     collect(settings, engine, NOW)
     for slug, fmt, person in (("weekly", "html", "ana"), ("inside", "print", "cy")):
-        csv = tmp_path / f"{slug}.csv"
+        csv = folder / f"{slug}.csv"
         csv.write_text(f"email,format\n{person}@example.org,{fmt}\n", encoding="utf-8")
         import_people(settings, engine, csv, slug)
     with engine.begin() as conn:
@@ -109,10 +141,20 @@ def project(make_project, tmp_path: Path):  # type: ignore[no-untyped-def]
             sub = audience.find_subscriber(conn, f"{person}@example.org")
             assert sub is not None
             audience.set_sections(conn, sub.id, ["events"], now=NOW)
+    engine.dispose()
     return made
 
 
-def _build(project) -> BuildResult:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def project(first_build: FirstBuild, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A copy of the built project, its render cache with it: its own to change."""
+    for name in SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    shutil.copytree(first_build.folder, tmp_path, dirs_exist_ok=True)
+    return Project(tmp_path)
+
+
+def _build(project: Project) -> BuildResult:
     settings = project.settings()
     return build(settings, project.engine(), week=WEEK, out=None, force=True, now=NOW)
 
@@ -126,16 +168,17 @@ def _pdfs(result: BuildResult) -> dict[str, bytes]:
     }
 
 
-def test_a_rebuild_with_nothing_changed_lays_nothing_out(project, calls: Calls) -> None:
-    first = _build(project)
+def test_a_rebuild_with_nothing_changed_lays_nothing_out(
+    first_build: FirstBuild, project: Project, calls: Calls
+) -> None:
+    first, seen = first_build.result, first_build.calls
     assert first.variants and first.variants[0].files  # a variant, by email and on paper
-    assert calls.prints == {"letter": 2, "a4": 1}  # the whole edition's two, the variant's
-    assert calls.layouts >= 3 and calls.inlined == 2  # the whole email and the variant's
-    before, html = _pdfs(first), first.email.html if first.email else ""
+    assert seen.prints == {"letter": 2, "a4": 1}  # the whole edition's two, the variant's
+    assert seen.layouts >= 3 and seen.inlined == 2  # the whole email and the variant's
+    before, html = first_build.pdfs, first.email.html if first.email else ""
     assert set(before) == {"print-letter.pdf", "print-a4.pdf", "sections/events/print-letter.pdf"}
 
-    calls.clear()
-    again = _build(project)
+    again = _build(project)  # a copy of the built project, its cache with it
     assert calls == Calls()  # no WeasyPrint, no premailer
     assert _pdfs(again) == before
     assert again.email is not None and again.email.html == html
@@ -215,14 +258,14 @@ def test_a_changed_template_is_a_new_rendering(
 
 
 def test_an_unwritable_cache_only_makes_the_build_slower(
-    project, monkeypatch: pytest.MonkeyPatch, calls: Calls
+    first_build: FirstBuild, project: Project, calls: Calls
 ) -> None:
     blocked = project.folder / "var" / "cache"
-    blocked.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(blocked)  # the copy's render cache: as if it had never been written
     blocked.write_text("not a folder", encoding="utf-8")
-    first = _build(project)
-    again = _build(project)
-    assert calls.prints == {"letter": 4, "a4": 2}
-    assert _pdfs(again) == _pdfs(first)
+    built = _build(project)
+    assert calls.prints == {"letter": 2, "a4": 1} and calls.inlined == 2  # all laid out again
+    assert _pdfs(built) == first_build.pdfs  # the same files as with a cache
+    assert blocked.read_text(encoding="utf-8") == "not a folder"
     assert RenderCache.of(project.settings()).folder == blocked / "render"
     assert building.RenderCache is RenderCache
