@@ -49,6 +49,7 @@ def prepare(
         for i in range(people)
     )
     csv_file.write_text("email,name,format\n" + rows)
+    share_render_cache(project, tmp_path.parent / "render-cache")
     runner = CliRunner()
     cfg = ["--config", str(project.config)]
     with time_machine.travel(NOW, tick=False):
@@ -60,3 +61,13 @@ def prepare(
             result = runner.invoke(app, [*args, *cfg])
             assert result.exit_code == 0, result.output
     return project, runner, cfg
+
+
+def share_render_cache(project: Project, shared: Path) -> None:
+    """Point the project's render cache at ``shared``, one folder for the test session (a
+    worker's, under xdist): the cache is keyed by everything that goes into a rendering, so
+    the same examples' week is laid out once, not once a test."""
+    shared.mkdir(exist_ok=True)
+    cache = project.settings().var_dir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "render").symlink_to(shared, target_is_directory=True)

@@ -423,8 +423,8 @@ def test_an_alert_killed_mid_send_is_resumed_by_the_next_serve(sender_factory, f
 def test_a_killed_send_takes_its_worker_processes_with_it(sender_factory, fake) -> None:
     """kill -9 of a `digest send` running worker processes: they die with it (nothing goes
     on sending behind it), what they held is uncertain, and a resume sends the rest once."""
-    people = 6000
-    sender = sender_factory(people, batch=100)  # 60 batches: worker processes
+    people = 1200
+    sender = sender_factory(people, batch=20)  # 60 batches: worker processes
     sender.env["DIGEST_DELIVERY__PROCESSES"] = "2"
     fake.faults.latency = 0.05
     proc = sender.start("send", "send", "--yes")
