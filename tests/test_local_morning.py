@@ -27,6 +27,7 @@ from digest.store.tables import batches, editions
 from tests.conftest import API_KEY, EXAMPLE_SOURCES, ZONE, Project
 from tests.console_setup import PASSWORD, STAFF, signed_in
 from tests.fake_sendgrid import FakeSendGrid
+from tests.sendgrid_setup import share_render_cache
 
 SEND_DAY = date(2026, 11, 26)  # the Thursday of 2026-W48, when "0 7 * * thu" fires
 # Five zones, UTC+13 and UTC-10 among them; the last reader sets none (New York's).
@@ -57,6 +58,7 @@ def project_with_readers(
     """The examples, the readers (``copies`` of each zone, batches of 2), built at the
     job's start."""
     project = make_project(EXAMPLE_SOURCES + MORNING)
+    share_render_cache(project, tmp_path.parent / "render-cache")
     rows = "".join(
         f"{email.replace('@', f'{i}@') if i else email},Reader,html,{zone}\n"
         for email, zone in READERS.items()
