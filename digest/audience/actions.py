@@ -19,7 +19,7 @@ from digest.audience.tokens import Keyring, TokenClaims
 from digest.config import Settings
 from digest.errors import AudienceError
 from digest.store import audience as store
-from digest.store import signups
+from digest.store import signups, unsubscribes
 
 if TYPE_CHECKING:
     from digest.context import App
@@ -32,15 +32,20 @@ class ActionResult:
     changed: bool
 
 
-def _verified(
-    conn: Connection, keys: Keyring, token: str, purpose: str, now: datetime
-) -> tuple[TokenClaims, Any]:
+def _claims(keys: Keyring, token: str, purpose: str, now: datetime) -> TokenClaims:
     claims = keys.check(token, purpose, now=now)
     if claims is None:
         raise AudienceError(
             f"this {purpose} link is not valid (it may be incomplete, "
             "or too old): use the link in a newer email"
         )
+    return claims
+
+
+def _verified(
+    conn: Connection, keys: Keyring, token: str, purpose: str, now: datetime
+) -> tuple[TokenClaims, Any]:
+    claims = _claims(keys, token, purpose, now)
     sub = store.subscriber_by_id(conn, claims.subscriber_id)
     if sub is None:
         raise AudienceError(f"this {purpose} link belongs to an address we no longer hold")
@@ -52,18 +57,34 @@ def unsubscribe(
 ) -> ActionResult:
     """Leave the token's list. When no list is left, the address is suppressed."""
     with engine.begin() as conn:
-        claims, sub = _verified(conn, keys, token, "unsubscribe", now)
-        member = store.list_memberships(conn, claims.list_slug, [sub.id]).get(sub.id)
-        changed = member is not None and member.status != store.UNSUBSCRIBED
-        if changed:
-            store.update_membership(
-                conn, sub.id, claims.list_slug, status=store.UNSUBSCRIBED, changed=now
-            )
-        still_on = [m for m in store.memberships_of(conn, sub.id) if m.status != store.UNSUBSCRIBED]
-        if not still_on and sub.status not in store.GONE:
-            leave_everything(conn, sub, reason="unsubscribed", origin=origin, now=now)
-            changed = True
-    return ActionResult(sub.email, claims.list_slug, changed)
+        return unsubscribe_on(conn, keys, token, now=now, origin=origin)
+
+
+def unsubscribe_on(
+    conn: Connection,
+    keys: Keyring,
+    token: str,
+    *,
+    now: datetime,
+    origin: str = "unsubscribe link",
+) -> ActionResult:
+    """:func:`unsubscribe` inside ``conn``'s open transaction (the web app's writer commits
+    it with others): one read for the subscriber and their lists, then the membership and,
+    when it was their last list, the subscriber and their suppression; nothing written when
+    it is done already."""
+    claims = _claims(keys, token, "unsubscribe", now)
+    who = unsubscribes.read(conn, claims.subscriber_id)
+    if who is None:
+        raise AudienceError("this unsubscribe link belongs to an address we no longer hold")
+    sid, slug = claims.subscriber_id, claims.list_slug
+    changed = who.lists.get(slug, store.UNSUBSCRIBED) != store.UNSUBSCRIBED
+    if changed:
+        unsubscribes.leave_list(conn, sid, slug, now)
+    still_on = any(s != store.UNSUBSCRIBED for k, s in who.lists.items() if k != slug)
+    if not still_on and who.status not in store.GONE:
+        unsubscribes.leave_everything(conn, sid, who, reason="unsubscribed", origin=origin, now=now)
+        changed = True
+    return ActionResult(who.email, slug, changed)
 
 
 def confirm(engine: Engine, keys: Keyring, token: str, *, now: datetime) -> ActionResult:

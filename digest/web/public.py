@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from digest.audience.actions import confirm, set_preferences, unsubscribe
+from digest.audience.actions import confirm, set_preferences, unsubscribe_on
 from digest.audience.addresses import subscriber_timezone, timezone_names
 from digest.audience.confirmations import Asked, asked_by, send_confirmation
 from digest.audience.importer import FORMAT_CHOICES
@@ -27,7 +27,6 @@ from digest.store.audience import chosen_sections, memberships_of, set_sections,
 from digest.store.db import one_writer
 from digest.web.deps import Ctx, LimitsDep, WriterDep
 from digest.web.pages import message, render
-from digest.web.writer import within
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -52,7 +51,7 @@ async def unsubscribe_now(ctx: Ctx, writer: WriterDep, token: str) -> HTMLRespon
     now, keys = ctx.clock(), ctx.keys
     try:
         result = await writer.run(
-            lambda conn: unsubscribe(within(conn), keys, token, now=now, origin="web")
+            lambda conn: unsubscribe_on(conn, keys, token, now=now, origin="web")
         )
     except AudienceError as exc:
         return bad_link(ctx.settings, str(exc))
