@@ -34,7 +34,7 @@ typecheck: $(VENV)/.dev
 
 unit: $(VENV)/.dev chromium axe print-deps
 	scripts/system-packages poppler-utils spamassassin caddy $$(command -v systemd-analyze >/dev/null || echo systemd)
-	DIGEST_REQUIRE_POSTGRES=1 scripts/with-postgres $(BIN)/pytest -n 2 -q
+	DIGEST_REQUIRE_POSTGRES=1 scripts/with-postgres $(BIN)/pytest -n 2 --dist worksteal -q --durations=30
 
 print-deps:
 	scripts/system-packages $(PRINT_PACKAGES)
