@@ -1,35 +1,50 @@
-"""Collect: every source fetched once, new items and upcoming events stored."""
+"""Collect: every source fetched once, new items and upcoming events stored.
+
+The fetcher and the parsers (httpx, icalendar, feedparser, Markdown, YAML: about half a
+second to import) load on first use: ``digest build`` imports ``digest.collect.sanitize``,
+so this package, and collects nothing. They are this module's attributes all the same
+(``digest.collect.parse_feed``), looked up when called, so a test can replace one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import importlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import (
-    DataError,
-    DBAPIError,
-    IntegrityError,
-    SQLAlchemyError,
-    StatementError,
-)
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
-from digest.collect.calendars import Caps, parse_calendar
-from digest.collect.feeds import parse_feed
-from digest.collect.fetch import Fetched, FetchLimits, FetchRequest, fetch_all
-from digest.collect.notes import ParsedNotes, console_notes, read_notes
 from digest.config import Settings
 from digest.config_errors import place
 from digest.errors import DigestError, SourceError
 from digest.store import content
 from digest.store import notes as staff_notes
 
+if TYPE_CHECKING:
+    from digest.collect.fetch import Fetched, FetchRequest
+    from digest.collect.notes import ParsedNotes
+
 log = logging.getLogger(__name__)
+# The parsers, each this module's attribute on first use (tests replace one here).
+_LAZY = {"parse_calendar": "calendars", "parse_feed": "feeds", "read_notes": "notes"}
+
+
+def __getattr__(name: str) -> Any:
+    """A parser, imported on first use (see the docstring)."""
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{where}"), name)
+    globals()[name] = value
+    return value
+
 
 CALENDAR_LOOKBACK = timedelta(days=1)
 
@@ -81,6 +96,8 @@ def collect(
             "no sources configured: add [[sources.feeds]], [[sources.calendars]] "
             "or [sources.notes] to config.toml"
         )
+    from digest.collect.fetch import FetchLimits, fetch_all
+
     report = CollectReport()
     with _single_run(settings):
         planned = _plan(settings, engine)
@@ -130,6 +147,8 @@ class _Planned:
 
 
 def _plan(settings: Settings, engine: Engine) -> list[_Planned]:
+    from digest.collect.fetch import FetchRequest
+
     out = []
     with engine.connect() as conn:
         configured = [
@@ -258,6 +277,8 @@ def _parsed(
 def _parsed_feed(
     settings: Settings, source: _Planned, fetched: Fetched, now: datetime, outcome: SourceOutcome
 ) -> Callable[[Connection], None]:
+    from digest.collect import parse_feed
+
     feed = settings.sources.feeds[source.index]
     parsed = parse_feed(
         fetched.body or b"",
@@ -287,6 +308,9 @@ def _parsed_calendar(
     settings: Settings, source: _Planned, body: bytes, now: datetime, outcome: SourceOutcome
 ) -> Callable[[Connection], None]:
     """Occurrences from yesterday to beyond the next edition's events window."""
+    from digest.collect import parse_calendar
+    from digest.collect.calendars import Caps
+
     start = now - CALENDAR_LOOKBACK
     ahead = settings.edition.events_ahead_days + settings.edition.window_days
     parsed = parse_calendar(
@@ -343,22 +367,28 @@ def collect_notes(settings: Settings, engine: Engine, now: datetime) -> SourceOu
 
 
 def _read_notes(settings: Settings, now: datetime) -> ParsedNotes:
+    from digest.collect import read_notes
+    from digest.collect.notes import ParsedNotes
+
     if settings.sources.notes is None:
         return ParsedNotes([])
     folder = settings.resolve(settings.sources.notes.dir)
     default_section = next((s for s in settings.edition.sections if s != "events"), "news")
-    return read_notes(
+    parsed: ParsedNotes = read_notes(
         folder,
         default_section=default_section,
         zone=settings.organisation.zone,
         now=now,
         summary_chars=settings.collect.summary_chars,
     )
+    return parsed
 
 
 def _store_notes(
     conn: Connection, settings: Settings, parsed: ParsedNotes, now: datetime, outcome: SourceOutcome
 ) -> None:
+    from digest.collect.notes import console_notes
+
     written = console_notes(conn, now=now, summary_chars=settings.collect.summary_chars)
     every = [*parsed.items, *written]
     due = [note for note in every if note.published <= now]

@@ -22,9 +22,6 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from digest.checks import accessibility, spam
-from digest.checks.edition_links import links_of
-from digest.checks.links import check_links_cached
 from digest.config import Settings
 from digest.errors import DeliveryError
 from digest.models import Edition, RenderedEmail
@@ -159,7 +156,12 @@ def run_checks(
         return report_of(conn, edition_id)
 
 
+# Each check's module (httpx, lxml, the message builder) loads only when the check runs:
+# a build whose checks are off, or a report read back, needs none of them.
 def _links(the: Checked, policy: str) -> Outcome:
+    from digest.checks.edition_links import links_of
+    from digest.checks.links import check_links_cached
+
     found = links_of(the.edition, the.email, the.settings.delivery.base_url)
     results = check_links_cached(the.engine, [f.url for f in found], the.settings, the.now)
     rows: list[dict[str, Any]] = []
@@ -186,6 +188,8 @@ def _links(the: Checked, policy: str) -> Outcome:
 
 
 def _spam(the: Checked, policy: str) -> Outcome:
+    from digest.checks import spam
+
     threshold = the.settings.checks.spam_threshold
     try:
         result = spam.score(spam.sample_message(the.settings, the.email, the.now))
@@ -202,6 +206,8 @@ def _spam(the: Checked, policy: str) -> Outcome:
 
 
 def _accessibility(the: Checked, policy: str) -> Outcome:
+    from digest.checks import accessibility
+
     pairs = accessibility.colour_pairs(the.settings.branding.colour)
     findings = accessibility.check_html(the.email.html, pairs)
     if not findings:

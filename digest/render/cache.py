@@ -112,13 +112,13 @@ class RenderCache:
     ) -> list[str]:
         """``emessage_parts`` of the edition for ``profile``, from the cache when it is there
         (its inputs are the PDF's; the text wrapping takes tens of milliseconds)."""
-        from digest.render.emessage import emessage_parts
-
         path = self.folder / f"{_hash('emessage', print_key(edition, settings, profile), title)}"
         path = path.with_name(path.name + ".parts.json")
         stored = self._read_json(path)
         if stored is not None and isinstance(stored.get("parts"), list):
             return [str(part) for part in stored["parts"]]
+        from digest.render.emessage import emessage_parts
+
         parts = emessage_parts(edition, settings.organisation, profile, title=title)
         self._write(path, json.dumps({"parts": parts}, ensure_ascii=False).encode())
         return parts

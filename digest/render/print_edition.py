@@ -50,22 +50,22 @@ def print_files(
     """``print-<profile>.pdf`` and ``emessage-<profile>-<i>.txt`` for every profile (or
     for the profiles named in ``only``: a section variant's print readers'); each PDF
     from ``cache`` when it has it."""
-    # WeasyPrint's and lxml's imports: not for a build served from the render cache.
-    from digest.render import print as printing
-    from digest.render.emessage import emessage_parts
-
     files: list[Attachment] = []
     made: list[ProfilePrint] = []
     for profile in settings.print.profiles:
         if only is not None and profile.name not in only:
             continue
-        if cache is None:
+        if cache is None:  # WeasyPrint's and lxml's imports: not for a cached build
+            from digest.render import print as printing
+
             printed = printing.render_print(edition, settings, profile)
         else:
             printed = cache.print(edition, settings, profile)
         files.append(Attachment(f"print-{profile.name}.pdf", PDF, printed.pdf))
         title = edition_title(settings, "print")
         if cache is None:
+            from digest.render.emessage import emessage_parts
+
             parts = emessage_parts(edition, settings.organisation, profile, title=title)
         else:
             parts = cache.emessage(edition, settings, profile, title)
