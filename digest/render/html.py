@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from functools import cache
 from typing import Any
@@ -74,21 +73,10 @@ def with_main_landmark(html: str) -> str:
 
 def inline_css(html: str) -> str:
     """Inline the CSS (media queries and Outlook conditionals kept), offline, quietly."""
-    from premailer import Premailer  # half a second to import: only when inlining
+    from digest.render.inliner import inline  # premailer: half a second to import
 
     # premailer only keeps an upper-case doctype; MJML writes a lower-case one.
-    html = _DOCTYPE.sub("<!DOCTYPE html>", html, count=1)
-    inlined: str = Premailer(
-        html,
-        allow_network=False,
-        cssutils_logging_level=logging.CRITICAL,
-        remove_classes=False,
-        strip_important=False,
-        keep_style_tags=False,
-        disable_validation=True,
-        cache_css_parsing=True,
-        disable_basic_attributes=["height"],
-    ).transform(pretty_print=False)
+    inlined = inline(_DOCTYPE.sub("<!DOCTYPE html>", html, count=1))
     if not inlined.lstrip().upper().startswith("<!DOCTYPE HTML>"):
         inlined = "<!DOCTYPE html>\n" + inlined
     head = _COLOR_SCHEME_META + f"<style>{dark_mode_css()}</style>"
