@@ -72,7 +72,15 @@ def unsubscribe_on(
     it with others): one read for the subscriber and their lists, then the membership and,
     when it was their last list, the subscriber and their suppression; nothing written when
     it is done already."""
-    claims = _claims(keys, token, "unsubscribe", now)
+    return unsubscribe_claimed(
+        conn, _claims(keys, token, "unsubscribe", now), now=now, origin=origin
+    )
+
+
+def unsubscribe_claimed(
+    conn: Connection, claims: TokenClaims, *, now: datetime, origin: str
+) -> ActionResult:
+    """:func:`unsubscribe_on` for a token already checked (``Keyring.check``)."""
     who = unsubscribes.read(conn, claims.subscriber_id)
     if who is None:
         raise AudienceError("this unsubscribe link belongs to an address we no longer hold")

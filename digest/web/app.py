@@ -23,6 +23,7 @@ from digest.web import (
     auth,
     branding,
     healthz,
+    one_click,
     public,
     webhook,
 )
@@ -65,6 +66,8 @@ def create_app(ctx: App) -> FastAPI:
     _error_pages(app, settings)
     auth.install_door(app)
 
+    app.state.unsubscribe_pages = one_click.Pages(settings)
+    app.router.routes[:0] = one_click.ROUTES  # first: the busiest, matched before the rest
     for router in ROUTERS:
         app.include_router(router)
     return app

@@ -1,6 +1,7 @@
-"""The public pages: one-click unsubscribe, preferences (and a copy of one's data), sign-up
-with double opt-in and its confirmation. Every page is server-rendered, works without
-JavaScript, and never says whether an address is subscribed."""
+"""The public pages: preferences (and a copy of one's data), sign-up with double opt-in
+and its confirmation (the unsubscribe link's are in one_click). Every page is
+server-rendered, works without JavaScript, and never says whether an address is
+subscribed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from digest.audience.actions import confirm, set_preferences, unsubscribe_on
+from digest.audience.actions import confirm, set_preferences
 from digest.audience.addresses import subscriber_timezone, timezone_names
 from digest.audience.confirmations import Asked, asked_by, send_confirmation
 from digest.audience.importer import FORMAT_CHOICES
@@ -25,37 +26,11 @@ from digest.context import App
 from digest.errors import AudienceError, ConfigError
 from digest.store.audience import chosen_sections, memberships_of, set_sections, subscriber_by_id
 from digest.store.db import one_writer
-from digest.web.deps import Ctx, LimitsDep, WriterDep
+from digest.web.deps import Ctx, LimitsDep
 from digest.web.pages import message, render
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-
-@router.get("/u/{token}", response_class=HTMLResponse)
-async def unsubscribe_page(ctx: Ctx, token: str) -> HTMLResponse:
-    # Never unsubscribe on GET: mail scanners fetch every link. (No database: in the loop.)
-    claims = ctx.keys.check(token, "unsubscribe", now=ctx.clock())
-    if claims is None:
-        return _not_an_unsubscribe_link(ctx.settings)
-    return _unsubscribe_page(ctx.settings, claims.list_slug, "", None, done=False)
-
-
-@router.post("/u/{token}", response_class=HTMLResponse)
-async def unsubscribe_now(ctx: Ctx, writer: WriterDep, token: str) -> HTMLResponse:
-    # One button, or RFC 8058's one-click POST (List-Unsubscribe=One-Click): the same. The
-    # write goes to the web app's writer, committed with those of the same moment.
-    claims = ctx.keys.check(token, "unsubscribe", now=ctx.clock())
-    if claims is None:
-        return _not_an_unsubscribe_link(ctx.settings)
-    now, keys = ctx.clock(), ctx.keys
-    try:
-        result = await writer.run(
-            lambda conn: unsubscribe_on(conn, keys, token, now=now, origin="web")
-        )
-    except AudienceError as exc:
-        return bad_link(ctx.settings, str(exc))
-    return _unsubscribe_page(ctx.settings, claims.list_slug, result.email, result.changed)
 
 
 @router.get("/p/{token}", response_class=HTMLResponse)
@@ -289,27 +264,4 @@ def _confirm_answer(
 ) -> HTMLResponse:
     return render(
         settings, "web/confirm.html.j2", title="Confirm", email=email, done=done, asked=asked
-    )
-
-
-def _not_an_unsubscribe_link(settings: Settings) -> HTMLResponse:
-    return bad_link(
-        settings,
-        "This unsubscribe link is not valid (it may be cut short). Use the link in "
-        "a recent email, or write to us.",
-    )
-
-
-def _unsubscribe_page(
-    settings: Settings, slug: str, email: str, changed: bool | None, *, done: bool = True
-) -> HTMLResponse:
-    list_name = next((x.name for x in settings.lists if x.slug == slug), slug)
-    return render(
-        settings,
-        "web/unsubscribe.html.j2",
-        title="Unsubscribe",
-        done=done,
-        email=email,
-        changed=changed,
-        list_name=list_name,
     )
