@@ -76,7 +76,7 @@ class _Bucket:
     variant: str
     zone: str | None
     deliver_at: datetime | None
-    keys: list[str] = field(default_factory=list)
+    groups: list[planning.Group] = field(default_factory=list)
     count: int = 0
 
 
@@ -102,7 +102,7 @@ def _buckets(
         variant = variant_of(like)
         zone, at = morning.plan_for(like, now) if morning else (None, None)
         bucket = found.setdefault((variant, zone), _Bucket(variant, zone, at))
-        bucket.keys.append(group.key)
+        bucket.groups.append(group)
         bucket.count += group.count
     return list(found.values())
 
@@ -119,7 +119,7 @@ def _add_batches(
     seq = ledger.next_seq(conn, edition_id)
     placed = []
     for number, bucket in enumerate(buckets):
-        placed += [planning.Placed(key, number, seq) for key in bucket.keys]
+        placed += [planning.Placed(group, number, seq) for group in bucket.groups]
         for _ in range(-(-bucket.count // size)):
             ledger.add_batch(
                 conn,

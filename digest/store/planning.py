@@ -11,6 +11,7 @@ ever held in memory: the database does the numbering.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Connection
 from digest.store.audience import first_members
 from digest.store.tables import batches, plan_groups, send_recipients, subscribers
 
+TARGET = ("edition_id", "subscriber_id", "batch_id", "email", "name", "format", "list_slug")
 SEP = "\x1f"  # between a group key's parts: never in a format, profile, section or zone
 
 
@@ -42,9 +44,13 @@ class Group:
 class Placed:
     """Where a group's rows go: its bucket, and that bucket's first batch."""
 
-    key: str
+    group: Group
     bucket: int
     first_seq: int
+
+    @property
+    def key(self) -> str:
+        return self.group.key
 
 
 def _newcomers(edition_id: str, slugs: list[str]) -> sa.Subquery:
@@ -86,6 +92,105 @@ def write_newcomers(
     :func:`newcomer_groups` counted waits for the next send."""
     if not placed:
         return 0
+    if conn.dialect.name == "sqlite":
+        return _write_numbered_by_rowid(conn, edition_id, slugs, placed, size)
+    return _write_numbered_by_window(conn, edition_id, slugs, placed, size)
+
+
+def _write_numbered_by_rowid(
+    conn: Connection, edition_id: str, slugs: list[str], placed: Sequence[Placed], size: int
+) -> int:
+    """SQLite: the newcomers copied, narrow, into a temporary table in bucket order, so
+    each row's rowid numbers it (a window numbering a million rows took three times as
+    long); groups matched on their columns, not on a key made per row."""
+    temp = sa.MetaData()
+    groups = sa.Table(
+        "plan_temp_groups",
+        temp,
+        sa.Column("format", sa.String(10)),
+        sa.Column("profile", sa.String(100)),
+        sa.Column("sections", sa.Text),
+        sa.Column("timezone", sa.String(64)),
+        sa.Column("bucket", sa.Integer),
+        sa.Column("shift", sa.Integer),
+        prefixes=["TEMPORARY"],
+    )
+    rows = sa.Table(
+        "plan_temp_rows",
+        temp,
+        sa.Column("n", sa.Integer, primary_key=True),  # the rowid: 1, 2, ... in bucket order
+        sa.Column("subscriber_id", sa.Integer),
+        sa.Column("format", sa.String(10)),
+        sa.Column("list_slug", sa.String(100)),
+        sa.Column("shift", sa.Integer),
+        prefixes=["TEMPORARY"],
+    )
+    temp.drop_all(conn)  # (a connection keeps its temporary tables; none outlives a plan)
+    temp.create_all(conn)
+    # Row n of a bucket whose rows start at n = base is in batch first_seq + (n - base) //
+    # size, that is (n + shift) // size with shift = first_seq * size - base (never < 0).
+    counts = Counter[int]()
+    for p in placed:
+        counts[p.bucket] += p.group.count
+    base, bases = 1, {}
+    for bucket in sorted(counts):
+        bases[bucket] = base
+        base += counts[bucket]
+    conn.execute(
+        sa.insert(groups),
+        [
+            {
+                "format": p.group.format,
+                "profile": p.group.profile,
+                "sections": p.group.sections,
+                "timezone": p.group.timezone,
+                "bucket": p.bucket,
+                "shift": p.first_seq * size - bases[p.bucket],
+            }
+            for p in placed
+        ],
+    )
+    new = _newcomers(edition_id, slugs)
+    match = sa.and_(
+        groups.c.format == new.c.format,
+        groups.c.profile.is_not_distinct_from(new.c.profile),
+        groups.c.sections.is_not_distinct_from(new.c.sections),
+        groups.c.timezone.is_not_distinct_from(new.c.timezone),
+    )
+    ordered = (
+        sa.select(new.c.subscriber_id, new.c.format, new.c.list_slug, groups.c.shift)
+        .join(groups, match)
+        .order_by(groups.c.bucket, new.c.subscriber_id)
+    )
+    target = ("subscriber_id", "format", "list_slug", "shift")
+    copied = conn.execute(sa.insert(rows).from_select(target, ordered)).rowcount
+    if copied != base - 1:  # the write lock is held since the count: it cannot happen
+        raise RuntimeError(f"planned {base - 1} newcomers but found {copied}")
+    seq = (rows.c.n + rows.c.shift).self_group().op("/", precedence=8)(size)
+    source = (
+        sa.select(
+            sa.literal(edition_id, sa.String(40)),
+            rows.c.subscriber_id,
+            batches.c.id,
+            subscribers.c.email,
+            subscribers.c.name,
+            rows.c.format,
+            rows.c.list_slug,
+        )
+        .select_from(rows)
+        .join(subscribers, subscribers.c.id == rows.c.subscriber_id)
+        .join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
+        .order_by(rows.c.n)
+    )
+    written = conn.execute(sa.insert(send_recipients).from_select(TARGET, source)).rowcount
+    temp.drop_all(conn)
+    return int(written)
+
+
+def _write_numbered_by_window(
+    conn: Connection, edition_id: str, slugs: list[str], placed: Sequence[Placed], size: int
+) -> int:
+    """PostgreSQL: each row numbered within its bucket by ``ROW_NUMBER()``."""
     conn.execute(sa.delete(plan_groups).where(plan_groups.c.edition_id == edition_id))
     conn.execute(
         sa.insert(plan_groups),
@@ -127,7 +232,6 @@ def write_newcomers(
         .join(subscribers, subscribers.c.id == numbered.c.subscriber_id)
         .join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
     )
-    target = ("edition_id", "subscriber_id", "batch_id", "email", "name", "format", "list_slug")
-    written = conn.execute(sa.insert(send_recipients).from_select(target, source)).rowcount
+    written = conn.execute(sa.insert(send_recipients).from_select(TARGET, source)).rowcount
     conn.execute(sa.delete(plan_groups).where(plan_groups.c.edition_id == edition_id))
     return int(written)

@@ -1,0 +1,180 @@
+"""Planning one send of one edition to many subscribers: ``plan_send`` alone, no delivery.
+
+Run from the repository root: ``python bench/plan.py [--recipients 100000 1000000]
+[--repeat 1] [--database-url postgresql://...] [--stored DIR]``. Each case runs in its
+own child process (``--one N``), so its peak RSS is its own: a fresh SQLite database in a
+temporary folder (or the PostgreSQL database given, its public schema dropped first: a
+throwaway one, as ``scripts/with-postgres`` makes), N subscribers on one digest list and
+one built edition as ``bench/dispatch.py`` sets them up (its functions, imported), then
+``plan_send`` timed (wall and this process's CPU seconds; on PostgreSQL the server's
+work is in the wall time only), and a second plan (nobody new) timed after it. Checks that
+the ledger holds each subscriber once, in batches of at most the batch size.
+
+``--stored DIR`` keeps each size's populated SQLite file in DIR (a million takes about a
+minute to store) and copies it for the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import sqlalchemy as sa
+
+from bench.dispatch import (
+    NOW,
+    SECRET_KEY,
+    bench_settings,
+    cpu_seconds,
+    edition_and_email,
+    fresh_database,
+    log,
+    peak_rss_mb,
+    subscribers_stored,
+)
+from digest.config import Secrets
+from digest.context import App
+from digest.dispatch.plan import plan_send
+from digest.lifecycle.sending import find_edition, lists_for
+from digest.lifecycle.states import Kind
+from digest.store import open_engine
+from digest.store.editions import save_edition
+from digest.store.tables import batches, send_recipients
+
+TARGET_S = 4.0  # planning's share of the 20 s for a million (issue 18)
+BEFORE_S = {100_000: 1.6, 1_000_000: 14.6}  # SQLite, measured before this bench's work
+
+
+def run_case(n: int, database_url: str, stored: str) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="digest-bench-plan-"))
+    try:
+        return _run_case(folder, n, database_url, Path(stored))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_case(folder: Path, n: int, database_url: str, stored: Path) -> dict[str, Any]:
+    settings = bench_settings(fresh_database(folder, database_url))
+    engine = open_engine(settings.database_url, folder)
+    engine = subscribers_stored(settings, engine, n, folder, stored)
+    edition, email = edition_and_email(settings)
+    with engine.begin() as conn:
+        save_edition(conn, edition, email, NOW, kind=Kind.WEEKLY)
+        edition_row = find_edition(conn, edition.id)
+    app = App(settings, engine, Secrets(secret_key=SECRET_KEY), lambda: NOW)
+    slugs = lists_for(app, edition_row, None)
+    result: dict[str, Any] = {"n": n, "database": "postgresql" if database_url else "sqlite"}
+    result["rss_setup"] = peak_rss_mb()
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    plan = plan_send(app, edition_row, slugs, transport="sendgrid", now=NOW, dry_run=False)
+    result.update(plan_s=time.perf_counter() - wall, cpu_s=cpu_seconds() - cpu)
+    result["rss_plan"] = peak_rss_mb()
+    result.update(planned=sum(plan.new_recipients.values()), batches=plan.new_batches)
+    wall = time.perf_counter()
+    again = plan_send(app, edition_row, slugs, transport="sendgrid", now=NOW, dry_run=False)
+    result["again_s"] = time.perf_counter() - wall
+    result["again_planned"] = sum(again.new_recipients.values())
+    size = settings.delivery.batch_size
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(sa.func.count(), sa.func.count(sa.distinct(send_recipients.c.subscriber_id)))
+        ).one()
+        largest = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(send_recipients)
+            .group_by(send_recipients.c.batch_id)
+            .order_by(sa.func.count().desc())
+            .limit(1)
+        ).scalar()
+        in_ledger = conn.execute(sa.select(sa.func.count()).select_from(batches)).scalar()
+    result["ok"] = (
+        rows[0] == rows[1] == n and (largest or 0) <= size and in_ledger == plan.new_batches
+    )
+    engine.dispose()
+    return result
+
+
+def run_child(n: int, database_url: str, stored: Path) -> dict[str, Any] | None:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", str(n)]
+    cmd += ["--database-url", database_url, "--stored", str(stored)]
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+            return result
+    log(f"  case {n:,} failed (exit {done.returncode})")
+    return None
+
+
+def main() -> None:
+    for name in list(os.environ):
+        if name.startswith(("DIGEST_", "SENDGRID_")):
+            del os.environ[name]  # the settings come from this script only
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipients", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each size (medians)")
+    parser.add_argument("--database-url", default="", help="a throwaway PostgreSQL database")
+    parser.add_argument("--stored", default="", help="a folder to keep populated SQLite files")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        result = run_case(args.one, args.database_url, args.stored)
+        print("RESULT " + json.dumps(result), flush=True)
+        return
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"{database}, batches of 1000, Python {sys.version.split()[0]}\n", flush=True)
+    stored = Path(args.stored or tempfile.mkdtemp(prefix="digest-bench-subscribers-"))
+    stored.mkdir(parents=True, exist_ok=True)
+    print(
+        "| database | subscribers | plan s (median) | CPU s | again s | batches "
+        "| peak RSS MB: setup, plan | before s | ledger right |"
+    )
+    print("|---|" + "---:|" * 7 + "---|")
+    verdicts = []
+    try:
+        for n in args.recipients:
+            runs = []
+            for _ in range(args.repeat):
+                log(f"case: {n:,} subscribers")
+                outcome = run_child(n, args.database_url, stored)
+                if outcome is not None:
+                    runs.append(outcome)
+                    log(f"  planned in {outcome['plan_s']:.2f} s ({outcome['cpu_s']:.2f} CPU s)")
+            if not runs:
+                continue
+            r = runs[0]
+            plan_s = statistics.median(x["plan_s"] for x in runs)
+            cpu_s = statistics.median(x["cpu_s"] for x in runs)
+            again_s = statistics.median(x["again_s"] for x in runs)
+            before = BEFORE_S.get(n) if not args.database_url else None
+            ok = all(x["ok"] and x["again_planned"] == 0 for x in runs)
+            print(
+                f"| {r['database']} | {n:,} | {plan_s:.2f} | {cpu_s:.2f} | {again_s:.2f} "
+                f"| {r['batches']} | {max(x['rss_setup'] for x in runs):.0f}, "
+                f"{max(x['rss_plan'] for x in runs):.0f} | {before or '–'} "
+                f"| {'yes' if ok else 'NO'} |",
+                flush=True,
+            )
+            if n == 1_000_000:
+                word = "PASS" if plan_s < TARGET_S else "OVER"
+                verdicts.append(f"{word}: a million planned in {plan_s:.1f} s (< {TARGET_S:g} s)")
+    finally:
+        if not args.stored:
+            shutil.rmtree(stored, ignore_errors=True)
+    if verdicts:
+        print("\nTargets: " + "; ".join(verdicts))
+
+
+if __name__ == "__main__":
+    main()
