@@ -19,7 +19,7 @@ from digest.edition_sections import for_sections
 from digest.errors import DeliveryError, DigestError
 from digest.lifecycle.states import Kind, audience_of, store_edition
 from digest.models import Attachment, Edition, RenderedEmail
-from digest.render.cache import RenderCache
+from digest.render.cache import RenderCache, edition_data
 from digest.render.print_edition import ProfilePrint, print_files
 from digest.render.section_variants import VariantMade, render_variant
 from digest.store import audience, editions
@@ -133,23 +133,27 @@ def write_variant_files(folder: Path, files: list[Attachment]) -> None:
 def write_files(
     folder: Path, edition: Edition, email: RenderedEmail, extra: list[Attachment]
 ) -> None:
-    """email.html, email.txt, edition.json and the print files, each replaced atomically.
+    """email.html, email.txt, edition.json and the print files, each replaced atomically
+    (a file that already holds the same bytes, as a rebuild with nothing changed finds
+    them, is left as it is).
 
-    E-message parts left from an earlier build of this folder are removed first, so
-    the folder never mixes two builds' parts.
+    E-message parts left from an earlier build of this folder are removed, so the folder
+    never mixes two builds' parts.
     """
+    text = json.dumps(edition_data(edition), indent=2, ensure_ascii=False) + "\n"
     files = {
         "email.html": email.html.encode(),
         "email.txt": email.text.encode(),
-        "edition.json": (
-            json.dumps(edition.to_json(), indent=2, ensure_ascii=False) + "\n"
-        ).encode(),
+        "edition.json": text.encode(),
     } | {f.filename: f.data for f in extra}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob("emessage-*.txt"):
-            stale.unlink()
+            if stale.name not in files:
+                stale.unlink()
         for name, data in files.items():
+            if _holds(folder / name, data):
+                continue
             tmp = folder / f".{name}.tmp"
             tmp.write_bytes(data)
             os.replace(tmp, folder / name)
@@ -157,3 +161,13 @@ def write_files(
         raise DigestError(
             f"cannot write the edition to {folder} ({exc.strerror}): pick another --out folder"
         ) from None
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """``path`` is a file of exactly ``data`` (its size asked first: most changes show)."""
+    try:
+        if path.is_symlink() or path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False

@@ -172,8 +172,12 @@ def email_key(edition: Edition, settings: Settings, chosen: str) -> str:
 
 
 def print_key(edition: Edition, settings: Settings, profile: PrintProfile) -> str:
-    """What a print rendering is stored under (see the module docstring)."""
-    return _hash(
+    """What a print rendering is stored under (see the module docstring). The PDF and its
+    e-message parts both ask, for the same objects: the last few answers are kept."""
+    for seen, key in _print_keys:
+        if seen[0] is edition and seen[1] is settings and seen[2] is profile:
+            return key
+    key = _hash(
         "print",
         _edition(edition),
         settings.model_dump_json(exclude={"print"}),
@@ -182,6 +186,11 @@ def print_key(edition: Edition, settings: Settings, profile: PrintProfile) -> st
         _templates("print"),
         _code(),
     )
+    _print_keys[:] = [((edition, settings, profile), key), *_print_keys[:7]]
+    return key
+
+
+_print_keys: list[tuple[tuple[Edition, Settings, PrintProfile], str]] = []
 
 
 def _hash(*parts: str) -> str:
@@ -193,15 +202,22 @@ def _hash(*parts: str) -> str:
     return digest.hexdigest()
 
 
-_last: list[tuple[Edition, str]] = []  # the last edition's JSON: a build asks for it often
+# The last edition's JSON (as ``to_json`` gives it, and as the keys' text): a build asks
+# for it for every key and for edition.json; an Edition is immutable.
+_last: list[tuple[Edition, dict[str, Any], str]] = []
+
+
+def edition_data(edition: Edition) -> dict[str, Any]:
+    """``edition.to_json()``, made once for the edition a build is on (do not change it)."""
+    if not (_last and _last[0][0] is edition):
+        data = edition.to_json()
+        _last[:] = [(edition, data, json.dumps(data, sort_keys=True, ensure_ascii=False))]
+    return _last[0][1]
 
 
 def _edition(edition: Edition) -> str:
-    if _last and _last[0][0] is edition:
-        return _last[0][1]
-    text = json.dumps(edition.to_json(), sort_keys=True, ensure_ascii=False)
-    _last[:] = [(edition, text)]
-    return text
+    edition_data(edition)
+    return _last[0][2]
 
 
 def _logo(settings: Settings) -> str:
