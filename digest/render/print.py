@@ -225,17 +225,27 @@ class _Layout:
         last = edition.last_moment.astimezone(zone)
         # WeasyPrint takes most of a second to import: only a layout needs it.
         import weasyprint
+        from weasyprint.text.fonts import FontConfiguration
         from weasyprint.urls import URLFetcher
 
         self.weasyprint = weasyprint
+        # One font configuration for every layout of this search: the fonts found and
+        # loaded by the first are there for the next (a quarter of each later layout).
+        self.fonts = FontConfiguration()
         self.edition = edition
         self.profile = profile
         self.template = html_env().get_template(TEMPLATE)
         self.fetcher = URLFetcher(allowed_protocols=LOCAL_SCHEMES, timeout=1)
         self.base_url = str(templates_dir() / "print") + "/"
         self.stylesheets = [
-            weasyprint.CSS(filename=str(templates_dir() / STYLESHEET), url_fetcher=self.fetcher),
-            weasyprint.CSS(string=f"@page {{ size: {PAGE_SIZES[profile.paper]}; }}"),
+            weasyprint.CSS(
+                filename=str(templates_dir() / STYLESHEET),
+                url_fetcher=self.fetcher,
+                font_config=self.fonts,
+            ),
+            weasyprint.CSS(
+                string=f"@page {{ size: {PAGE_SIZES[profile.paper]}; }}", font_config=self.fonts
+            ),
         ]
         self.blocks: dict[tuple[int, int], list[Block]] = {
             (s, i): item_blocks(item)
@@ -291,7 +301,7 @@ class _Layout:
         self.renders += 1
         document = self.weasyprint.HTML(
             string=html, base_url=self.base_url, url_fetcher=self.fetcher
-        ).render(stylesheets=self.stylesheets)
+        ).render(stylesheets=self.stylesheets, font_config=self.fonts)
         return document
 
     def _sections(self, gone: set[Slot], partial: tuple[Slot, int] | None) -> list[PrintSection]:
