@@ -133,21 +133,46 @@ class Figure:
     p99: float
     slowest: float
     errors: int
+    cpu_us: float  # the server's CPU time (every process of it) per request, microseconds
 
 
-async def drive(port: int, seconds: float, clients: int, make: Callable[[int], bytes]) -> Figure:
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by the server and its worker processes (Linux's /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, family = 0, {pid}
+    for stat in sorted(Path("/proc").glob("[0-9]*/stat"), key=lambda p: int(p.parent.name)):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # a process that ended meanwhile
+        if int(stat.parent.name) in family or int(fields[1]) in family:
+            family.add(int(stat.parent.name))
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+async def drive(
+    port: int, seconds: float, clients: int, make: Callable[[int], bytes], pid: int
+) -> Figure:
     times: list[float] = []
+    cpu = server_cpu(pid)
     began = time.perf_counter()
     counter = [0]
     found = await asyncio.gather(
         *(one_client(port, began + seconds, make, counter, times) for _ in range(clients))
     )
     wall = time.perf_counter() - began
+    cpu = server_cpu(pid) - cpu
     times.sort()
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
     ms = 1000
     return Figure(
-        len(times) / wall, statistics.median(times) * ms, p99 * ms, times[-1] * ms, sum(found)
+        len(times) / wall,
+        statistics.median(times) * ms,
+        p99 * ms,
+        times[-1] * ms,
+        sum(found),
+        cpu / len(times) * 1e6,
     )
 
 
@@ -184,13 +209,13 @@ def main() -> None:
         server = subprocess.Popen(command, env=env, cwd=folder, stdout=out, stderr=out)
     try:
         wait_until_up(f"http://127.0.0.1:{port}", server, log)
-        report(args, port, paths)
+        report(args, port, paths, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)
 
 
-def report(args: argparse.Namespace, port: int, paths: list[str]) -> None:
+def report(args: argparse.Namespace, port: int, paths: list[str], pid: int) -> None:
     nth = iter(range(10**9))
     cases: dict[str, Callable[[int], bytes]] = {
         BASELINE: lambda i: request_bytes("GET", paths[i % len(paths)]),
@@ -201,21 +226,21 @@ def report(args: argparse.Namespace, port: int, paths: list[str]) -> None:
     runs: dict[str, list[Figure]] = {name: [] for name in cases}
     for _ in range(args.runs):  # interleaved: a noisy minute spreads over every request
         for name, make in cases.items():
-            runs[name].append(asyncio.run(drive(port, args.seconds, args.clients, make)))
+            runs[name].append(asyncio.run(drive(port, args.seconds, args.clients, make, pid)))
     workers = f"--workers {args.workers}" if args.workers else "default workers"
     print(
         f"digest serve ({workers}, SQLite); {args.clients} clients; medians of {args.runs} "
         f"runs of {args.seconds:g} s\n"
     )
-    print("| request | req/s | p50 ms | p99 ms | max ms | errors |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| request | req/s | p50 ms | p99 ms | max ms | errors | server CPU µs/req |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     medians = {}
     for name, figures in runs.items():
         m = Figure(*(statistics.median(getattr(f, k) for f in figures) for k in Figure.__slots__))
         medians[name] = m
         print(
             f"| {name} | {m.rps:,.0f} | {m.p50:.1f} | {m.p99:.1f} | {m.slowest:.1f} | "
-            f"{sum(f.errors for f in figures)} |"
+            f"{sum(f.errors for f in figures)} | {m.cpu_us:,.0f} |"
         )
     now, base = medians[UNSUBSCRIBE], medians[BASELINE]
     verdict = "PASS" if now.rps >= TARGET_RPS and now.p99 < TARGET_P99_MS else "OVER"

@@ -10,11 +10,12 @@ group run again one write a transaction, so only that one fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Connection, Engine
@@ -32,17 +33,19 @@ class GroupWriter:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._queue: queue.SimpleQueue[tuple[Work, Future[Any]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Queued] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
 
     async def run(self, work: Callable[[Connection], T]) -> T:
-        """``work(conn)`` inside a transaction that is committed before this returns."""
-        done: Future[T] = Future()
-        self._queue.put((work, done))
+        """``work(conn)`` inside a transaction that is committed before this returns. A
+        visitor who hangs up does not take back a write already queued: it runs whatever
+        becomes of the request."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        self._queue.put(Queued(work, done, loop))
         self._start()
-        # Shielded: a visitor who hangs up does not take back a write already queued.
-        return await asyncio.shield(asyncio.wrap_future(done))
+        return await done
 
     def _start(self) -> None:
         with self._starting:
@@ -65,6 +68,7 @@ class GroupWriter:
             # The web app's other writers (and, on SQLite, other workers' writers) go
             # first; what queues up meanwhile joins this group.
             group = [first]
+            outcomes: list[tuple[Queued, bool, Any]] = []
             try:
                 with one_writer(self.engine):
                     while len(group) < GROUP_MOST:
@@ -72,25 +76,54 @@ class GroupWriter:
                             group.append(self._queue.get_nowait())
                         except queue.Empty:
                             break
-                    self._commit(group)
+                    self._commit(group, outcomes)
             except Exception as exc:  # the lock itself failed: these fail, the thread goes on
-                for _, done in group:
-                    if not done.done():
-                        done.set_exception(exc)
+                answered = {id(one) for one, _, _ in outcomes}
+                outcomes += [(one, False, exc) for one in group if id(one) not in answered]
+            _answer(outcomes)
 
-    def _commit(self, group: list[tuple[Work, Future[Any]]]) -> None:
+    def _commit(self, group: list[Queued], outcomes: list[tuple[Queued, bool, Any]]) -> None:
         try:
             with self.engine.begin() as conn:
-                results = [work(conn) for work, _ in group]
+                results = [one.work(conn) for one in group]
         except Exception as exc:
             if len(group) > 1:
                 for one in group:
-                    self._commit([one])
+                    self._commit([one], outcomes)
             else:
-                group[0][1].set_exception(exc)
+                outcomes.append((group[0], False, exc))
             return
-        for (_, done), result in zip(group, results, strict=True):
-            done.set_result(result)
+        outcomes += [(one, True, result) for one, result in zip(group, results, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One write, the future its request awaits, and that request's event loop."""
+
+    work: Work
+    done: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _answer(outcomes: list[tuple[Queued, bool, Any]]) -> None:
+    """Every request of a group answered with one wake-up of its event loop (one a loop),
+    not one each: a wake-up is a write to the loop's pipe and a turn of the loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Queued, bool, Any]]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, these in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, these)
+
+
+def _settle(outcomes: list[tuple[Queued, bool, Any]]) -> None:
+    for one, ok, value in outcomes:
+        if one.done.done():  # cancelled: the visitor hung up (the write stands)
+            continue
+        if ok:
+            one.done.set_result(value)
+        else:
+            one.done.set_exception(value)
 
 
 class _InTransaction:
