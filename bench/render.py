@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,13 +58,13 @@ EMAIL_TARGET_MS = 30.0
 PRINT_BUILD_TARGET_MS = 900.0
 REBUILD_TARGET_MS = 30.0
 COMMAND_TARGET_S = 1.5
-# Before the render cache and the lazy imports (the tree of commit 2178b88), measured on
-# this 2-core machine on 2026-12-01 between 22:05 and 22:23 UTC by running this same
-# script (defaults: n=30, the whole builds n=3) against that tree 3 times: per measure the
-# median of the 3 runs' medians, and the median of the 3 runs' baselines for it. The
-# machine was shared and heavily loaded (load average 9 to 10 on 2 cores; tests ran
-# beside it), so read the ratio to the baseline more than the milliseconds. With no cache
-# then, "nothing changed" laid the PDF out again like a first build.
+# Before the render cache and the lazy imports (the tree of commit 2178b88), measured on this
+# 2-core machine on 2026-12-01 between 22:05 and 22:23 UTC by running this same script (defaults:
+# n=30, the whole builds n=3) against that tree 3 times: per measure the median of the 3 runs'
+# medians, and the median of the 3 runs' baselines for it. The machine was shared and heavily
+# loaded (load average 9 to 10 on 2 cores; tests ran beside it), so read the ratio to the baseline
+# more than the milliseconds. With no cache then, "nothing changed" laid the PDF out again like a
+# first build.
 # measure: (ms, baseline ms)
 BEFORE: dict[str, tuple[float, float]] = {
     "jinja": (12.07, 104.11),
@@ -241,7 +242,8 @@ size = "off"
 
 def command_runs(folder: Path) -> dict[str, list[float]]:
     """``digest build`` of the examples' week in fresh processes, 3 times each: the first
-    build (render cache emptied), then rebuilt with nothing changed; and the baseline."""
+    build (render cache emptied), then rebuilt with nothing changed; and the baseline.
+    Wall ms under each name, and CPU ms (user + sys, steadier) under ``<name> cpu``."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.toml"
     config.write_text(textwrap.dedent(PROJECT), encoding="utf-8")
@@ -251,23 +253,29 @@ def command_runs(folder: Path) -> dict[str, list[float]]:
     command += ["--config", str(config), "--out", str(folder / "out")]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DIGEST_", "SENDGRID"))}
 
-    def wall(args: list[str], before: Callable[[], object] = lambda: None) -> float:
+    runs: dict[str, list[float]] = {}
+
+    def wall(name: str, args: list[str], before: Callable[[], object] = lambda: None) -> float:
         before()
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
         took = time.perf_counter() - start
         if done.returncode != 0:
             sys.exit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        spent = after.ru_utime - used.ru_utime + after.ru_stime - used.ru_stime
+        runs.setdefault(f"{name} cpu", []).append(spent * 1000)
         return took * 1000
 
     def empty() -> None:
         shutil.rmtree(folder / "var" / "cache", ignore_errors=True)
 
-    return {
-        "import digest": [wall([sys.executable, "-c", "import digest"]) for _ in range(3)],
-        "first build": [wall(command, empty) for _ in range(3)],
-        "rebuild": [wall(command) for _ in range(3)],
-    }
+    bare = [sys.executable, "-c", "import digest"]
+    runs["import digest"] = [wall("import digest", bare) for _ in range(3)]
+    runs["first build"] = [wall("first build", command, empty) for _ in range(3)]
+    runs["rebuild"] = [wall("rebuild", command) for _ in range(3)]
+    return runs
 
 
 def timed(fn: Callable[[], object], runs: int, warmups: int) -> list[float]:
@@ -392,6 +400,8 @@ def main() -> None:
         row("first build of the week (cache empty)", runs["first build"], base, None, "cmd_first")
     )
     print(row("**rebuilt, nothing changed**", runs["rebuild"], base, target, "cmd_rebuild"))
+    cpu = [f"{n} {statistics.median(runs[n + ' cpu']):.0f} ms" for n in ("first build", "rebuild")]
+    print(f"\nCPU of the command (user + sys, median of 3): {'; '.join(cpu)}")
 
 
 if __name__ == "__main__":
