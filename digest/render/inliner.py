@@ -58,7 +58,7 @@ class KeepingPremailer(Premailer):  # type: ignore[misc]  # premailer has no typ
         if kept is not None and kept[0] is rules:  # the list itself is kept: ids stay its
             return kept[1]
         text: str = super()._css_rules_to_string(rules)
-        if any(rules is found[1] for found in self._rules.values()):
+        if any(rules is found[1] for found in tuple(self._rules.values())):  # threads
             self._leftover_text[id(rules)] = (rules, text)
         return text
 
