@@ -4,8 +4,6 @@ console), so no shared cache or browser history keeps them."""
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
-
 from digest.urls import CONSOLE
 from digest.web.limits import ASGIApp, Message, Receive, Scope, Send
 from digest.web.pages import SECURITY_HEADERS
@@ -17,8 +15,17 @@ def is_private(path: str) -> bool:
     return path == CONSOLE or path.startswith(PRIVATE_PATHS)
 
 
+_STRICT = [
+    (name.lower().encode("latin-1"), value.encode("latin-1"))
+    for name, value in SECURITY_HEADERS.items()
+]
+_NO_STORE = (b"cache-control", b"no-store")
+
+
 class StrictHeaders:
-    """Adds the headers as the response starts (pure ASGI: no extra task per request)."""
+    """Adds the headers as the response starts (pure ASGI: no extra task per request): each
+    security header the page did not set itself, and on a private page ``Cache-Control:
+    no-store`` in place of any other."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -31,11 +38,13 @@ class StrictHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.setdefault(name, value)
+                headers = list(message.get("headers", ()))
+                named = {name.lower() for name, _ in headers}
+                headers += [pair for pair in _STRICT if pair[0] not in named]
                 if private:
-                    headers["Cache-Control"] = "no-store"
+                    headers = [h for h in headers if h[0].lower() != b"cache-control"]
+                    headers.append(_NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, with_headers)
