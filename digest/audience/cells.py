@@ -21,9 +21,34 @@ def escape_cell(value: str) -> str:
 
 def unescape_cell(value: str) -> str:
     """Undo :func:`escape_cell` (and only that), so an export imports unchanged."""
-    if value.startswith("'") and value[1:].startswith(FORMULA_START):
+    if value[:1] == "'" and value[1:2] in FORMULA_START:
         return value[1:]
     return value
+
+
+def first_filled(cells: list[str], columns: list[int]) -> str:
+    """A row's first non-blank cell among a field's columns, formula quote taken off."""
+    for i in columns:
+        if i < len(cells):
+            value = unescape_cell(cells[i]).strip()
+            if value:
+                return value
+    return ""
+
+
+def field_reader(columns: list[int]) -> Callable[[list[str]], str]:
+    """:func:`first_filled` for one field's columns, made once per file: most fields have one
+    column or none, and those two need no loop (an import reads six fields a row)."""
+    if not columns:
+        return lambda _cells: ""
+    if len(columns) > 1:
+        return lambda cells: first_filled(cells, columns)
+    at = columns[0]
+
+    def one(cells: list[str]) -> str:
+        return unescape_cell(cells[at]).strip() if at < len(cells) else ""
+
+    return one
 
 
 READ_BYTES = 1 << 20  # the encoding check reads the file a megabyte at a time
