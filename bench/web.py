@@ -209,13 +209,33 @@ def main() -> None:
         server = subprocess.Popen(command, env=env, cwd=folder, stdout=out, stderr=out)
     try:
         wait_until_up(f"http://127.0.0.1:{port}", server, log)
-        report(args, port, paths, server.pid)
+        posted = report(args, port, paths, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)
+    check_writes(folder, min(posted, len(paths)))
 
 
-def report(args: argparse.Namespace, port: int, paths: list[str], pid: int) -> None:
+def check_writes(folder: Path, posted: int) -> None:
+    """Every one-click POST answered 200 left its subscriber unsubscribed and suppressed,
+    once each, whatever the number of workers: counted in the database after the runs."""
+    settings = load_settings(folder / "config.toml")
+    engine = open_engine(settings.database_url, settings.base_dir)
+    with engine.connect() as conn:
+        left = conn.exec_driver_sql(
+            "SELECT count(*) FROM memberships WHERE status = 'unsubscribed'"
+        ).scalar()
+        suppressed = conn.exec_driver_sql("SELECT count(*) FROM suppressions").scalar()
+    engine.dispose()
+    verdict = "as expected" if left == suppressed == posted else "WRONG"
+    print(
+        f"stored: {left:,} memberships left and {suppressed:,} addresses suppressed for "
+        f"{posted:,} subscribers posted to: {verdict}"
+    )
+
+
+def report(args: argparse.Namespace, port: int, paths: list[str], pid: int) -> int:
+    """The table; how many one-click POSTs were sent."""
     nth = iter(range(10**9))
     cases: dict[str, Callable[[int], bytes]] = {
         BASELINE: lambda i: request_bytes("GET", paths[i % len(paths)]),
@@ -255,8 +275,10 @@ def report(args: argparse.Namespace, port: int, paths: list[str], pid: int) -> N
             f"p99 {BEFORE['p99']:.1f} ms; {BEFORE['rps'] / BEFORE['baseline_rps']:.2f} x its "
             f"baseline ({BEFORE['baseline_rps']:,} req/s)"
         )
-    if next(nth) > len(paths):
+    posted = next(nth)
+    if posted > len(paths):
         print(f"(unsubscribes wrapped around after {len(paths)}: later ones were repeats)")
+    return posted
 
 
 if __name__ == "__main__":
