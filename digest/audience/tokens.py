@@ -17,6 +17,7 @@ import hmac
 import logging
 import os
 import secrets as _secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,6 +81,49 @@ class Keyring:
             claims += f":{ref}"
         payload = _b64(claims.encode())
         return f"{payload}.{_signature(self.current, payload)}"
+
+    def pair_at(
+        self, first: str, second: str, list_slug: str, issued: int
+    ) -> Callable[[int], tuple[str, str]]:
+        """For a subscriber id, its tokens for ``first`` and ``second`` on one list at one
+        time: the same as two :meth:`make_at`, in a fifth of the time (a send makes two a
+        recipient). A purpose and its colon fill whole base64 groups (12 bytes for
+        unsubscribe and preferences), so a payload is that head's base64, worked out once,
+        and the base64 of the rest, shared by both."""
+        for purpose in (first, second):
+            if purpose not in PURPOSES:
+                raise ValueError(f"unknown token purpose {purpose!r}")
+        heads = [f"{purpose}:".encode() for purpose in (first, second)]
+        if any(len(head) % 3 for head in heads):
+
+            def slowly(subscriber_id: int) -> tuple[str, str]:
+                one = self.make_at(first, subscriber_id, list_slug, issued)
+                return one, self.make_at(second, subscriber_id, list_slug, issued)
+
+            return slowly
+        head1, head2 = (_b64(head).encode() for head in heads)
+        rest = f":{list_slug}:{issued}"
+        inner, outer = _pads(self.current)
+        b64, safe = binascii.b2a_base64, _URLSAFE
+
+        def sign(payload: bytes) -> bytes:
+            first_pass = inner.copy()
+            first_pass.update(payload)
+            second_pass = outer.copy()
+            second_pass.update(first_pass.digest())
+            # 20 bytes are 28 base64 characters, the last of them padding.
+            return b64(second_pass.digest()[:20], newline=False).translate(safe)[:27]
+
+        def pair(subscriber_id: int) -> tuple[str, str]:
+            tail = b64(f"{subscriber_id}{rest}".encode(), newline=False).translate(safe)
+            tail = tail.rstrip(b"=")
+            one, two = head1 + tail, head2 + tail
+            return (
+                (one + b"." + sign(one)).decode(),
+                (two + b"." + sign(two)).decode(),
+            )
+
+        return pair
 
     def check(self, token: str, purpose: str, *, now: datetime) -> TokenClaims | None:
         """The claims when the token is genuine, made for ``purpose`` and not expired."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, overload
 
-from digest.dispatch.personal import PersonalLinks
+from digest.dispatch.personal import LinkMaker, PersonalLinks
 from digest.dispatch.variants import base_of
 from digest.models import Attachment, Recipient, RenderedEmail
+from digest.store.ledger import RecipientRow
 
 OutcomeKind = Literal["accepted", "retry", "failed", "uncertain", "split", "stop"]
 
@@ -20,13 +22,50 @@ class Addressee:
     links: PersonalLinks
 
 
+class LedgerPeople(Sequence[Addressee]):
+    """A claimed batch's recipients: the ledger's rows and the batch's link maker. The
+    SendGrid payload is built from the rows and the links straight (:meth:`links`);
+    an :class:`Addressee` is made only for whoever asks for one (the outbox)."""
+
+    __slots__ = ("maker", "rows")
+
+    def __init__(self, rows: Sequence[RecipientRow], maker: LinkMaker) -> None:
+        self.rows, self.maker = rows, maker
+
+    def links(self) -> list[tuple[str, str, str]]:
+        """Each row's unsubscribe URL, preferences URL and List-Unsubscribe header."""
+        return self.maker.each([(row[0], row[4]) for row in self.rows])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Addressee: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Addressee]: ...
+
+    def __getitem__(self, index: int | slice) -> Addressee | list[Addressee]:
+        if isinstance(index, slice):
+            return [self._one(row) for row in self.rows[index]]
+        return self._one(self.rows[index])
+
+    def __iter__(self) -> Iterator[Addressee]:
+        return map(self._one, self.rows)
+
+    def _one(self, row: RecipientRow) -> Addressee:
+        subscriber_id, email, name, format_, list_slug = row
+        recipient = Recipient(subscriber_id, email, name, format_, (list_slug,))
+        return Addressee(recipient, list_slug, self.maker.links(subscriber_id, list_slug))
+
+
 @dataclass(frozen=True, slots=True)
 class OutgoingBatch:
     edition_id: str
     seq: int
     variant: str  # "html" (text and HTML parts), "text", or "print:<profile>" (text + files)
     email: RenderedEmail
-    addressees: list[Addressee]
+    addressees: Sequence[Addressee]  # a LedgerPeople when the ledger's batch
     attachments: tuple[Attachment, ...] = ()
     deliver_at: datetime | None = None  # when the provider delivers it (None: at once)
     schedule: str | None = None  # the provider's batch of the edition's scheduled mail

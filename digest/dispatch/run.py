@@ -25,9 +25,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from digest.audience.tokens import Keyring
 from digest.config import Settings
-from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
+from digest.dispatch.batch import LedgerPeople, Outcome, OutgoingBatch, Transport
 from digest.dispatch.personal import LinkMaker
-from digest.models import Attachment, Recipient, RenderedEmail
+from digest.models import Attachment, RenderedEmail
 from digest.store import ledger, scheduled
 
 log = logging.getLogger(__name__)
@@ -142,21 +142,29 @@ def end_of_run(run: SendRun) -> RunReport:
     return run.report
 
 
+Taken = tuple[ledger.Claimed, list[ledger.RecipientRow]]  # a claimed batch and its people
+
+
 def _work(run: SendRun) -> None:
-    while not run.stop.is_set():
-        _wait_for_gate(run)
-        with run.engine.begin() as conn:
-            claimed = ledger.claim(conn, run.edition_id, run.worker, run.clock())
-        if claimed is None:
-            if _finished(run):
-                return
-            run.stop.wait(IDLE_POLL)
-            continue
-        with run.lock:
-            run.active += 1
+    taken: Taken | None = None  # claimed as the last batch was recorded: sent next
+    while taken is not None or not run.stop.is_set():
+        if taken is None:
+            _wait_for_gate(run)
+            with run.engine.connect() as conn:
+                taken = _take(run, conn)
+            if taken is None:
+                if _finished(run):
+                    return
+                run.stop.wait(IDLE_POLL)
+                continue
+            with run.lock:
+                run.active += 1
+        claimed, rows = taken
+        taken = None
         try:
-            outcome, size = _attempt(run, claimed)
-            _record(run, claimed, outcome, size)
+            outcome, size = _attempt(run, claimed, rows)
+            kind, taken = _record(run, claimed, outcome)
+            _report(run, claimed, outcome, kind, size)
         except Exception as exc:  # the ledger failed: stop, and say why (never exit quietly)
             log.exception("edition %s batch %s: could not record it", run.edition_id, claimed.seq)
             run.report.stopped_by = (
@@ -164,9 +172,38 @@ def _work(run: SendRun) -> None:
                 "the next 'digest send' marks it uncertain"
             )
             run.stop.set()
+            _give_back(run, taken)
+            taken = None
         finally:
-            with run.lock:
-                run.active -= 1
+            if taken is None:
+                with run.lock:
+                    run.active -= 1
+
+
+def _take(run: SendRun, conn: Connection) -> Taken | None:
+    """Claim the next due batch and commit the claim (before anything is sent), then read
+    its recipients on the same connection."""
+    claimed = ledger.claim(conn, run.edition_id, run.worker, run.clock())
+    conn.commit()
+    if claimed is None:
+        return None
+    rows = ledger.batch_recipients(conn, claimed.id)
+    conn.rollback()  # the read's snapshot ends here, not when the batch is sent
+    return claimed, rows
+
+
+def _give_back(run: SendRun, taken: Taken | None) -> None:
+    """A batch claimed with the last one's outcome and never sent goes back to pending
+    (if the ledger takes that; else it stays in flight, and a later send says uncertain)."""
+    if taken is not None:
+        try:
+            with run.engine.begin() as conn:
+                ledger.release(conn, taken[0].id, run.clock())
+        except Exception:
+            log.exception(
+                "edition %s batch %s: could not give it back", run.edition_id, taken[0].seq
+            )
+    return None
 
 
 def _finished(run: SendRun) -> bool:
@@ -185,19 +222,11 @@ def _wait_for_gate(run: SendRun) -> None:
         run.stop.wait(min(delay, 0.5))
 
 
-def _attempt(run: SendRun, claimed: ledger.Claimed) -> tuple[Outcome, int]:
+def _attempt(
+    run: SendRun, claimed: ledger.Claimed, rows: list[ledger.RecipientRow]
+) -> tuple[Outcome, int]:
     """One try at one batch: its recipients personalised and handed to the transport."""
-    with run.engine.connect() as conn:
-        rows = ledger.batch_recipients(conn, claimed.id)
-    maker = LinkMaker.at(run.settings, run.keys, run.clock())
-    addressees = [
-        Addressee(
-            Recipient(row.subscriber_id, row.email, row.name, row.format, (row.list_slug,)),
-            row.list_slug,
-            maker.links(row.subscriber_id, row.list_slug),
-        )
-        for row in rows
-    ]
+    addressees = LedgerPeople(rows, LinkMaker.at(run.settings, run.keys, run.clock()))
     content = run.contents.get(claimed.variant)
     if content is None:
         return Outcome(
@@ -228,10 +257,13 @@ def _attempt(run: SendRun, claimed: ledger.Claimed) -> tuple[Outcome, int]:
         return Outcome("uncertain", reason=reason), len(rows)
 
 
-def _record(run: SendRun, claimed: ledger.Claimed, outcome: Outcome, size: int) -> None:
+def _record(run: SendRun, claimed: ledger.Claimed, outcome: Outcome) -> tuple[str, Taken | None]:
+    """The outcome in the ledger, committed; what it was recorded as. After an accepted
+    batch the worker's next one is claimed in the same transaction (one commit a batch,
+    not two: a commit waits for the disk, and one writer at a time commits on SQLite)."""
     now = run.clock()
     kind: str = outcome.kind
-    with run.engine.begin() as conn:
+    with run.engine.connect() as conn:
         if kind == "accepted":
             ledger.finish(
                 conn,
@@ -242,6 +274,8 @@ def _record(run: SendRun, claimed: ledger.Claimed, outcome: Outcome, size: int) 
                 accepted_at=now,
                 reason=None,
             )
+            if _may_claim(run):
+                return kind, _take(run, conn)
         elif kind == "retry" and claimed.attempts < run.settings.delivery.max_attempts:
             delay = _delay(run, claimed.attempts, outcome.wait)
             ledger.finish(
@@ -268,6 +302,18 @@ def _record(run: SendRun, claimed: ledger.Claimed, outcome: Outcome, size: int) 
         else:
             state = ledger.UNCERTAIN if kind == "uncertain" else ledger.FAILED
             ledger.finish(conn, claimed.id, state, now, reason=outcome.reason)
+        conn.commit()
+    return kind, None
+
+
+def _may_claim(run: SendRun) -> bool:
+    """Whether a worker goes on to its next batch at once: not told to stop, and no 429's
+    reset time to wait for."""
+    with run.lock:
+        return not run.stop.is_set() and run.resume_at <= time.monotonic()
+
+
+def _report(run: SendRun, claimed: ledger.Claimed, outcome: Outcome, kind: str, size: int) -> None:
     if kind == "stop":
         run.report.stopped_by = outcome.reason
         run.stop.set()

@@ -21,7 +21,7 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
 from digest.config import Settings
-from digest.dispatch.batch import Outcome, OutgoingBatch
+from digest.dispatch.batch import LedgerPeople, Outcome, OutgoingBatch
 from digest.errors import DeliveryError
 from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
 
@@ -31,6 +31,7 @@ DEFAULT_HOST = "https://api.sendgrid.com"
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 MAX_ATTACHMENTS = 20_000_000  # bytes after base64; a whole request must stay under 30 MB
 _NAME_UNSAFE = str.maketrans("", "", "<>&\"'")
+ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
 def build_payload(settings: Settings, batch: OutgoingBatch) -> dict[str, Any]:
@@ -40,11 +41,15 @@ def build_payload(settings: Settings, batch: OutgoingBatch) -> dict[str, Any]:
     if batch.with_html:
         content.append({"type": "text/html", "value": email.html})
     uses_name = NAME in email.text or NAME in email.html or NAME in email.subject
-    personalizations = [_personalization(a, uses_name) for a in batch.addressees]
-    if batch.deliver_at is not None:
-        send_at = int(batch.deliver_at.timestamp())
-        for one in personalizations:
-            one["send_at"] = send_at
+    send_at = None if batch.deliver_at is None else int(batch.deliver_at.timestamp())
+    people = batch.addressees
+    if isinstance(people, LedgerPeople):
+        personalizations = _from_rows(people, uses_name, send_at)
+    else:
+        personalizations = [_personalization(a, uses_name) for a in people]
+        if send_at is not None:
+            for one in personalizations:
+                one["send_at"] = send_at
     body: dict[str, Any] = {
         "personalizations": personalizations,
         "from": _address(
@@ -96,6 +101,29 @@ def _attachments(batch: OutgoingBatch) -> list[dict[str, str]]:
     ]
 
 
+def _from_rows(people: LedgerPeople, uses_name: bool, send_at: int | None) -> list[dict[str, Any]]:
+    """What :func:`_personalization` makes of each addressee (the same keys in the same
+    order), from the ledger's rows and their links straight: a batch's recipients are
+    most of a send's work."""
+    out: list[dict[str, Any]] = []
+    append = out.append
+    for (_, email, name, _, _), (unsubscribe, preferences, header) in zip(
+        people.rows, people.links(), strict=True
+    ):
+        substitutions = {UNSUBSCRIBE: unsubscribe, PREFERENCES: preferences}
+        if uses_name:
+            substitutions[NAME] = name.translate(_NAME_UNSAFE)
+        one: dict[str, Any] = {
+            "to": [{"email": email, "name": name} if name else {"email": email}],
+            "substitutions": substitutions,
+            "headers": {"List-Unsubscribe": header, "List-Unsubscribe-Post": ONE_CLICK},
+        }
+        if send_at is not None:
+            one["send_at"] = send_at
+        append(one)
+    return out
+
+
 def _personalization(addressee: Any, uses_name: bool) -> dict[str, Any]:
     person = addressee.recipient
     to = {"email": person.email}
@@ -113,7 +141,7 @@ def _personalization(addressee: Any, uses_name: bool) -> dict[str, Any]:
         "substitutions": substitutions,
         "headers": {
             "List-Unsubscribe": addressee.links.list_unsubscribe,
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Unsubscribe-Post": ONE_CLICK,
         },
     }
 

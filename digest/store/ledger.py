@@ -1,12 +1,14 @@
 """The send ledger: who an edition goes to, in which batch, and what became of each batch.
 
-Every state change is its own committed statement, so a crash at any line leaves a
-state the next run can read: pending -> in_flight -> accepted | failed | uncertain
-(and split, when SendGrid said a batch was too large and it became two).
+Every state change is committed before the next step (a worker's claim of its next
+batch may share the commit that records its last one as accepted), so a crash at any
+line leaves a state the next run can read: pending -> in_flight -> accepted | failed |
+uncertain (and split, when SendGrid said a batch was too large and it became two).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +19,7 @@ from sqlalchemy.engine import Connection, Row
 
 from digest.chunks import batched
 from digest.store.sql import one_of
-from digest.store.tables import batches, editions, send_recipients
+from digest.store.tables import UTCDateTime, batches, editions, send_recipients
 
 PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN, SPLIT, CANCELLED = (
     "pending",
@@ -30,6 +32,8 @@ PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN, SPLIT, CANCELLED = (
 )
 STATES = (PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN)
 CHUNK = 500
+# A recipient of a batch as the ledger holds them: subscriber id, email, name, format, list.
+RecipientRow = tuple[int, str, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,24 +110,36 @@ def add_recipients(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 def claim(conn: Connection, edition_id: str, worker: str, now: datetime) -> Claimed | None:
     """Take the next pending batch that is due, atomically: two workers never get one batch."""
+    statement = _claim_statement(conn.dialect.name == "postgresql")
+    row = conn.execute(statement, {"c_edition": edition_id, "c_worker": worker, "c_now": now})
+    claimed = row.first()
+    if claimed is None:
+        return None
+    return Claimed(*claimed)
+
+
+@functools.cache
+def _claim_statement(skip_locked: bool) -> sa.Update:
+    """:func:`claim`'s one statement, built once (a big send claims a thousand times)."""
+    now = sa.bindparam("c_now", type_=UTCDateTime)
     due = (
         sa.select(batches.c.id)
         .where(
-            batches.c.edition_id == edition_id,
+            batches.c.edition_id == sa.bindparam("c_edition"),
             batches.c.state == PENDING,
             sa.or_(batches.c.not_before.is_(None), batches.c.not_before <= now),
         )
         .order_by(batches.c.seq)
         .limit(1)
     )
-    if conn.dialect.name == "postgresql":
+    if skip_locked:
         due = due.with_for_update(skip_locked=True)
-    row = conn.execute(
+    return (
         sa.update(batches)
         .where(batches.c.id == due.scalar_subquery(), batches.c.state == PENDING)
         .values(
             state=IN_FLIGHT,
-            claimed_by=worker,
+            claimed_by=sa.bindparam("c_worker"),
             claimed_at=now,
             updated=now,
             attempts=batches.c.attempts + 1,
@@ -135,10 +151,17 @@ def claim(conn: Connection, edition_id: str, worker: str, now: datetime) -> Clai
             batches.c.attempts,
             batches.c.deliver_at,
         )
-    ).first()
-    if row is None:
-        return None
-    return Claimed(row.id, row.seq, row.variant, row.attempts, row.deliver_at)
+    )
+
+
+def release(conn: Connection, batch_id: int, now: datetime) -> None:
+    """Give back a batch this worker claimed and never sent: pending again, its attempt
+    not counted."""
+    conn.execute(
+        sa.update(batches)
+        .where(batches.c.id == batch_id, batches.c.state == IN_FLIGHT)
+        .values(state=PENDING, updated=now, attempts=batches.c.attempts - 1)
+    )
 
 
 def pending(conn: Connection, edition_id: str) -> tuple[int, datetime | None]:
@@ -151,22 +174,35 @@ def pending(conn: Connection, edition_id: str) -> tuple[int, datetime | None]:
     return int(count), earliest
 
 
-def batch_recipients(conn: Connection, batch_id: int) -> list[Row[Any]]:
-    query = (
-        sa.select(send_recipients)
-        .where(send_recipients.c.batch_id == batch_id)
-        .order_by(send_recipients.c.subscriber_id)
-    )
-    return list(conn.execute(query))
+def batch_recipients(conn: Connection, batch_id: int) -> list[RecipientRow]:
+    """A batch's recipients in subscriber order, as plain tuples: one statement on the
+    driver's own cursor (its columns need no conversion; a third less time than a Core
+    select on a batch of 1,000), in the connection's transaction."""
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_BATCH_RECIPIENTS.format(marker), (batch_id,))
+        rows: list[RecipientRow] = cursor.fetchall()
+    finally:
+        cursor.close()
+    return rows
+
+
+_BATCH_RECIPIENTS = (
+    "SELECT subscriber_id, email, name, format, list_slug FROM send_recipients "
+    "WHERE batch_id = {} ORDER BY subscriber_id"
+)
 
 
 def finish(conn: Connection, batch_id: int, state: str, now: datetime, **values: Any) -> None:
     """Record a batch's outcome (only a batch this worker holds in flight changes)."""
-    conn.execute(
-        sa.update(batches)
-        .where(batches.c.id == batch_id, batches.c.state == IN_FLIGHT)
-        .values(state=state, updated=now, **values)
-    )
+    conn.execute(_FINISH, {"f_id": batch_id, "state": state, "updated": now, **values})
+
+
+# The columns set come with the values (built once; compiled once for each set of them).
+_FINISH = sa.update(batches).where(
+    batches.c.id == sa.bindparam("f_id"), batches.c.state == IN_FLIGHT
+)
 
 
 def split(
@@ -175,7 +211,7 @@ def split(
     """Replace a batch by two halves (after a 413), delivered when it was to be. The
     edition is locked first: two workers splitting at once must not take the same seq."""
     lock_edition(conn, edition_id)
-    ids = [r.subscriber_id for r in batch_recipients(conn, batch_id)]
+    ids = [row[0] for row in batch_recipients(conn, batch_id)]
     half = len(ids) // 2
     seq = next_seq(conn, edition_id)
     when = conn.execute(
