@@ -15,14 +15,18 @@ one process under 150 MB, and RSS flat as the list grows (the largest list withi
 of the smallest); and that the fake accepted every address exactly once. Beside them:
 the numbers before issue 18, and the fake's own ceiling (the same request bytes posted
 one after another), so a figure compares across machines as a ratio.
+Peak RSS is each process's own high-water mark (VmHWM, sampled from /proc for the
+workers and the fake): ``ru_maxrss`` is carried across fork and exec on Linux, so every
+child reported at least its parent's peak at its birth.
 
 The "in a worker" milliseconds (threads only, ``--processes 1``) are medians per batch,
 measured inside the four worker threads (so they include waiting for the GIL): links
-(recipients, signed tokens and links, as run.py's ``_attempt`` builds them), build
-(``build_payload``), JSON (``encode_payload``, orjson), HTTP (the rest of
-``SendGridTransport.send``: request, the fake's work and latency, response) and ledger
-(every database block of the worker: claim, recipients read, outcome, commits). The
-single-thread table measures one representative batch of 1000 outside the pool.
+(the rest of run.py's ``_attempt``: since the links are made from the ledger's rows as
+the payload is built, little), build (``build_payload``, with the signed links), JSON
+(``encode_payload``, orjson), HTTP (the rest of ``SendGridTransport.send``: request,
+the fake's work and latency, response) and ledger (every database block of the worker:
+claim, recipients read, outcome, commits). The single-thread table measures one
+representative batch of 1000 outside the pool.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ import digest.dispatch.sendgrid as sendgrid_module
 from digest.audience.tokens import keyring
 from digest.config import Secrets, Settings
 from digest.context import App
-from digest.dispatch.batch import Addressee, Outcome, OutgoingBatch, Transport
+from digest.dispatch.batch import Addressee, LedgerPeople, Outcome, OutgoingBatch, Transport
 from digest.dispatch.personal import LinkMaker
 from digest.dispatch.plan import plan_send
 from digest.dispatch.processes import process_count
@@ -99,7 +103,18 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def peak_rss_mb() -> float:
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's own peak RSS (VmHWM). Not ``ru_maxrss``: Linux carries that across
+    fork and exec, so a child would report at least its parent's peak at its birth."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    if pid != "self":
+        return 0.0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -112,9 +127,39 @@ def cpu_seconds() -> float:
     return total
 
 
-def children_rss_mb() -> float:
-    """The peak RSS of the largest finished child process (a worker)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+class ChildPeaks:
+    """The peak RSS of each child of this process (the worker processes, the fake),
+    sampled every 0.1 s from /proc while it lives (a peak only grows)."""
+
+    def __init__(self) -> None:
+        self.peaks: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ChildPeaks:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        me = str(os.getpid())
+        while True:
+            for task in Path(f"/proc/{me}/task").glob("*/children"):
+                try:
+                    pids = task.read_text().split()
+                except OSError:
+                    continue
+                for pid in pids:
+                    peak = peak_rss_mb(pid)
+                    self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0.0), peak)
+            if self._stop.wait(0.1):
+                return
+
+    def largest(self, *, besides: int) -> float:
+        return max((mb for pid, mb in self.peaks.items() if pid != besides), default=0.0)
 
 
 def bench_settings(url: str, processes: int = 0) -> Settings:
@@ -408,18 +453,11 @@ def micro(
             rows = ledger.batch_recipients(conn, claimed.id)
             t1 = time.perf_counter()
             conn.rollback()
-        maker = LinkMaker.at(settings, keys, NOW)
-        addressees = [
-            Addressee(
-                Recipient(row.subscriber_id, row.email, row.name, row.format, (row.list_slug,)),
-                row.list_slug,
-                maker.links(row.subscriber_id, row.list_slug),
-            )
-            for row in rows
-        ]
-        batch = OutgoingBatch(edition_id, claimed.seq, claimed.variant, email, addressees)
+        people = LedgerPeople(rows, LinkMaker.at(settings, keys, NOW))
+        people.links()  # alone, for its column: build_payload makes them again
+        batch = OutgoingBatch(edition_id, claimed.seq, claimed.variant, email, people)
         t2 = time.perf_counter()
-        body = sendgrid_module.build_payload(settings, batch)
+        body = sendgrid_module.build_payload(settings, batch)  # with the links
         t3 = time.perf_counter()
         data = sendgrid_module.encode_payload(body).encode("utf-8")
         t4 = time.perf_counter()
@@ -527,10 +565,12 @@ def _deliver(
         )
         transport = TimedTransport(ctx.transport(), meter)
         cpu0, start = cpu_seconds(), time.perf_counter()
-        with instrumented(meter):
+        with instrumented(meter), ChildPeaks() as children:
             report = deliver(ctx, plan, transport, on_batch=meter.on_batch)
         took, cpu = time.perf_counter() - start, cpu_seconds() - cpu0
-        rss, workers_rss, load = peak_rss_mb(), children_rss_mb(), os.getloadavg()[0]
+        rss, load = peak_rss_mb(), os.getloadavg()[0]
+        workers_rss = children.largest(besides=fake.proc.pid)
+        fake_rss = max(children.peaks.get(fake.proc.pid, 0.0), peak_rss_mb(fake.proc.pid))
         log(f"  [{n:,} @ {latency}s] delivered {len(meter.per_batch)} batches in {took:.1f} s")
         counts = fake.counts()
         ceiling = fake_ceiling_ms(fake.url, settings, plan)
@@ -543,6 +583,7 @@ def _deliver(
         "cpu_s": cpu,
         "rss_delivery": rss,
         "rss_workers": workers_rss,
+        "rss_fake": fake_rss,
         "load": load,
         "batches": len(meter.per_batch),
         "delivered": meter.recipients,
@@ -579,7 +620,12 @@ def verdict(r: dict[str, Any]) -> list[str]:
 def run_child(
     n: int, latency: float, database_url: str, processes: int, stored: Path
 ) -> dict[str, Any] | None:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), str(latency)]
+    # Run as ``-c``, not as a script: a spawned worker process imports its parent's main
+    # script again (as ``__mp_main__``), and this one imports far more than a worker does
+    # (``digest send``'s own script imports digest.cli alone, 17 MB).
+    here = str(Path(__file__).resolve().parent)
+    start = f"import sys; sys.path.insert(0, {here!r}); import dispatch; dispatch.main()"
+    cmd = [sys.executable, "-c", start, "--one", str(n), str(latency)]
     cmd += ["--database-url", database_url, "--processes", str(processes)]
     cmd += ["--stored", str(stored)]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
@@ -615,7 +661,8 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             f"| {r['n'] / r['delivery_s']:,.0f} | {r['batches']} | {r['processes']} "
             f"| {wall:.1f} | {r['ceiling_ms']:.1f} | {wall / r['ceiling_ms']:.2f} "
             f"| {inside} | {r['cpu_s'] / b * 1000:.1f} "
-            f"| {r['rss_delivery']:.0f}, {r.get('rss_workers', 0):.0f} | {ok} |"
+            f"| {r['rss_delivery']:.0f}, {r.get('rss_workers', 0):.0f} "
+            f"(the fake: {r.get('rss_fake', 0):.0f}) | {ok} |"
         )
     print(
         f"\nBefore issue 18 (1,000,000, SQLite, latency 0, threads only): plan "
@@ -627,7 +674,7 @@ def print_tables(results: list[dict[str, Any]]) -> None:
         "build_payload, encode_payload; RSS after each phase\n"
     )
     print(
-        "| recipients | latency s | setup s | read ms | links ms | build ms | JSON ms "
+        "| recipients | latency s | setup s | read ms | links ms | build ms (with links) | JSON ms "
         "| payload KB | RSS MB after imports / setup / plan / delivery | load avg after |"
     )
     print("|" + "---:|" * 10)
