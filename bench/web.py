@@ -11,8 +11,11 @@ writes to the database.
 Each request is measured ``--runs`` times on the same server, interleaved, and the table
 gives the medians. The baseline is ``GET /u/<token>``: the same route, middleware and page
 without the database write; the unsubscribe's figure divided by it compares across
-machines. The last lines say PASS or OVER against the target and show the figure measured
-before the work on issue 18, with this bench.
+machines. Each row also gives the server's CPU time per request (every process of it,
+from /proc), which a busy machine disturbs less than the wall-clock figures. The last
+lines say PASS or OVER against the target, show the figure measured before the work on
+issue 18, with this bench, and check in the database that every unsubscribe posted to
+was stored, once.
 """
 
 from __future__ import annotations
