@@ -203,7 +203,6 @@ def _give_back(run: SendRun, taken: Taken | None) -> None:
             log.exception(
                 "edition %s batch %s: could not give it back", run.edition_id, taken[0].seq
             )
-    return None
 
 
 def _finished(run: SendRun) -> bool:
