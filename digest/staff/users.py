@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,8 +21,14 @@ MIN_PASSWORD = 12
 MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=15)
 _HASHER = PasswordHasher()
-# Checked when the address is unknown, so a wrong address takes as long as a wrong password.
-_DUMMY_HASH = _HASHER.hash("no such staff member, only here to spend the same time")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """Checked when the address is unknown, so a wrong address takes as long as a wrong
+    password. Made on first use, not on import (argon2 takes 64 MiB to make it, which every
+    `digest send` importing this module paid); the web app makes it as it starts."""
+    return _HASHER.hash("no such staff member, only here to spend the same time")
 
 
 class StaffError(DigestError):
@@ -102,7 +109,7 @@ def log_in(engine: Engine, address: str, password: str, *, now: datetime) -> Log
         failures = _failures(conn, key, now)
         locked_until = _lock_end(failures)
         usable = user if locked_until is None else None
-        right = _verify(usable.password_hash if usable else _DUMMY_HASH, password)
+        right = _verify(usable.password_hash if usable else dummy_hash(), password)
         if locked_until is not None:
             audit.record(conn, who=key, action="login refused", detail="locked", now=now)
             return LoginResult(None, key, locked_until)

@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.config import Settings
 from digest.context import App
+from digest.staff import users
 from digest.web import (
     admin,
     admin_alerts,
@@ -55,6 +56,7 @@ def create_app(ctx: App) -> FastAPI:
     """The app for one organisation's settings and database."""
     settings = ctx.settings
     ctx.keys  # noqa: B018 - no signing key is an error at start, not at the first click
+    users.dummy_hash()  # made now, so the first unknown address at sign-in is not slower
     app = FastAPI(title=settings.organisation.name, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.ctx = ctx
     app.state.limits = Limits()
