@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from digest.chunks import batched
 from digest.store.audience import Marks
+from digest.store.sql import on_driver
 from digest.store.tables import memberships, subscribers
 
 KEYS_PER_QUERY = 5000  # one array on PostgreSQL; on SQLite, as many as it takes at once
@@ -82,11 +83,11 @@ def _select(conn: Connection, sql: str, keys: Sequence[str], *, slug: str = "") 
     with_slug = "{slug}" in sql
     if conn.dialect.name == "postgresql":
         text = sql.format(slug="%(slug)s", keys="= ANY(%(keys)s)")
-        return _on_driver(conn, text, {"slug": slug, "keys": list(keys)})
+        return on_driver(conn, text, {"slug": slug, "keys": list(keys)})
     found: list[Any] = []
     for part in batched(keys, _sqlite_parameters(conn) - 1):
         text = sql.format(slug="?", keys=f"IN ({', '.join('?' * len(part))})")
-        found += _on_driver(conn, text, ((slug,) if with_slug else ()) + tuple(part))
+        found += on_driver(conn, text, ((slug,) if with_slug else ()) + tuple(part))
     return found
 
 
@@ -129,29 +130,14 @@ def _insert(
         params = {f"c{i}": column for i, column in enumerate(values)}
         # Every name in it is the schema's, never a value: those are all parameters.
         sql = f"{into} SELECT * FROM unnest({casts}){returning}"  # noqa: S608
-        return _on_driver(conn, sql, params)
+        return on_driver(conn, sql, params)
     marks = "(" + ", ".join("?" * len(columns)) + ")"
     found: list[Any] = []
     per_statement = min(SQLITE_ROWS, _sqlite_parameters(conn) // len(columns))
     for part in batched(zip(*values, strict=True), per_statement):
         sql = f"{into} VALUES {', '.join([marks] * len(part))}{returning}"
-        found += _on_driver(conn, sql, tuple(v for row in part for v in row))
+        found += on_driver(conn, sql, tuple(v for row in part for v in row))
     return found
-
-
-def _on_driver(conn: Connection, sql: str, params: Any) -> list[Any]:
-    """Run one statement on the connection's own driver cursor, in its transaction, and
-    fetch what it returns: reading thousands of returned rows through SQLAlchemy's result
-    took longer than the insert. Driver errors come out as SQLAlchemy's, as elsewhere."""
-    dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall()) if cursor.description else []
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
 
 
 def _converted(conn: Connection, column: sa.Column[Any], values: Iterable[Any]) -> list[Any]:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from digest.chunks import batched
-from digest.store.sql import one_of
+from digest.store.sql import on_driver, one_of
 from digest.store.tables import UTCDateTime, batches, editions, send_recipients
 
 PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN, SPLIT, CANCELLED = (
@@ -178,19 +178,12 @@ def batch_recipients(conn: Connection, batch_id: int) -> list[RecipientRow]:
     """A batch's recipients in subscriber order, as plain tuples: one statement on the
     driver's own cursor (its columns need no conversion; a third less time than a Core
     select on a batch of 1,000), in the connection's transaction."""
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(_BATCH_RECIPIENTS.format(marker), (batch_id,))
-        rows: list[RecipientRow] = cursor.fetchall()
-    finally:
-        cursor.close()
-    return rows
+    return on_driver(conn, _BATCH_RECIPIENTS, (batch_id,))
 
 
 _BATCH_RECIPIENTS = (
     "SELECT subscriber_id, email, name, format, list_slug FROM send_recipients "
-    "WHERE batch_id = {} ORDER BY subscriber_id"
+    "WHERE batch_id = ? ORDER BY subscriber_id"
 )
 
 

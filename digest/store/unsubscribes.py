@@ -12,10 +12,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
 
 from digest.store.audience import UNSUBSCRIBED
+from digest.store.sql import on_driver
 from digest.store.tables import memberships
 
 READ = (
@@ -43,7 +43,7 @@ class Leaving:
 
 def read(conn: Connection, subscriber_id: int) -> Leaving | None:
     """The subscriber and their memberships in one query; None when we hold nobody by it."""
-    rows = _run(conn, READ, (subscriber_id,))
+    rows = on_driver(conn, READ, (subscriber_id,))
     if not rows:
         return None
     email, email_key, status = rows[0][:3]
@@ -52,7 +52,7 @@ def read(conn: Connection, subscriber_id: int) -> Leaving | None:
 
 def leave_list(conn: Connection, subscriber_id: int, list_slug: str, now: datetime) -> None:
     """One membership unsubscribed, ``changed`` stamped."""
-    _run(conn, LEAVE, (UNSUBSCRIBED, _time(conn.dialect)(now), subscriber_id, list_slug))
+    on_driver(conn, LEAVE, (UNSUBSCRIBED, _time(conn.dialect)(now), subscriber_id, list_slug))
 
 
 def leave_everything(
@@ -61,8 +61,8 @@ def leave_everything(
     """The subscriber unsubscribed and suppressed (their memberships are left already):
     what ``members.leave_everything`` stores, for someone whose last list this was."""
     stamp = _time(conn.dialect)(now)
-    _run(conn, GONE, (UNSUBSCRIBED, stamp, subscriber_id))
-    _run(conn, SUPPRESS, (who.email_key, who.email, reason, origin, stamp))
+    on_driver(conn, GONE, (UNSUBSCRIBED, stamp, subscriber_id))
+    on_driver(conn, SUPPRESS, (who.email_key, who.email, reason, origin, stamp))
 
 
 @lru_cache(maxsize=8)
@@ -72,19 +72,3 @@ def _time(dialect: Dialect) -> Callable[[Any], Any]:
     kind = memberships.c.changed.type.dialect_impl(dialect)
     convert: Callable[[Any], Any] | None = kind.bind_processor(dialect)
     return convert or (lambda value: value)
-
-
-def _run(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
-    """One statement on the connection's driver cursor, in its transaction. Driver errors
-    come out as SQLAlchemy's, as elsewhere."""
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")  # psycopg's positional style
-    dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall()) if cursor.description else []
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
