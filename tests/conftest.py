@@ -86,6 +86,47 @@ kind = "digest"
 """
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fresh_sqlite_from_a_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A brand-new SQLite database opened in this process gets the schema by SQLite's backup
+    API from one database migrated once a session (a worker's, under xdist), instead of
+    running every migration again: the same bytes of schema, in a tenth of the time. A
+    database that holds anything (an older schema, tables, rows) is migrated for real, and
+    the migrations' own tests and every `digest` run in a child process still run them."""
+    import sqlite3
+    import threading
+
+    from digest.store import db
+
+    real = db.migrate
+    template = tmp_path_factory.mktemp("schema") / "template.db"
+    made: list[sqlite3.Connection] = []
+    lock = threading.Lock()  # the scheduler's jobs open databases from several threads
+
+    def migrate(engine: Engine) -> None:
+        if engine.dialect.name != "sqlite" or not _empty(engine):
+            real(engine)
+            return
+        with lock:
+            if not made:
+                first = sa.create_engine(f"sqlite:///{template}")
+                sa.event.listen(first, "connect", db._sqlite_pragmas)  # as open_engine's
+                real(first)
+                first.dispose()
+                made.append(sqlite3.connect(template, check_same_thread=False))
+            with engine.connect() as conn:
+                made[0].backup(conn.connection.driver_connection)  # type: ignore[arg-type]
+
+    db.migrate = migrate  # type: ignore[assignment]
+    yield
+    db.migrate = real  # type: ignore[assignment]
+
+
+def _empty(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar() == 0
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: SQLite, and PostgreSQL when `make test` started one."""
