@@ -129,7 +129,8 @@ def _empty(engine: Engine) -> bool:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: SQLite, and PostgreSQL when `make test` started one."""
+    """A fresh database: SQLite (a new file), and PostgreSQL when `make test` started one
+    (a copy of the session's migrated one; empty with `empty_database`)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
@@ -140,12 +141,43 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         pytest.skip("no PostgreSQL: run under scripts/with-postgres (make test does)")
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    # Migrated once a session by open_engine, then copied by the server for each test; a
+    # test that builds an older schema itself asks for `empty_database`.
+    template = "" if "empty_database" in request.fixturenames else _postgres_template(admin)
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        copied = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"{copied}'))
+    yield _postgres_url(admin_url, name)
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def empty_database() -> None:
+    """Asked for beside ``database_url``: its PostgreSQL database is empty, not a copy of
+    the session's migrated one (SQLite's is a new file either way)."""
+
+
+_POSTGRES_TEMPLATE: list[str] = []
+
+
+def _postgres_url(admin_url: str, name: str) -> str:
+    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _postgres_template(admin: Engine) -> str:
+    """A database migrated to the newest schema, once a session (a worker's, under xdist):
+    each test's database is made from it by the server (CREATE DATABASE ... TEMPLATE)
+    instead of running every migration again."""
+    if not _POSTGRES_TEMPLATE:
+        name = f"template_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = _postgres_url(admin.url.render_as_string(hide_password=False), name)
+        open_engine(url, Path.cwd()).dispose()  # no connection may stay open on a template
+        _POSTGRES_TEMPLATE.append(name)
+    return _POSTGRES_TEMPLATE[0]
 
 
 @pytest.fixture

@@ -277,7 +277,7 @@ def _downgraded(url: str, revision: str) -> None:
 
 
 def test_an_older_backup_is_migrated_and_a_newer_one_refused(
-    make_project, tmp_path, monkeypatch, database_url, spare_database
+    make_project, tmp_path, monkeypatch, database_url, empty_database, spare_database
 ) -> None:
     monkeypatch.setenv("DIGEST_DATABASE_URL", database_url)
     project = make_project("")

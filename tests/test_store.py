@@ -33,7 +33,9 @@ def _alembic(url: str, base: Path, revision: str) -> None:
     engine.dispose()
 
 
-def test_upgrading_from_the_first_schema_keeps_every_subscriber(database_url, tmp_path) -> None:
+def test_upgrading_from_the_first_schema_keeps_every_subscriber(
+    database_url, empty_database, tmp_path
+) -> None:
     _alembic(database_url, tmp_path, "0001")
     raw = sa.create_engine(sqlite_url_for(database_url, tmp_path))
     with raw.begin() as conn:
