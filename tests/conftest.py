@@ -87,6 +87,38 @@ kind = "digest"
 
 
 @pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes() -> Iterator[None]:
+    """Staff passwords hashed at argon2id's lightest cost in this process (the production
+    cost takes 64 MiB and a tenth of a second a sign-in, and the console's tests sign in
+    hundreds of times). A test about how long a sign-in takes asks for
+    `full_cost_password_hashes`; `digest` child processes always hash at full cost."""
+    from argon2 import PasswordHasher
+
+    from digest.staff import users
+
+    real = users._HASHER
+    users._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    users.dummy_hash.cache_clear()
+    yield
+    users._HASHER = real
+    users.dummy_hash.cache_clear()
+
+
+@pytest.fixture
+def full_cost_password_hashes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The production argon2 cost for this test (its dummy hash made afresh at it)."""
+    from argon2 import PasswordHasher
+
+    from digest.staff import users
+
+    monkeypatch.setattr(users, "_HASHER", PasswordHasher())
+    users.dummy_hash.cache_clear()
+    yield
+    monkeypatch.undo()
+    users.dummy_hash.cache_clear()
+
+
+@pytest.fixture(autouse=True, scope="session")
 def fresh_sqlite_from_a_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A brand-new SQLite database opened in this process gets the schema by SQLite's backup
     API from one database migrated once a session (a worker's, under xdist), instead of

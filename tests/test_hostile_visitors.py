@@ -190,7 +190,9 @@ def test_signing_up_takes_as_long_for_a_member_as_for_a_new_address(
     assert len(list((project.folder / "var" / "outbox" / "confirm").glob("*new*.eml"))) == SIGN_UPS
 
 
-def test_a_locked_account_and_an_unknown_address_take_the_same_time(make_project) -> None:
+def test_a_locked_account_and_an_unknown_address_take_the_same_time(
+    make_project, full_cost_password_hashes
+) -> None:
     project = make_project()
     engine = project.engine()
     users.add_user(engine, STAFF, PASSWORD, who="test", now=datetime.now(UTC))
