@@ -54,7 +54,7 @@ def test_the_request_from_rows_is_byte_for_byte_the_one_made_one_addressee_at_a_
 
     def request(people: object) -> bytes:
         batch = OutgoingBatch("2026-W48", 3, "html", email, people, (), deliver_at, "sched")  # type: ignore[arg-type]
-        return encode_payload(build_payload(settings, batch)).encode()
+        return encode_payload(build_payload(settings, batch))
 
     fast = request(LedgerPeople(ROWS, LinkMaker.at(settings, KEYS, NOW)))
     assert fast == request(_one_by_one(maker, ROWS))
