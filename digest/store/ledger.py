@@ -103,6 +103,45 @@ def add_batch(
     return int(result.scalar_one())
 
 
+def add_batches(
+    conn: Connection,
+    edition_id: str,
+    first_seq: int,
+    count: int,
+    variant: str,
+    transport: str,
+    now: datetime,
+    *,
+    zone: str | None = None,
+    deliver_at: datetime | None = None,
+) -> None:
+    """``count`` pending batches numbered from ``first_seq``, as :func:`add_batch` makes
+    each, in one statement (a plan of a million made a thousand, one round trip each)."""
+    if count <= 0:
+        return
+    conn.execute(
+        _ADD_BATCH,
+        [
+            {
+                "edition_id": edition_id,
+                "seq": seq,
+                "variant": variant,
+                "transport": transport,
+                "state": PENDING,
+                "attempts": 0,
+                "created": now,
+                "updated": now,
+                "zone": zone,
+                "deliver_at": deliver_at,
+            }
+            for seq in range(first_seq, first_seq + count)
+        ],
+    )
+
+
+_ADD_BATCH = sa.insert(batches)
+
+
 def add_recipients(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(sa.insert(send_recipients), list(rows))
