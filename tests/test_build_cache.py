@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import weasyprint
 from PIL import Image, ImageDraw
+from weasyprint.document import Document
 
 from digest import build as building
 from digest.build import BuildResult, build
@@ -67,9 +67,10 @@ class Calls:
 def _counting(monkeypatch: pytest.MonkeyPatch) -> Calls:
     """Count what is rendered afresh, from now until the monkeypatch is undone."""
     seen = Calls()
+    # Every WeasyPrint layout, HTML.render's and the page-cap search's, starts here.
     real_print, real_layout, real_inline = (
         printing.render_print,
-        weasyprint.HTML.render,
+        Document._build_layout_context.__func__,  # type: ignore[attr-defined]
         email_html.inline_css,
     )
 
@@ -77,16 +78,16 @@ def _counting(monkeypatch: pytest.MonkeyPatch) -> Calls:
         seen.prints[profile.name] += 1
         return real_print(edition, settings, profile)
 
-    def layout(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def layout(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.layouts += 1
-        return real_layout(self, *args, **kwargs)
+        return real_layout(cls, *args, **kwargs)
 
     def inline_css(html: str) -> str:
         seen.inlined += 1
         return real_inline(html)
 
     monkeypatch.setattr(printing, "render_print", render_print)
-    monkeypatch.setattr(weasyprint.HTML, "render", layout)
+    monkeypatch.setattr(Document, "_build_layout_context", classmethod(layout))
     monkeypatch.setattr("digest.render.inline_css", inline_css)
     return seen
 

@@ -15,12 +15,15 @@ paragraphs fit, saying how many more it has, and the last page lists what was le
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digest.collect.notes import markdown_html
 from digest.config import PrintProfile, Settings
@@ -29,7 +32,11 @@ from digest.models import Edition, Event, Item, ItemKind, Section
 from digest.render.branding import edition_title, print_logo
 from digest.render.print_body import ARTICLE_CHARS, Block, Printed, item_blocks, printed_item
 from digest.render.print_edition import PrintEdition
+from digest.render.print_search import LEFT_OUT_CHARS, LEFT_OUT_TITLE, Estimate, search
 from digest.render.templates import html_env, longdate, templates_dir
+
+if TYPE_CHECKING:
+    from digest.render.print_layout import Paginated
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +45,6 @@ STYLESHEET = "print/print.css"
 PAGE_SIZES = {"letter": "letter", "a4": "A4"}
 # Only the bundled stylesheet and inline data may be read; nothing goes to the network.
 LOCAL_SCHEMES = ("file", "data")
-# About how many characters of text a page holds (12 pt serif, US Letter): only to aim
-# the first layout; every decision is measured from a laid-out document.
-PAGE_CHARS = 2600
 LEFT_OUT_TITLES = 12  # headlines listed on the last page; the rest are counted
 
 
@@ -76,21 +80,34 @@ def render_print(edition: Edition, settings: Settings, profile: PrintProfile) ->
     whole = print_view(edition)
     layout = _Layout(whole, settings, profile)
     order = drop_order(whole)
-    cap = profile.page_cap
-    dropped, best = _fewest_to_drop(layout, order, cap)
-    if dropped:
-        best = _fill_with_the_next(layout, order, dropped, cap) or best
-    pdf: bytes = best.write_pdf()
+    with _collector_paused():
+        dropped, best = _fewest_to_drop(layout, order, profile.page_cap)
+        if dropped:
+            best = _fill_with_the_next(layout, order, dropped, best) or best
+        pdf: bytes = best.document().write_pdf()
     log.info(
         "print edition %s, profile %s: %d pages, %d items left out, %d renders, %.2f s",
         edition.id,
         profile.name,
-        _pages(best),
+        best.count,
         dropped,
         layout.renders,
         time.perf_counter() - started,
     )
-    return PrintEdition(pdf=pdf, pages=_pages(best), left_out=dropped)
+    return PrintEdition(pdf=pdf, pages=best.count, left_out=dropped)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while WeasyPrint lays out: its boxes are a few hundred
+    thousand objects that each collection would walk again (the cycles go at the end)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def print_view(edition: Edition) -> Edition:
@@ -130,89 +147,73 @@ def drop_order(edition: Edition) -> list[Slot]:
     return [row[3] for row in (*news, *others, *events)]
 
 
-def _fewest_to_drop(layout: _Layout, order: list[Slot], cap: int) -> tuple[int, Any]:
-    """The fewest items to leave out (in ``order``) for the edition to fit ``cap`` pages.
-
-    A search over how many are left out, every step measured from a laid-out document.
-    Until both ends of the bracket are known, the next probe leaves out (or brings back)
-    items whose text would about fill the pages over (or under) the cap; then each probe
-    is interpolated from the page counts at the ends, and after two probes that moved the
-    same end it is the plain midpoint, so a poor guess cannot stall the search.
-    """
+def _fewest_to_drop(layout: _Layout, order: list[Slot], cap: int) -> tuple[int, Paginated]:
+    """The fewest items to leave out (in ``order``) for the edition to fit ``cap`` pages,
+    and that layout (``print_search``: every step measured from a laid-out document)."""
     chars = [_slot_chars(layout, slot) for slot in order]
-    lo, lo_pages = -1, 0  # the most left out that is known to be too long (-1: none yet)
-    hi, hi_doc, hi_pages = -1, None, 0  # the fewest known to fit (-1: none yet)
-    probe = layout.first_guess(order, cap)
-    same_end, last_fit = 0, None
-    while True:
-        doc = layout.render(order, probe)
-        fits = _pages(doc) <= cap
-        if fits:
-            hi, hi_doc, hi_pages = probe, doc, _pages(doc)
-        else:
-            lo, lo_pages = probe, _pages(doc)
-        if hi == 0 or hi - lo == 1:
-            return hi, hi_doc
-        if hi < 0 and lo == len(order):
-            raise RenderError(
-                f"print profile {layout.profile.name!r}: the editor's note and pinned notes "
-                f"alone take {lo_pages} pages, over its page_cap of {cap}: shorten the "
-                "editor's note, unpin a note or raise page_cap"
-            )
-        same_end = same_end + 1 if fits == last_fit else 0
-        last_fit = fits
-        if hi < 0:  # nothing fits yet: leave out about the overflow's worth
-            probe = _leave_out(chars, lo, (lo_pages - cap + 0.3) * PAGE_CHARS)
-        elif lo < 0:  # everything tried fits: bring back about the room that is left
-            probe = _bring_back(chars, hi, (cap - hi_pages + 0.5) * PAGE_CHARS)
-        elif same_end >= 2 or lo_pages == hi_pages:
-            probe = (lo + hi) // 2
-        else:
-            share = (lo_pages - cap - 0.5) / (lo_pages - hi_pages)
-            probe = min(hi - 1, max(lo + 1, lo + round(share * (hi - lo))))
+    kept = list(itertools.accumulate(reversed(chars), initial=0))[::-1]  # of order[n:]
+    fixed = sum(b.chars for b in _protected_blocks(layout))
+
+    def base_chars(n: int) -> float:
+        box = 0
+        if n:
+            titles = layout.titles(order[:n])
+            box = LEFT_OUT_CHARS + LEFT_OUT_TITLE * sum(len(t) + 2 for t in titles)
+        return fixed + kept[n] + box
+
+    estimate = Estimate(base_chars)
+    found = search(
+        lambda n: layout.render(order, n), _measure, estimate, cap, (-1, len(order) + 1, None)
+    )
+    if found is None:
+        raise RenderError(
+            f"print profile {layout.profile.name!r}: the editor's note and pinned notes "
+            f"alone take {layout.last_count} pages, over its page_cap of {cap}: shorten the "
+            "editor's note, unpin a note or raise page_cap"
+        )
+    layout.measured = estimate.measured
+    return found.fit, found.layout
 
 
-def _leave_out(chars: list[int], start: int, room: float) -> int:
-    """How many to leave out, past ``start``, for about ``room`` characters to go."""
-    n, gone = start, 0
-    while n < len(chars) and gone < room:
-        gone += chars[n]
-        n += 1
-    return max(start + 1, n)
+def _measure(laid: Paginated) -> tuple[int, float]:
+    return laid.count, laid.count - 1 + laid.last_fill()
 
 
-def _bring_back(chars: list[int], start: int, room: float) -> int:
-    """How many to leave out, under ``start``, for about ``room`` characters to come back."""
-    n, back = start, 0
-    while n > 0 and back + chars[n - 1] <= room:
-        back += chars[n - 1]
-        n -= 1
-    return max(0, min(start - 1, n))
-
-
-def _fill_with_the_next(layout: _Layout, order: list[Slot], dropped: int, cap: int) -> Any:
+def _fill_with_the_next(
+    layout: _Layout, order: list[Slot], dropped: int, fitting: Paginated
+) -> Paginated | None:
     """The first left-out article back in, as many whole paragraphs as still fit, or None.
 
-    The first probe is the paragraphs whose text would about fill the last page's room;
-    then a binary search between what fits and what does not.
+    A search over how many of its paragraphs stay out (all of them: the layout that fits;
+    none: the one left out before, too long), guided by their characters.
     """
     slot = order[dropped - 1]
-    if slot.event or layout.item_at(slot).kind != ItemKind.ARTICLE:
+    item = layout.item_at(slot) if not slot.event else None
+    if item is None or item.kind != ItemKind.ARTICLE:
         return None
     blocks = layout.blocks_of(slot)
-    whole = len(printed_item("", layout.item_at(slot), blocks).blocks)  # it did not fit so
-    best, lo, hi = None, 0, whole  # lo paragraphs fit (0: trivially), hi do not
-    room = PAGE_CHARS * 0.6 - 550
-    probe = sum(1 for total in itertools.accumulate(b.chars + 80 for b in blocks) if total <= room)
-    while hi - lo > 1:
-        mid = min(hi - 1, max(lo + 1, probe)) if probe else (lo + hi) // 2
-        probe = 0
-        doc = layout.render(order, dropped - 1, partial=(slot, mid))
-        if _pages(doc) <= cap:
-            best, lo = doc, mid
-        else:
-            hi = mid
-    return best
+    whole = len(printed_item("", item, blocks).blocks)  # it did not fit so
+    shown = list(itertools.accumulate((b.chars + 80 for b in blocks[:whole]), initial=0))
+    with_it, without = layout.measured[dropped - 1], layout.measured[dropped]
+
+    def base_chars(out: int) -> float:  # ``out`` of its paragraphs left out
+        kept = whole - out
+        return 0.0 if kept == 0 else 550 + 80 + shown[kept]
+
+    # The model through the two layouts measured: all of it, and none of it.
+    estimate = Estimate(base_chars, without, (with_it - without) / base_chars(0))
+    estimate.measured.update({0: with_it, whole: without})
+    found = search(
+        lambda out: layout.render(order, dropped - 1, partial=(slot, whole - out)),
+        _measure,
+        estimate,
+        layout.profile.page_cap,
+        (0, whole, fitting),
+    )
+    if found is None or found.fit == whole:
+        return None
+    laid: Paginated = found.layout
+    return laid
 
 
 class _Layout:
@@ -271,6 +272,8 @@ class _Layout:
             "editor_note": None if note is None else printed_item("editor", note, self.note_blocks),
         }
         self.renders = 0
+        self.last_count = 0  # pages of the last layout
+        self.measured: dict[int, float] = {}  # pages used, by how many were left out
 
     def blocks_of(self, slot: Slot) -> list[Block]:
         return self.blocks[(slot.section, slot.index)]
@@ -278,31 +281,33 @@ class _Layout:
     def item_at(self, slot: Slot) -> Item:
         return self.edition.sections[slot.section].items[slot.index]
 
-    def first_guess(self, order: list[Slot], cap: int) -> int:
-        """How many to leave out for the rest's text to fill about ``cap`` pages."""
-        room = cap * PAGE_CHARS - sum(b.chars for b in _protected_blocks(self))
-        kept = [_slot_chars(self, slot) for slot in order]
-        total = sum(kept)
-        n = 0
-        while n < len(order) and total > room:
-            total -= kept[n]
-            n += 1
-        return n
+    def render(
+        self, order: list[Slot], n: int, *, partial: tuple[Slot, int] | None = None
+    ) -> Paginated:
+        """The edition with its first ``n`` in ``order`` left out (and ``partial``'s item cut
+        to that many blocks), laid out into pages; ``.document()`` makes it printable."""
+        from digest.render.print_layout import paginate
 
-    def render(self, order: list[Slot], n: int, *, partial: tuple[Slot, int] | None = None) -> Any:
+        html = self.html_for(order, n, partial)
+        self.renders += 1
+        laid = paginate(
+            self.weasyprint.HTML(string=html, base_url=self.base_url, url_fetcher=self.fetcher),
+            self.stylesheets,
+            self.fonts,
+        )
+        self.last_count = laid.count
+        return laid
+
+    def html_for(self, order: list[Slot], n: int, partial: tuple[Slot, int] | None) -> str:
+        """The print template rendered for that selection."""
         dropped = order[:n]
-        html = self.template.render(
+        return self.template.render(
             sections=self._sections(set(dropped), partial),
             left_out=n,
             left_out_detail=self._detail(dropped),
-            left_out_titles=self._titles(dropped),
+            left_out_titles=self.titles(dropped),
             **self.context,
         )
-        self.renders += 1
-        document = self.weasyprint.HTML(
-            string=html, base_url=self.base_url, url_fetcher=self.fetcher
-        ).render(stylesheets=self.stylesheets, font_config=self.fonts)
-        return document
 
     def _sections(self, gone: set[Slot], partial: tuple[Slot, int] | None) -> list[PrintSection]:
         """The kept items as printed; a section left with nothing is not shown."""
@@ -330,7 +335,7 @@ class _Layout:
         sections = self.edition.sections
         return ", ".join(f"{counts[s]} from {sections[s].title}" for s in sorted(counts))
 
-    def _titles(self, dropped: list[Slot]) -> list[str]:
+    def titles(self, dropped: list[Slot]) -> list[str]:
         """The left-out headlines a reader can write to ask for, in the edition's order."""
         ordered = sorted(dropped, key=lambda slot: (slot.section, slot.event, slot.index))
         return [_title_of(self.edition.sections[s.section], s) for s in ordered[:LEFT_OUT_TITLES]]
@@ -360,7 +365,3 @@ def _slot_chars(layout: _Layout, slot: Slot) -> int:
 
 def _title_of(section: Section, slot: Slot) -> str:
     return (section.events if slot.event else section.items)[slot.index].title
-
-
-def _pages(document: Any) -> int:
-    return len(document.pages)
