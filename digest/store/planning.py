@@ -12,12 +12,11 @@ ever held in memory: the database does the numbering.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from digest.store.audience import first_members
 from digest.store.tables import batches, plan_groups, send_recipients, subscribers
@@ -52,29 +51,6 @@ class Placed:
     @property
     def key(self) -> str:
         return self.group.key
-
-
-@contextmanager
-def planning_connection(engine: Engine) -> Iterator[Connection]:
-    """A transaction for planning, as ``engine.begin()``. On SQLite without its foreign key
-    checks (three lookups for each of a million rows, a sixth of the write): every row the
-    plan writes is made, in this transaction, of the ids it joins from the subscribers,
-    the batches and the locked edition. SQLite changes the setting only between
-    transactions, so it is set before and put back after, whatever happens."""
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as conn:
-            yield conn
-        return
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        conn.commit()
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            conn.rollback()
-            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-            conn.commit()
 
 
 def _newcomers(edition_id: str, slugs: list[str]) -> sa.Subquery:
@@ -190,22 +166,8 @@ def _write_numbered_by_rowid(
     copied = conn.execute(sa.insert(rows).from_select(target, ordered)).rowcount
     if copied != base - 1:  # the write lock is held since the count: it cannot happen
         raise RuntimeError(f"planned {base - 1} newcomers but found {copied}")
-    seq = (rows.c.n + rows.c.shift).self_group().op("/", precedence=8)(size)
-    source = (
-        sa.select(
-            sa.literal(edition_id, sa.String(40)),
-            rows.c.subscriber_id,
-            batches.c.id,
-            subscribers.c.email,
-            subscribers.c.name,
-            rows.c.format,
-            rows.c.list_slug,
-        )
-        .select_from(rows)
-        .join(subscribers, subscribers.c.id == rows.c.subscriber_id)
-        .join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
-        .order_by(rows.c.n)
-    )
+    seq = _divided(rows.c.n + rows.c.shift, size)
+    source = _ledger_rows(edition_id, rows, seq).order_by(rows.c.n)
     written = conn.execute(sa.insert(send_recipients).from_select(TARGET, source)).rowcount
     temp.drop_all(conn)
     return int(written)
@@ -241,21 +203,34 @@ def _write_numbered_by_window(
         )
         .subquery("numbered")
     )
-    # Integer division in both databases (SQLAlchemy would render // as FLOOR(a / b)).
-    seq = numbered.c.first_seq + (numbered.c.n - 1).self_group().op("/", precedence=8)(size)
-    source = (
-        sa.select(
-            sa.literal(edition_id, sa.String(40)),
-            numbered.c.subscriber_id,
-            batches.c.id,
-            subscribers.c.email,
-            subscribers.c.name,
-            numbered.c.format,
-            numbered.c.list_slug,
-        )
-        .join(subscribers, subscribers.c.id == numbered.c.subscriber_id)
-        .join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
-    )
+    seq = numbered.c.first_seq + _divided(numbered.c.n - 1, size)
+    source = _ledger_rows(edition_id, numbered, seq)
     written = conn.execute(sa.insert(send_recipients).from_select(TARGET, source)).rowcount
     conn.execute(sa.delete(plan_groups).where(plan_groups.c.edition_id == edition_id))
     return int(written)
+
+
+def _divided(numerator: sa.ColumnElement[int], size: int) -> sa.ColumnElement[int]:
+    """Integer division in both databases (SQLAlchemy would render // as FLOOR(a / b))."""
+    return numerator.self_group().op("/", precedence=8)(size)
+
+
+def _ledger_rows(
+    edition_id: str, rows: sa.Table | sa.Subquery, seq: sa.ColumnElement[int]
+) -> sa.Select[tuple[object, ...]]:
+    """The ledger's rows for numbered ``rows`` (subscriber_id, format, list_slug), each
+    into the edition's batch ``seq`` gives it, with the address and name it is sent to."""
+    return (
+        sa.select(
+            sa.literal(edition_id, sa.String(40)),
+            rows.c.subscriber_id,
+            batches.c.id,
+            subscribers.c.email,
+            subscribers.c.name,
+            rows.c.format,
+            rows.c.list_slug,
+        )
+        .select_from(rows)
+        .join(subscribers, subscribers.c.id == rows.c.subscriber_id)
+        .join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
+    )
