@@ -12,9 +12,12 @@ Timings on a shared 2-core machine are noisy, so each figure is printed beside t
 baselines measured in the same run (their medians of 3): parsing the same CSV with the
 csv module alone, and starting ``python -c "import digest"``. The "x csv" column is a
 figure over the csv baseline, which compares across machines and loads; "CPU s" is
-this process's CPU time (not the PostgreSQL server's), steadier than the wall clock
-when other jobs share the cores; "before" is the same step measured before the
-issue-18 work (see BEFORE); "RSS MB" is the peak so far.
+this process's CPU time, steadier than the wall clock when other jobs share the cores;
+"server CPU s" is the PostgreSQL server's (every process of it, from /proc: a server on
+this machine that the bench may read, as scripts/with-postgres starts; "-" otherwise),
+and this process's and the server's together are most of an import's seconds on a quiet
+machine; "before" is the same step measured before the issue-18 work (see BEFORE);
+"RSS MB" is the peak so far.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
 import random
 import resource
 import statistics
@@ -113,6 +117,35 @@ def fresh_database(url: str) -> tuple[str, sa.Engine | None, str | None]:
     return parsed.set(database=name).render_as_string(hide_password=False), admin, name
 
 
+def server_cpu(engine: sa.Engine) -> Callable[[], float | None]:
+    """The CPU seconds so far of the PostgreSQL server behind ``engine``: its postmaster's
+    and every child's (a backend that has exited is in the postmaster's children's
+    times); a reader giving None for SQLite or a server whose /proc the bench cannot read."""
+    if engine.dialect.name != "postgresql":
+        return lambda: None
+    try:
+        with engine.connect() as conn:
+            data = Path(str(conn.exec_driver_sql("SHOW data_directory").scalar()))
+        postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    except (sa.exc.DBAPIError, OSError, ValueError):
+        return lambda: None
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def seconds() -> float | None:
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # utime, stime, cutime, cstime after the command's ")": fields 14 to 17
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # a process that ended meanwhile
+            if postmaster in (int(stat.parent.name), int(fields[1])):
+                total += sum(int(f) for f in fields[11:15])
+        return total / tick
+
+    return seconds if seconds() else lambda: None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -144,8 +177,17 @@ def run(rows: int, url: str, folder: Path) -> None:
         f"{parse:.3f} s; python -c 'import digest' {startup:.3f} s\n"
     )
 
-    def run_import(path: Path) -> tuple[float, float, str]:
-        start, cpu = time.perf_counter(), time.process_time()
+    served = server_cpu(engine)
+
+    def measured(step: Callable[[], str]) -> tuple[float, float, float | None, str]:
+        """The step's seconds, this process's CPU seconds, the server's, and its note."""
+        start, cpu, server = time.perf_counter(), time.process_time(), served()
+        note = step()
+        took, cpu = time.perf_counter() - start, time.process_time() - cpu
+        after = served()
+        return took, cpu, None if server is None or after is None else after - server, note
+
+    def run_import(path: Path) -> str:
         report = import_csv(
             App(settings, engine),
             path,
@@ -155,35 +197,31 @@ def run(rows: int, url: str, folder: Path) -> None:
             dry_run=False,
             now=NOW,
         )
-        took, cpu = time.perf_counter() - start, time.process_time() - cpu
         return (
-            took,
-            cpu,
-            (
-                f"added {report.added}, unchanged {report.unchanged}, "
-                f"rejected {len(report.rejected)}"
-            ),
+            f"added {report.added}, unchanged {report.unchanged}, rejected {len(report.rejected)}"
         )
 
-    results: list[Result] = []
-    took, cpu, note = run_import(source)
-    results.append(("import", took, cpu, note, peak_rss_mb()))
-    start, cpu = time.perf_counter(), time.process_time()
     out = io.StringIO()
-    count = export_csv(App(settings, engine), out, list_slug="weekly", status=None)
-    took, cpu = time.perf_counter() - start, time.process_time() - cpu
-    results.append(("export", took, cpu, f"{count} rows", peak_rss_mb()))
+
+    def run_export() -> str:
+        count = export_csv(App(settings, engine), out, list_slug="weekly", status=None)
+        return f"{count} rows"
+
+    results: list[Result] = []
+    results.append(("import", *measured(lambda: run_import(source)), peak_rss_mb()))
+    results.append(("export", *measured(run_export), peak_rss_mb()))
     exported = folder / "export.csv"
     exported.write_text(out.getvalue(), encoding="utf-8")
-    del out
-    took, cpu, note = run_import(exported)
-    results.append(("re-import of the export", took, cpu, note, peak_rss_mb()))
+    out.close()  # its text is in the file now
+    again = measured(lambda: run_import(exported))
+    results.append(("re-import of the export", *again, peak_rss_mb()))
     engine.dispose()
     report(dialect, rows, parse, results)
 
 
-# step, seconds, CPU seconds of this process, what it did, peak RSS so far
-Result = tuple[str, float, float, str, float]
+# step, seconds, CPU seconds of this process, of the server (None: not measured), what it
+# did, peak RSS so far
+Result = tuple[str, float, float, float | None, str, float]
 
 
 def report(dialect: str, rows: int, parse: float, results: list[Result]) -> None:
@@ -192,21 +230,22 @@ def report(dialect: str, rows: int, parse: float, results: list[Result]) -> None
     targets = {"import": IMPORT_TARGET.get(dialect), "export": EXPORT_TARGET}
     targets["re-import of the export"] = targets["import"]
     print(
-        "| step | seconds | x csv | CPU s | rows/s | before s | before CPU s | target | verdict ",
-        end="",
+        "| step | seconds | x csv | CPU s | server CPU s | rows/s | before s | before CPU s "
+        "| target | verdict | result | RSS |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|"
     )
-    print("| result | RSS |\n|---|---:|---:|---:|---:|---:|---:|---|---|---|---:|")
-    for name, seconds, cpu, note, rss in results:
+    for name, seconds, cpu, server, note, rss in results:
         target = targets.get(name)
         verdict = "" if target is None else ("PASS" if seconds < target else "OVER")
         was = f"{before[name]:.2f}" if name in before else "-"
         was_cpu = f"{before_cpu[name]:.2f}" if name in before_cpu else "-"
         print(
-            f"| {name} | {seconds:.2f} | {seconds / parse:.0f} | {cpu:.2f} | {rows / seconds:,.0f} "
+            f"| {name} | {seconds:.2f} | {seconds / parse:.0f} | {cpu:.2f} "
+            f"| {'-' if server is None else f'{server:.2f}'} | {rows / seconds:,.0f} "
             f"| {was} | {was_cpu} "
             f"| {f'< {target:.0f} s' if target else '-'} | {verdict} | {note} | {rss:.0f} |"
         )
-    rss = max(r[4] for r in results)
+    rss = max(r[5] for r in results)
     was = f" (before: {before['rss']} MB)" if "rss" in before else ""
     verdict = "PASS" if rss < RSS_TARGET_MB else "OVER"
     print(f"\nPeak RSS {rss:.0f} MB{was}: {verdict} (target < {RSS_TARGET_MB:.0f} MB)")
