@@ -44,3 +44,17 @@ def test_a_small_send_or_another_transport_keeps_to_threads(make_project) -> Non
     settings.delivery.processes = 3
     assert process_count(settings, 500, "outbox") == 3
     assert process_count(settings, 60, "outbox") == 2  # 25 batches a process at least
+
+
+def test_one_process_a_core_only_for_a_send_of_two_hundred_batches(
+    make_project, monkeypatch
+) -> None:
+    """With delivery.processes 0 (one per core) the threads alone send up to 199 batches:
+    two processes' start (their imports) cost more than the second core brought there."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    settings = make_project("").settings()
+    assert settings.delivery.processes == 0
+    assert process_count(settings, 199, "sendgrid") == 1
+    assert process_count(settings, 200, "sendgrid") == 2
+    settings.delivery.processes = 2  # asked for: from 50 batches
+    assert process_count(settings, 50, "sendgrid") == 2
