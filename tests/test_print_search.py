@@ -66,6 +66,25 @@ def test_the_pdf_is_the_one_the_definition_gives(edition: Edition, cap: int) -> 
     assert result.pdf == expected.write_pdf()
 
 
+def test_a_layout_stopped_past_the_cap_is_one_that_takes_more_pages() -> None:
+    """The search stops laying out a candidate once its first pass (the contents' page
+    numbers still empty) is past the cap; the whole layout is past it too."""
+    settings = golden_settings()
+    edition = make_edition()
+    for cap in (2, 5):
+        profile = PrintProfile(name="p", page_cap=cap, inside_note=INSIDE_NOTE)
+        whole = printing.print_view(edition)
+        layout = printing._Layout(whole, settings, profile)
+        order = printing.drop_order(whole)
+        boundary = printing.render_print(edition, settings, profile).left_out
+        for n in (boundary - 1, boundary - 2):  # the two nearest the boundary, too long
+            laid = layout.render(order, n)
+            assert not laid.whole and laid.count == cap + 1
+            assert len(plain(layout, order, n).pages) > cap
+            with pytest.raises(ValueError, match="cannot be printed"):
+                laid.document()
+
+
 def steps(
     boundary: int, top: int, off: int = 0, slope: float = 1.0
 ) -> tuple[int | None, list[int]]:

@@ -166,9 +166,10 @@ def _fewest_to_drop(layout: _Layout, order: list[Slot], cap: int) -> tuple[int, 
         lambda n: layout.render(order, n), _measure, estimate, cap, (-1, len(order) + 1, None)
     )
     if found is None:
+        alone = layout.render(order, len(order), whole=True).count
         raise RenderError(
             f"print profile {layout.profile.name!r}: the editor's note and pinned notes "
-            f"alone take {layout.last_count} pages, over its page_cap of {cap}: shorten the "
+            f"alone take {alone} pages, over its page_cap of {cap}: shorten the "
             "editor's note, unpin a note or raise page_cap"
         )
     layout.measured = estimate.measured
@@ -272,7 +273,6 @@ class _Layout:
             "editor_note": None if note is None else printed_item("editor", note, self.note_blocks),
         }
         self.renders = 0
-        self.last_count = 0  # pages of the last layout
         self.measured: dict[int, float] = {}  # pages used, by how many were left out
 
     def blocks_of(self, slot: Slot) -> list[Block]:
@@ -282,10 +282,16 @@ class _Layout:
         return self.edition.sections[slot.section].items[slot.index]
 
     def render(
-        self, order: list[Slot], n: int, *, partial: tuple[Slot, int] | None = None
+        self,
+        order: list[Slot],
+        n: int,
+        *,
+        partial: tuple[Slot, int] | None = None,
+        whole: bool = False,
     ) -> Paginated:
         """The edition with its first ``n`` in ``order`` left out (and ``partial``'s item cut
-        to that many blocks), laid out into pages; ``.document()`` makes it printable."""
+        to that many blocks), laid out into pages; ``.document()`` makes it printable. Past
+        the page cap the layout stops (unless ``whole``): that is all a search needs."""
         from digest.render.print_layout import paginate
 
         html = self.html_for(order, n, partial)
@@ -294,8 +300,8 @@ class _Layout:
             self.weasyprint.HTML(string=html, base_url=self.base_url, url_fetcher=self.fetcher),
             self.stylesheets,
             self.fonts,
+            None if whole else self.profile.page_cap,
         )
-        self.last_count = laid.count
         return laid
 
     def html_for(self, order: list[Slot], n: int, partial: tuple[Slot, int] | None) -> str:

@@ -40,6 +40,7 @@ class Paginated:
     pages: list[Any]  # page boxes
     options: dict[str, Any]
     color_profiles: dict[str, Any]
+    whole: bool = True  # False: stopped past ``most`` pages, at least ``count`` more to come
 
     @property
     def count(self) -> int:
@@ -54,6 +55,8 @@ class Paginated:
 
     def document(self) -> Document:
         """The printable document (its margin boxes laid out): do it once."""
+        if not self.whole:
+            raise ValueError("a layout stopped past its page limit cannot be printed")
         font_config = self.context.font_config
         rendering = Document(
             [Page(box) for box in _finish(self.html, self.pages, self.context)],
@@ -67,9 +70,12 @@ class Paginated:
         return rendering
 
 
-def paginate(html: HTML, stylesheets: list[CSS], font_config: FontConfiguration) -> Paginated:
+def paginate(
+    html: HTML, stylesheets: list[CSS], font_config: FontConfiguration, most: int | None = None
+) -> Paginated:
     """``html`` laid out into pages, as ``html.render(stylesheets=..., font_config=...)``
-    lays it out, without the margin boxes."""
+    lays it out, without the margin boxes; with ``most``, the layout stops once it is
+    known to take more pages than that (``whole`` is False then)."""
     options = DEFAULT_OPTIONS.copy()
     options["stylesheets"] = stylesheets
     counter_style = CounterStyle()
@@ -86,12 +92,17 @@ def paginate(html: HTML, stylesheets: list[CSS], font_config: FontConfiguration)
         counter_style,
         context.footnotes,
     )
-    pages = _pages(html, root_box, context)
-    return Paginated(html, context, pages, options, color_profiles)
+    pages, whole = _pages(html, root_box, context, most)
+    return Paginated(html, context, pages, options, color_profiles, whole)
 
 
-def _pages(html: HTML, root_box: Any, context: Any) -> list[Any]:
-    """The first half of ``layout_document``: paginate until page-based counters settle."""
+def _pages(html: HTML, root_box: Any, context: Any, most: int | None) -> tuple[list[Any], bool]:
+    """The first half of ``layout_document``: paginate until page-based counters settle.
+
+    The first pass lays out the contents' page numbers (``target-counter``) empty, as they
+    are not known yet; later passes only fill them in. So a first pass already past
+    ``most`` pages is a document past ``most`` pages: stop there (False).
+    """
     initialize_page_maker(context, root_box)
     pages: list[Any] = []
     original_footnotes: list[Any] = []
@@ -102,7 +113,14 @@ def _pages(html: HTML, root_box: Any, context: Any) -> list[Any]:
         initial_total_pages = actual_total_pages
         if loop == 0:
             original_footnotes = context.footnotes.copy()
-        pages = list(make_all_pages(context, root_box, html, pages))
+            made: list[Any] = []
+            for page in make_all_pages(context, root_box, html, pages):
+                made.append(page)
+                if most is not None and len(made) > most:
+                    return made, False
+            pages = made
+        else:
+            pages = list(make_all_pages(context, root_box, html, pages))
         actual_total_pages = len(pages)
         reloop_content = False
         reloop_pages = False
@@ -115,7 +133,7 @@ def _pages(html: HTML, root_box: Any, context: Any) -> list[Any]:
                 reloop_pages = initial_total_pages != actual_total_pages
         if not reloop_content and not reloop_pages:
             break
-    return pages
+    return pages, True
 
 
 def _finish(html: HTML, pages: list[Any], context: Any) -> Iterator[Any]:
