@@ -223,3 +223,9 @@ def test_an_http_proxy_from_the_environment_is_used(
     assert headers["Host"] == "sendgrid.invalid:8080"
     assert headers["Proxy-Authorization"] == "Basic dXNlcjpzZWNyZXQ="
     assert server.connections == 1
+
+
+def test_a_host_that_is_no_url_is_a_retry_not_an_uncertain_batch() -> None:
+    outcome = _transport("localhost:8080").send(_batch())
+    assert outcome.kind == "retry"
+    assert "not an http(s) URL" in outcome.reason

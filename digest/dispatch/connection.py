@@ -67,9 +67,9 @@ class KeptAlive:
 
     def __init__(self, base_url: str, timeout: float) -> None:
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url!r}")
-        self.scheme, self.host, self.port = parts.scheme, parts.hostname, parts.port
+        # Told at each post, as urllib told it: a request that never went out.
+        self.unusable = "" if parts.scheme in ("http", "https") and parts.hostname else base_url
+        self.scheme, self.host, self.port = parts.scheme, parts.hostname or "", parts.port
         self.netloc = parts.netloc.rpartition("@")[2]
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
@@ -80,6 +80,8 @@ class KeptAlive:
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> Answer:
         """One POST of ``body`` to the base URL's ``path``: its answer, or NotSent or
         NoAnswer. Other exceptions (a bug) pass through, the connection closed."""
+        if self.unusable:
+            raise NotSent(f"not an http(s) URL: {self.unusable!r}")
         conn = self._ready()
         target = self.prefix + path
         if self._absolute:
