@@ -167,7 +167,7 @@ def _write_numbered_by_rowid(
     if copied != base - 1:  # the write lock is held since the count: it cannot happen
         raise RuntimeError(f"planned {base - 1} newcomers but found {copied}")
     seq = _divided(rows.c.n + rows.c.shift, size)
-    source = _ledger_rows(edition_id, rows, seq).order_by(rows.c.n)
+    source = _ledger_rows(edition_id, rows, seq, subscribers).order_by(rows.c.n)
     written = conn.execute(sa.insert(send_recipients).from_select(TARGET, source)).rowcount
     temp.drop_all(conn)
     return int(written)
@@ -186,10 +186,13 @@ def _write_numbered_by_window(
         ],
     )
     rows = _newcomers(edition_id, slugs)
-    # Numbered narrow (the sort carries ids, not addresses and names), then joined back.
+    # The address and name carried through the numbering (joined back from the
+    # subscribers, a million index look-ups cost more than the wider sort).
     numbered = (
         sa.select(
             rows.c.subscriber_id,
+            rows.c.email,
+            rows.c.name,
             rows.c.format,
             rows.c.list_slug,
             plan_groups.c.first_seq,
@@ -204,7 +207,7 @@ def _write_numbered_by_window(
         .subquery("numbered")
     )
     seq = numbered.c.first_seq + _divided(numbered.c.n - 1, size)
-    source = _ledger_rows(edition_id, numbered, seq)
+    source = _ledger_rows(edition_id, numbered, seq, numbered)
     written = conn.execute(sa.insert(send_recipients).from_select(TARGET, source)).rowcount
     conn.execute(sa.delete(plan_groups).where(plan_groups.c.edition_id == edition_id))
     return int(written)
@@ -216,21 +219,23 @@ def _divided(numerator: sa.ColumnElement[int], size: int) -> sa.ColumnElement[in
 
 
 def _ledger_rows(
-    edition_id: str, rows: sa.Table | sa.Subquery, seq: sa.ColumnElement[int]
+    edition_id: str,
+    rows: sa.Table | sa.Subquery,
+    seq: sa.ColumnElement[int],
+    people: sa.Table | sa.Subquery,
 ) -> sa.Select[tuple[object, ...]]:
     """The ledger's rows for numbered ``rows`` (subscriber_id, format, list_slug), each
-    into the edition's batch ``seq`` gives it, with the address and name it is sent to."""
-    return (
-        sa.select(
-            sa.literal(edition_id, sa.String(40)),
-            rows.c.subscriber_id,
-            batches.c.id,
-            subscribers.c.email,
-            subscribers.c.name,
-            rows.c.format,
-            rows.c.list_slug,
-        )
-        .select_from(rows)
-        .join(subscribers, subscribers.c.id == rows.c.subscriber_id)
-        .join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
-    )
+    into the edition's batch ``seq`` gives it; the address and name from ``people``: the
+    rows themselves, or the subscribers joined back by id."""
+    query = sa.select(
+        sa.literal(edition_id, sa.String(40)),
+        rows.c.subscriber_id,
+        batches.c.id,
+        people.c.email,
+        people.c.name,
+        rows.c.format,
+        rows.c.list_slug,
+    ).select_from(rows)
+    if people is not rows:
+        query = query.join(people, people.c.id == rows.c.subscriber_id)
+    return query.join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
