@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 import resource
 import shutil
@@ -189,6 +190,22 @@ def whole_build(
         return result
 
     return run
+
+
+PRINT_LAYOUTS_BEFORE = 4  # for this edition at page_cap 6, the tree of commit ebcfa59
+
+
+class PrintLayouts(logging.Handler):
+    """The layouts each print edition took, from render_print's log line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: list[int] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        if isinstance(args, tuple) and "renders" in str(record.msg) and len(args) > 4:
+            self.counts.append(int(args[4]))
 
 
 def cpu_baseline() -> object:
@@ -371,10 +388,18 @@ def main() -> None:
     print("In this process (baseline: the fixed workload, timed just before each measure):\n")
     print("| measure | median ms | p90 ms | baseline ms | x baseline | before ms (x) | target | |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
+    layouts = PrintLayouts()
+    logging.getLogger("digest.render.print").addHandler(layouts)
+    logging.getLogger("digest.render.print").setLevel(logging.INFO)
     for name, fn, target, key, many in stages:
         base = statistics.median(timed(cpu_baseline, 5, 1))
         runs, warmups = (args.runs, args.warmups) if many else (args.build_runs, 1)
         print(row(name, timed(fn, runs, warmups), base, target, key))
+    if layouts.counts:
+        print(
+            f"\nWeasyPrint layouts per print edition laid out: {max(layouts.counts)} "
+            f"(the page-cap search; {PRINT_LAYOUTS_BEFORE} before issue 18's search)"
+        )
 
     size = len(email.html.encode())
     print(

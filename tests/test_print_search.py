@@ -10,6 +10,8 @@ fewer does not), then the most whole paragraphs of the next story that still fit
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from digest.models import Edition, ItemKind
 from digest.render import print as printing
 from digest.render.print_body import printed_item
 from digest.render.print_search import Estimate, search
+from digest.render.templates import templates_dir
 from tests.golden_edition import golden_settings
 from tests.test_print_inside import INSIDE_NOTE, make_edition
 
@@ -83,6 +86,22 @@ def test_a_layout_stopped_past_the_cap_is_one_that_takes_more_pages() -> None:
             assert len(plain(layout, order, n).pages) > cap
             with pytest.raises(ValueError, match="cannot be printed"):
                 laid.document()
+
+
+def test_the_stylesheet_is_parsed_once_for_each_text_of_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    first = printing._stylesheets("letter", None)
+    assert printing._stylesheets("letter", None) is first
+    assert printing._stylesheets("a4", None) is not first
+    css = (templates_dir() / printing.STYLESHEET).read_text(encoding="utf-8")
+    # Parsed without a font configuration: right only while print.css loads no fonts.
+    assert "@font-face" not in css and "@import" not in css
+    shutil.copytree(templates_dir(), tmp_path / "templates")
+    edited = tmp_path / "templates" / printing.STYLESHEET
+    edited.write_text(css + "\nh1 { font-size: 30pt; }\n", encoding="utf-8")
+    monkeypatch.setattr(printing, "templates_dir", lambda: tmp_path / "templates")
+    assert printing._stylesheets("letter", None) is not first
 
 
 def steps(

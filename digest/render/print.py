@@ -16,6 +16,7 @@ paragraphs fit, saying how many more it has, and the last page lists what was le
 from __future__ import annotations
 
 import gc
+import hashlib
 import itertools
 import logging
 import time
@@ -239,16 +240,7 @@ class _Layout:
         self.template = html_env().get_template(TEMPLATE)
         self.fetcher = URLFetcher(allowed_protocols=LOCAL_SCHEMES, timeout=1)
         self.base_url = str(templates_dir() / "print") + "/"
-        self.stylesheets = [
-            weasyprint.CSS(
-                filename=str(templates_dir() / STYLESHEET),
-                url_fetcher=self.fetcher,
-                font_config=self.fonts,
-            ),
-            weasyprint.CSS(
-                string=f"@page {{ size: {PAGE_SIZES[profile.paper]}; }}", font_config=self.fonts
-            ),
-        ]
+        self.stylesheets = _stylesheets(profile.paper, self.fetcher)
         self.blocks: dict[tuple[int, int], list[Block]] = {
             (s, i): item_blocks(item)
             for s, section in enumerate(edition.sections)
@@ -345,6 +337,26 @@ class _Layout:
         """The left-out headlines a reader can write to ask for, in the edition's order."""
         ordered = sorted(dropped, key=lambda slot: (slot.section, slot.event, slot.index))
         return [_title_of(self.edition.sections[s.section], s) for s in ordered[:LEFT_OUT_TITLES]]
+
+
+_parsed: dict[tuple[bytes, str], list[Any]] = {}
+
+
+def _stylesheets(paper: str, fetcher: Any) -> list[Any]:
+    """``print.css`` and the page size, parsed once a process for each text of the file
+    (staff may edit it). A parsed stylesheet is only read by a layout; it keeps a font
+    configuration only for ``@font-face`` and ``@import`` rules, which print.css has none of
+    (a test holds it to that)."""
+    import weasyprint
+
+    path = templates_dir() / STYLESHEET
+    key = (hashlib.sha256(path.read_bytes()).digest(), paper)
+    if key not in _parsed:
+        _parsed[key] = [
+            weasyprint.CSS(filename=str(path), url_fetcher=fetcher),
+            weasyprint.CSS(string=f"@page {{ size: {PAGE_SIZES[paper]}; }}"),
+        ]
+    return _parsed[key]
 
 
 def _protected_blocks(layout: _Layout) -> list[Block]:
