@@ -52,7 +52,9 @@ from digest.store import open_engine
 from digest.store.editions import save_edition
 from digest.store.tables import batches, send_recipients
 
-TARGET_S = 4.0  # planning's share of the 20 s for a million (issue 18)
+# Planning's share of a million's plan + deliver (issue 18: < 20 s on SQLite, < 25 s on
+# PostgreSQL; delivering alone takes about 27 s now).
+TARGET_S = {"sqlite": 5.0, "postgresql": 12.0}
 # Seconds before the temporary-table numbering, measured on this 2-core machine with
 # others' jobs running (load 4 to 6), 2026-12-01/02: SQLite 14.4 s (12.8 CPU s) for a
 # million; PostgreSQL, whose plan is the same statement as before, 13.8 s and 124.3 s.
@@ -173,8 +175,9 @@ def main() -> None:
                 flush=True,
             )
             if n == 1_000_000:
-                word = "PASS" if plan_s < TARGET_S else "OVER"
-                verdicts.append(f"{word}: a million planned in {plan_s:.1f} s (< {TARGET_S:g} s)")
+                target = TARGET_S[r["database"]]
+                word = "PASS" if plan_s < target else "OVER"
+                verdicts.append(f"{word}: a million planned in {plan_s:.1f} s (< {target:g} s)")
     finally:
         if not args.stored:
             shutil.rmtree(stored, ignore_errors=True)

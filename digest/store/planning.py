@@ -1,7 +1,8 @@
-"""The SQL of planning a send, in two statements whatever the list's size: the newcomers
-(who :func:`audience.first_members` names and the edition's ledger does not hold yet)
-counted by what decides their batch, then all of them written into the ledger by one
-``INSERT … SELECT``, each row numbered within its bucket to find its batch.
+"""The SQL of planning a send, in a few statements whatever the list's size: the
+newcomers (who :func:`audience.first_members` names and the edition's ledger does not
+hold yet) counted by what decides their batch, then all of them written into the ledger
+by one ``INSERT … SELECT``, each row numbered within its bucket to find its batch (on
+PostgreSQL both read one copy of the newcomers, made first).
 
 A group is one combination of format, print profile, chosen sections and timezone; the
 planner puts each group in a bucket (a variant and a zone: several groups may share one)
@@ -75,9 +76,40 @@ def _key_of(rows: sa.Subquery) -> sa.ColumnElement[str]:
     return key
 
 
+# PostgreSQL: the newcomers copied once, counted and numbered from the copy (finding
+# them again to write them was a second pass over the memberships).
+_copied = sa.Table(
+    "plan_newcomers",
+    sa.MetaData(),
+    sa.Column("subscriber_id", sa.Integer),
+    sa.Column("email", sa.String(320)),
+    sa.Column("name", sa.Text),
+    sa.Column("format", sa.String(10)),
+    sa.Column("list_slug", sa.String(100)),
+    sa.Column("profile", sa.String(100)),
+    sa.Column("timezone", sa.String(64)),
+    sa.Column("sections", sa.Text),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
+def _newcomers_of(conn: Connection, edition_id: str, slugs: list[str]) -> sa.Subquery:
+    """The newcomers, as :func:`newcomer_groups` counted them in this transaction."""
+    if conn.dialect.name != "postgresql":
+        return _newcomers(edition_id, slugs)
+    return sa.select(_copied).subquery("newcomers")
+
+
 def newcomer_groups(conn: Connection, edition_id: str, slugs: list[str]) -> list[Group]:
     """The newcomers on ``slugs``, counted per group."""
     rows = _newcomers(edition_id, slugs)
+    if conn.dialect.name == "postgresql":
+        _copied.drop(conn, checkfirst=True)
+        _copied.create(conn)
+        conn.execute(sa.insert(_copied).from_select(list(rows.c.keys()), sa.select(rows)))
+        conn.exec_driver_sql("ANALYZE plan_newcomers")  # nothing else tells its planner
+        rows = _newcomers_of(conn, edition_id, slugs)
     columns = (rows.c.format, rows.c.profile, rows.c.sections, rows.c.timezone)
     first = sa.func.min(rows.c.subscriber_id)
     query = sa.select(*columns, sa.func.count(), first).group_by(*columns).order_by(first)
@@ -185,7 +217,7 @@ def _write_numbered_by_window(
             for p in placed
         ],
     )
-    rows = _newcomers(edition_id, slugs)
+    rows = _newcomers_of(conn, edition_id, slugs)
     # The address and name carried through the numbering (joined back from the
     # subscribers, a million index look-ups cost more than the wider sort).
     numbered = (
