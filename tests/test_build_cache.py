@@ -67,7 +67,7 @@ class Calls:
 def _counting(monkeypatch: pytest.MonkeyPatch) -> Calls:
     """Count what is rendered afresh, from now until the monkeypatch is undone."""
     seen = Calls()
-    # Every WeasyPrint layout, HTML.render's and the page-cap search's, starts here.
+    # Every WeasyPrint layout starts here (each goes through HTML.render).
     real_print, real_layout, real_inline = (
         printing.render_print,
         Document._build_layout_context.__func__,  # type: ignore[attr-defined]

@@ -1,7 +1,7 @@
 """The page-cap search lays out few candidates and prints what the slow way would print.
 
-``render_print`` paginates candidates without their running head and foot and prints one
-(``print_layout``); a model of characters per page picks which to try (``print_search``).
+``render_print`` lays candidates out and prints one; a model of characters per page picks
+which to try (``print_search``).
 Here the PDF is held to the bytes WeasyPrint's own ``HTML.render().write_pdf()`` gives for
 the answer, and the answer to the definition: the fewest left out that fit the cap (one
 fewer does not), then the most whole paragraphs of the next story that still fit.
@@ -67,25 +67,6 @@ def test_the_pdf_is_the_one_the_definition_gives(edition: Edition, cap: int) -> 
     assert len(expected.pages) <= cap
     assert result.pages == len(expected.pages)
     assert result.pdf == expected.write_pdf()
-
-
-def test_a_layout_stopped_past_the_cap_is_one_that_takes_more_pages() -> None:
-    """The search stops laying out a candidate once its first pass (the contents' page
-    numbers still empty) is past the cap; the whole layout is past it too."""
-    settings = golden_settings()
-    edition = make_edition()
-    for cap in (2, 5):
-        profile = PrintProfile(name="p", page_cap=cap, inside_note=INSIDE_NOTE)
-        whole = printing.print_view(edition)
-        layout = printing._Layout(whole, settings, profile)
-        order = printing.drop_order(whole)
-        boundary = printing.render_print(edition, settings, profile).left_out
-        for n in (boundary - 1, boundary - 2):  # the two nearest the boundary, too long
-            laid = layout.render(order, n)
-            assert not laid.whole and laid.count == cap + 1
-            assert len(plain(layout, order, n).pages) > cap
-            with pytest.raises(ValueError, match="cannot be printed"):
-                laid.document()
 
 
 def test_the_stylesheet_is_parsed_once_for_each_text_of_it(

@@ -151,11 +151,11 @@ def test_sending_never_renders_again(ready, monkeypatch) -> None:
     def no_render(*_args, **_kwargs):
         raise AssertionError("rendered during send")
 
-    # Where every render ends up, looked up at call time: MJML, the CSS inliner, the PDF.
+    # Where every render goes, looked up at call time: MJML, the CSS inliner, the PDF.
     for target in (
         "digest.render.html.mjml2html",
         "premailer.Premailer.transform",
-        "weasyprint.HTML.write_pdf",
+        "weasyprint.HTML.render",  # every print layout starts here
     ):
         monkeypatch.setattr(target, no_render)
     from digest.render import render_email

@@ -167,7 +167,7 @@ def _fewest_to_drop(layout: _Layout, order: list[Slot], cap: int) -> tuple[int, 
         lambda n: layout.render(order, n), _measure, estimate, cap, (-1, len(order) + 1, None)
     )
     if found is None:
-        alone = layout.render(order, len(order), whole=True).count
+        alone = layout.render(order, len(order)).count
         raise RenderError(
             f"print profile {layout.profile.name!r}: the editor's note and pinned notes "
             f"alone take {alone} pages, over its page_cap of {cap}: shorten the "
@@ -274,27 +274,19 @@ class _Layout:
         return self.edition.sections[slot.section].items[slot.index]
 
     def render(
-        self,
-        order: list[Slot],
-        n: int,
-        *,
-        partial: tuple[Slot, int] | None = None,
-        whole: bool = False,
+        self, order: list[Slot], n: int, *, partial: tuple[Slot, int] | None = None
     ) -> Paginated:
         """The edition with its first ``n`` in ``order`` left out (and ``partial``'s item cut
-        to that many blocks), laid out into pages; ``.document()`` makes it printable. Past
-        the page cap the layout stops (unless ``whole``): that is all a search needs."""
+        to that many blocks), laid out into pages."""
         from digest.render.print_layout import paginate
 
         html = self.html_for(order, n, partial)
         self.renders += 1
-        laid = paginate(
+        return paginate(
             self.weasyprint.HTML(string=html, base_url=self.base_url, url_fetcher=self.fetcher),
             self.stylesheets,
             self.fonts,
-            None if whole else self.profile.page_cap,
         )
-        return laid
 
     def html_for(self, order: list[Slot], n: int, partial: tuple[Slot, int] | None) -> str:
         """The print template rendered for that selection."""
