@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Row
 
 from digest.chunks import batched
 from digest.config import ListSettings
+from digest.errors import AudienceError
 from digest.models import Recipient
 from digest.store.sql import column_array, one_of
 from digest.store.tables import lists, memberships, subscribers, suppressions
@@ -146,9 +147,17 @@ def add_membership(
 
 
 def add_memberships(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many memberships (the same columns in each) in bulk statements."""
+    """Insert many memberships (the same columns in each) in bulk statements. Every list
+    they name must be in the lists table: this is the one check of it (no foreign key does
+    it, migration 0020), so every membership is written through here."""
     from digest.store import bulk  # it imports this module's Marks
 
+    named = {row["list_slug"] for row in rows}
+    known = set(conn.execute(sa.select(lists.c.slug).where(lists.c.slug.in_(named))).scalars())
+    if unknown := sorted(named - known):
+        raise AudienceError(
+            f"no list {unknown[0]!r} in the database: add it to config.toml's [[lists]]"
+        )
     bulk.add_memberships(conn, rows)
 
 

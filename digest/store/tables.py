@@ -137,7 +137,8 @@ memberships = sa.Table(
     "memberships",
     metadata,
     sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id"), primary_key=True),
-    sa.Column("list_slug", sa.String(100), sa.ForeignKey("lists.slug"), primary_key=True),
+    # no foreign key (migration 0020): store.audience.add_memberships checks the list
+    sa.Column("list_slug", sa.String(100), primary_key=True),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("format", sa.String(10), nullable=False),
     sa.Column("profile", sa.String(100), nullable=True),
