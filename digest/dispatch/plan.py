@@ -50,7 +50,7 @@ def plan_send(
     """
     settings = app.settings
     size = settings.delivery.batch_size
-    with app.engine.begin() as conn:
+    with planning.planning_connection(app.engine) as conn:
         audience.sync_lists(conn, settings.lists)
         plan = SendPlan(edition, slugs, transport)
         ledger.lock_edition(conn, edition.id)
