@@ -29,7 +29,7 @@ from digest.audience.tokens import Keyring
 from digest.errors import AudienceError
 from digest.staff import audit
 from digest.store import audience as store
-from digest.store import ledger
+from digest.store import editions, ledger
 from digest.store.mailing import address_of
 from digest.store.tables import (
     audit_log,
@@ -87,6 +87,8 @@ def forget(engine: Engine, keys: Keyring, address: str, *, who: str, now: dateti
     _, key = _key(address)
     mark = keys.forgotten(key)[0]
     with engine.begin() as conn:
+        # A plan running would write them into the ledger after this erased it: wait for it.
+        editions.hold_all(conn)
         sub = store.find_subscriber(conn, key)
         events = _events_naming(conn, key)
         if sub is None and not events and not _suppressed_as(conn, key):

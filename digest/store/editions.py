@@ -175,6 +175,13 @@ def lock_row(conn: Connection, edition_id: str) -> None:
     conn.execute(sa.update(editions).where(editions.c.id == edition_id).values(id=editions.c.id))
 
 
+def hold_all(conn: Connection) -> None:
+    """Hold every edition's row until the transaction ends, as :func:`lock_row` holds one:
+    this waits for any plan running (it holds its edition's until it commits), and a plan
+    starting meanwhile waits for this transaction."""
+    conn.execute(sa.update(editions).values(id=editions.c.id))
+
+
 def record_state(
     conn: Connection, edition_id: str, state: str, *, who: str, now: datetime, note: str = ""
 ) -> None:
