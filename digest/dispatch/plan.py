@@ -13,7 +13,7 @@ from digest.dispatch.morning import morning_for
 from digest.dispatch.variants import variant_chooser
 from digest.lifecycle.states import Kind
 from digest.models import Recipient
-from digest.store import audience, ledger, planning
+from digest.store import audience, editions, ledger, planning
 from digest.store.editions import StoredEdition
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def plan_send(
     with planning.planning_connection(app.engine) as conn:
         audience.sync_lists(conn, settings.lists)
         plan = SendPlan(edition, slugs, transport)
-        ledger.lock_edition(conn, edition.id)
+        editions.lock_row(conn, edition.id)
         groups = planning.newcomer_groups(conn, edition.id, slugs)
         buckets = _buckets(app, conn, edition, groups, now)
         for bucket in buckets:
@@ -120,16 +120,17 @@ def _add_batches(
     placed = []
     for number, bucket in enumerate(buckets):
         placed += [planning.Placed(group, number, seq) for group in bucket.groups]
-        for _ in range(-(-bucket.count // size)):
-            ledger.add_batch(
-                conn,
-                edition_id,
-                seq,
-                bucket.variant,
-                transport,
-                now,
-                zone=bucket.zone,
-                deliver_at=bucket.deliver_at,
-            )
-            seq += 1
+        count = -(-bucket.count // size)
+        ledger.add_batches(
+            conn,
+            edition_id,
+            seq,
+            count,
+            bucket.variant,
+            transport,
+            now,
+            zone=bucket.zone,
+            deliver_at=bucket.deliver_at,
+        )
+        seq += count
     return placed

@@ -18,7 +18,7 @@ from digest.context import App
 from digest.dispatch.batch import Transport
 from digest.errors import DeliveryError
 from digest.lifecycle.states import State, locked_state, transition
-from digest.store import ledger, scheduled
+from digest.store import editions, ledger, scheduled
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,7 @@ def book_schedule(app: App, edition_id: str, transport: Transport) -> None:
             return  # cheap: no count of a big ledger on every send
     schedule = transport.new_schedule()
     with app.engine.begin() as conn:
-        ledger.lock_edition(conn, edition_id)
+        editions.lock_row(conn, edition_id)
         if scheduled.status_of(conn, edition_id) is None:  # another sender may have booked
             scheduled.record(conn, edition_id, transport=transport.name, schedule=schedule, now=now)
 

@@ -18,8 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from digest.chunks import batched
+from digest.store.editions import lock_row
 from digest.store.sql import on_driver, one_of
-from digest.store.tables import UTCDateTime, batches, editions, send_recipients
+from digest.store.tables import UTCDateTime, batches, send_recipients
 
 PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN, SPLIT, CANCELLED = (
     "pending",
@@ -57,20 +58,29 @@ def known_recipients(conn: Connection, edition_id: str, ids: Sequence[int]) -> s
     return found
 
 
-def lock_edition(conn: Connection, edition_id: str) -> None:
-    """Hold the edition for this transaction, so two senders never plan it at once.
-
-    A no-op UPDATE takes the row lock on PostgreSQL and the write lock on SQLite
-    before anything is read, so the second planner sees what the first one wrote.
-    """
-    conn.execute(sa.update(editions).where(editions.c.id == edition_id).values(id=editions.c.id))
-
-
 def next_seq(conn: Connection, edition_id: str) -> int:
     last = conn.execute(
         sa.select(sa.func.max(batches.c.seq)).where(batches.c.edition_id == edition_id)
     ).scalar()
     return int(last or 0) + 1
+
+
+def _new_batch(
+    edition_id: str, seq: int, variant: str, transport: str, now: datetime, **timing: Any
+) -> dict[str, Any]:
+    """A pending batch's row; ``timing``: its ``zone`` and ``deliver_at``, if any."""
+    return {
+        "edition_id": edition_id,
+        "seq": seq,
+        "variant": variant,
+        "transport": transport,
+        "state": PENDING,
+        "attempts": 0,
+        "created": now,
+        "updated": now,
+        "zone": timing.get("zone"),
+        "deliver_at": timing.get("deliver_at"),
+    }
 
 
 def add_batch(
@@ -84,23 +94,8 @@ def add_batch(
     zone: str | None = None,
     deliver_at: datetime | None = None,
 ) -> int:
-    result = conn.execute(
-        sa.insert(batches)
-        .values(
-            edition_id=edition_id,
-            seq=seq,
-            variant=variant,
-            transport=transport,
-            state=PENDING,
-            attempts=0,
-            created=now,
-            updated=now,
-            zone=zone,
-            deliver_at=deliver_at,
-        )
-        .returning(batches.c.id)
-    )
-    return int(result.scalar_one())
+    row = _new_batch(edition_id, seq, variant, transport, now, zone=zone, deliver_at=deliver_at)
+    return int(conn.execute(sa.insert(batches).values(row).returning(batches.c.id)).scalar_one())
 
 
 def add_batches(
@@ -117,29 +112,13 @@ def add_batches(
 ) -> None:
     """``count`` pending batches numbered from ``first_seq``, as :func:`add_batch` makes
     each, in one statement (a plan of a million made a thousand, one round trip each)."""
-    if count <= 0:
-        return
-    conn.execute(
-        _ADD_BATCH,
-        [
-            {
-                "edition_id": edition_id,
-                "seq": seq,
-                "variant": variant,
-                "transport": transport,
-                "state": PENDING,
-                "attempts": 0,
-                "created": now,
-                "updated": now,
-                "zone": zone,
-                "deliver_at": deliver_at,
-            }
-            for seq in range(first_seq, first_seq + count)
-        ],
-    )
-
-
-_ADD_BATCH = sa.insert(batches)
+    timing = {"zone": zone, "deliver_at": deliver_at}
+    seqs = range(first_seq, first_seq + count)
+    if seqs:
+        conn.execute(
+            sa.insert(batches),
+            [_new_batch(edition_id, seq, variant, transport, now, **timing) for seq in seqs],
+        )
 
 
 def add_recipients(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -242,7 +221,7 @@ def split(
 ) -> tuple[int, int]:
     """Replace a batch by two halves (after a 413), delivered when it was to be. The
     edition is locked first: two workers splitting at once must not take the same seq."""
-    lock_edition(conn, edition_id)
+    lock_row(conn, edition_id)
     ids = [row[0] for row in batch_recipients(conn, batch_id)]
     half = len(ids) // 2
     seq = next_seq(conn, edition_id)
