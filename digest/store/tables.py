@@ -200,7 +200,7 @@ batches = sa.Table(
     sa.Column("deliver_at", UTCDateTime, nullable=True),
     sa.Column("zone", sa.String(64), nullable=True),
     sa.UniqueConstraint("edition_id", "seq", name="uq_batches_edition_seq"),
-    sa.Index("ix_batches_edition_state", "edition_id", "state"),
+    sa.Index("ix_batches_edition_state_seq", "edition_id", "state", "seq"),  # the claim order
 )
 
 # An edition's scheduled deliveries at the provider (SendGrid's batch_id from
