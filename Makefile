@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck unit golden bench chromium axe print-deps clean
+.PHONY: demo test lint typecheck unit golden bench bench-postgres chromium axe print-deps clean
 
 # What the print edition needs from Debian: its fonts and WeasyPrint's Pango.
 PRINT_PACKAGES = fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0
@@ -71,6 +71,11 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/web.py --workers 2
 	$(BIN)/python bench/print.py
+
+## bench-postgres: the import and the million-recipient send on a throwaway PostgreSQL
+## server (scripts/with-postgres); about 5 minutes.
+bench-postgres: $(VENV)/.dev
+	scripts/with-postgres bash -c '$(BIN)/python bench/import.py --database-url "$$DIGEST_TEST_POSTGRES_URL" && $(BIN)/python bench/dispatch.py --recipients 100000 1000000 --latency 0 --database-url "$$DIGEST_TEST_POSTGRES_URL"'
 
 clean:
 	rm -rf $(VENV) var .cache .pytest_cache .mypy_cache .ruff_cache

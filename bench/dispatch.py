@@ -725,14 +725,21 @@ def check_targets(results: list[dict[str, Any]]) -> list[str]:
     return verdicts
 
 
-def main() -> None:
+def sending_arguments(doc: str) -> argparse.ArgumentParser:
+    """The arguments this bench and bench/plan.py share, with the environment's settings
+    cleared: the settings come from the script only."""
     for name in list(os.environ):
         if name.startswith(("DIGEST_", "SENDGRID_")):
-            del os.environ[name]  # the settings come from this script only
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+            del os.environ[name]
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--recipients", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.05])
     parser.add_argument("--database-url", default="", help="a throwaway PostgreSQL database")
+    return parser
+
+
+def main() -> None:
+    parser = sending_arguments(__doc__ or "")
+    parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.05])
     parser.add_argument("--processes", type=int, default=0, help="0: one per core")
     parser.add_argument("--one", nargs=2, metavar=("N", "LATENCY"), help=argparse.SUPPRESS)
     parser.add_argument("--stored", default="", help=argparse.SUPPRESS)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ from bench.dispatch import (
     fresh_database,
     log,
     peak_rss_mb,
+    sending_arguments,
     subscribers_stored,
 )
 from digest.config import Secrets
@@ -126,13 +126,8 @@ def run_child(n: int, database_url: str, stored: Path) -> dict[str, Any] | None:
 
 
 def main() -> None:
-    for name in list(os.environ):
-        if name.startswith(("DIGEST_", "SENDGRID_")):
-            del os.environ[name]  # the settings come from this script only
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recipients", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser = sending_arguments(__doc__ or "")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each size (medians)")
-    parser.add_argument("--database-url", default="", help="a throwaway PostgreSQL database")
     parser.add_argument("--stored", default="", help="a folder to keep populated SQLite files")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

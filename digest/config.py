@@ -161,7 +161,8 @@ class DeliverySettings(_Strict):
     outbox_dir: str = "var/outbox"
     batch_size: int = Field(default=1000, ge=1, le=1000)
     concurrency: int = Field(default=4, ge=1)
-    # Worker processes for a big send (50 batches or more): 0, one per core (at most 4).
+    # Worker processes for a big send: 0, one per core (at most 4) from 200 batches; a
+    # number from 50 batches.
     processes: int = Field(default=0, ge=0, le=16)
     tracking: bool = False
     asm_group_id: int | None = None
