@@ -73,7 +73,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/print.py
 
 ## bench-postgres: the import and the million-recipient send on a throwaway PostgreSQL
-## server (scripts/with-postgres); about 5 minutes.
+## server (scripts/with-postgres); about 3 minutes.
 bench-postgres: $(VENV)/.dev
 	scripts/with-postgres bash -c '$(BIN)/python bench/import.py --database-url "$$DIGEST_TEST_POSTGRES_URL" && $(BIN)/python bench/dispatch.py --recipients 100000 1000000 --latency 0 --database-url "$$DIGEST_TEST_POSTGRES_URL"'
 
