@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +15,7 @@ from digest.audience.addresses import email_key, subscriber_timezone
 from digest.audience.cells import field_reader, first_filled, read_rows, unescape_cell
 from digest.audience.forgotten import marks_of
 from digest.chunks import batched
+from digest.collector import collector_paused
 from digest.errors import AudienceError
 from digest.store import audience as store
 from digest.store import bulk, mailing
@@ -151,7 +150,10 @@ def import_csv(
     report = ImportReport()
     rows = _valid_rows(read_table(path), fmt, profiles, report)
     status = store.PENDING if pending else store.ACTIVE
-    with _collector_paused(), engine.begin() as conn:
+    # Each chunk's thousands of rows live long enough to reach the collector's oldest
+    # generation: its full collections were a quarter of a 100,000-row import's CPU, and
+    # an import makes no cycles.
+    with collector_paused(), engine.begin() as conn:
         source = f"import {file_name or path.name}"
         target = ImportTarget(list_slug, status, source, now, marks_of(app, conn))
         store.sync_lists(conn, settings.lists)
@@ -166,21 +168,6 @@ def import_csv(
         else:
             report.written = True
     return report
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector paused while an import runs: each chunk's thousands of rows
-    live long enough to reach its oldest generation, and the full collections that follow
-    were a quarter of a 100,000-row import's CPU. An import makes no cycles (what it drops,
-    reference counting frees); the collector runs again as soon as it is done."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def apply_rows(

@@ -15,18 +15,16 @@ paragraphs fit, saying how many more it has, and the last page lists what was le
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from digest.collect.notes import markdown_html
+from digest.collector import collector_paused
 from digest.config import PrintProfile, Settings
 from digest.errors import RenderError
 from digest.models import Edition, Event, Item, ItemKind, Section
@@ -81,7 +79,7 @@ def render_print(edition: Edition, settings: Settings, profile: PrintProfile) ->
     whole = print_view(edition)
     layout = _Layout(whole, settings, profile)
     order = drop_order(whole)
-    with _collector_paused():
+    with collector_paused():  # a layout's few hundred thousand boxes, walked again each pass
         dropped, best = _fewest_to_drop(layout, order, profile.page_cap)
         if dropped:
             best = _fill_with_the_next(layout, order, dropped, best) or best
@@ -96,19 +94,6 @@ def render_print(edition: Edition, settings: Settings, profile: PrintProfile) ->
         time.perf_counter() - started,
     )
     return PrintEdition(pdf=pdf, pages=best.count, left_out=dropped)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while WeasyPrint lays out: its boxes are a few hundred
-    thousand objects that each collection would walk again (the cycles go at the end)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def print_view(edition: Edition) -> Edition:
