@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from digest.chunks import batched
 from digest.store.audience import Marks
-from digest.store.sql import on_driver
+from digest.store.sql import driver_cursor, on_driver
 from digest.store.tables import memberships, subscribers
 
 KEYS_PER_QUERY = 5000  # one array on PostgreSQL; on SQLite, as many as it takes at once
@@ -141,7 +141,7 @@ def _copy(
     given): psycopg writes each row in C, with each value in the column's own binary form,
     where one array parameter per column of an INSERT ... SELECT FROM unnest(...) took 4 s
     of the client's CPU for 100,000 subscribers and their memberships, a text COPY 1.1 s,
-    and this 0.3 s. Driver errors come out as SQLAlchemy's."""
+    and this 0.3 s."""
     columns = list(rows[0])
     values = [_converted(conn, table.c[name], [r[name] for r in rows]) for name in columns]
     if ids is not None:
@@ -152,17 +152,10 @@ def _copy(
     # The column's type as psycopg names it: VARCHAR(320) is varchar (the server checks the
     # length as it would for text), TIMESTAMP WITHOUT TIME ZONE is itself.
     types = [table.c[c].type.compile(dialect=conn.dialect).lower().split("(")[0] for c in columns]
-    dbapi = conn.dialect.loaded_dbapi
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(f"{sql} (FORMAT BINARY)") as copy:
-            copy.set_types(types)
-            for row in zip(*values, strict=True):
-                copy.write_row(row)
-    except dbapi.Error as exc:
-        raise sa.exc.DBAPIError.instance(sql, (), exc, dbapi.Error) from exc
-    finally:
-        cursor.close()
+    with driver_cursor(conn, sql) as cursor, cursor.copy(f"{sql} (FORMAT BINARY)") as copy:
+        copy.set_types(types)
+        for row in zip(*values, strict=True):
+            copy.write_row(row)
 
 
 def _insert(

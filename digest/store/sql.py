@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,15 +32,22 @@ def on_driver(conn: Connection, sql: str, params: Sequence[Any] | Mapping[str, A
     rows it returns as plain tuples: for the hot paths (a batch's recipients, a bulk
     import, the one-click unsubscribe), where SQLAlchemy's statement building and result
     took many times the query's own time. Positional markers are written ``?`` and become
-    ``%s`` for psycopg; named parameters are passed as they are. Driver errors come out as
-    SQLAlchemy's, as elsewhere."""
+    ``%s`` for psycopg; named parameters are passed as they are."""
     if not isinstance(params, Mapping) and conn.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
+    with driver_cursor(conn, sql, params) as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+@contextmanager
+def driver_cursor(conn: Connection, sql: str, params: Any = ()) -> Iterator[Any]:
+    """The connection's own driver cursor, in its transaction, for ``sql``: closed after,
+    and the driver's errors raised as SQLAlchemy's, as elsewhere."""
     dbapi = conn.dialect.loaded_dbapi
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall()) if cursor.description else []
+        yield cursor
     except dbapi.Error as exc:
         raise sa.exc.DBAPIError.instance(sql, params, exc, dbapi.Error) from exc
     finally:
