@@ -258,13 +258,6 @@ class SendGridTransport:
             return {}
 
 
-def classify(exc: HTTPError) -> Outcome:
-    """An HTTP error from SendGrid (the official client's) as an Outcome."""
-    status = int(getattr(exc, "status_code", 0) or 0)
-    reason = str(getattr(exc, "reason", ""))
-    return classify_answer(status, getattr(exc, "body", b""), getattr(exc, "headers", None), reason)
-
-
 def classify_answer(status: int, body: Any, headers: Any, reason: str = "") -> Outcome:
     """An answer other than 2xx as an Outcome, keeping SendGrid's own words (else the
     answer's reason phrase)."""
