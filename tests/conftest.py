@@ -6,6 +6,7 @@ import os
 import textwrap
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -171,18 +172,38 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         if os.environ.get("DIGEST_REQUIRE_POSTGRES"):  # make test: a missing server fails
             pytest.fail("PostgreSQL did not start: see scripts/with-postgres")
         pytest.skip("no PostgreSQL: run under scripts/with-postgres (make test does)")
+    # A test that builds an older schema itself asks for `empty_database`.
+    with postgres_database(admin_url, migrated="empty_database" not in request.fixturenames) as url:
+        yield url
+
+
+@contextmanager
+def postgres_database(admin_url: str, *, migrated: bool) -> Iterator[str]:
+    """A new database on the test server, dropped after: a copy of the session's migrated
+    one (made by the server, not by running every migration again), or empty."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    # Migrated once a session by open_engine, then copied by the server for each test; a
-    # test that builds an older schema itself asks for `empty_database`.
-    template = "" if "empty_database" in request.fixturenames else _postgres_template(admin)
+    template = _postgres_template(admin) if migrated else ""
     with admin.connect() as conn:
         copied = f' TEMPLATE "{template}"' if template else ""
         conn.execute(sa.text(f'CREATE DATABASE "{name}"{copied}'))
-    yield _postgres_url(admin_url, name)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield _postgres_url(admin_url, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def second_database(database_url: str, folder: Path, name: str, *, migrated: bool) -> Iterator[str]:
+    """Another fresh database of the same kind as ``database_url``: the SQLite file
+    ``name``.db in ``folder``, or a PostgreSQL database as :func:`postgres_database` makes."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{folder / name}.db"
+        return
+    with postgres_database(os.environ["DIGEST_TEST_POSTGRES_URL"], migrated=migrated) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ on SQLite and on PostgreSQL (under scripts/with-postgres)."""
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from digest.context import App, open_app
 from digest.schedule import backup_job
 from digest.store import db, operations
 from digest.store.tables import batches, send_recipients, subscribers
-from tests.conftest import Project
+from tests.conftest import Project, second_database
 from tests.fake_sendgrid import FakeSendGrid
 from tests.sendgrid_setup import prepare
 from tests.waiting import wait_until
@@ -46,19 +44,9 @@ def _engine(url: str) -> sa.engine.Engine:
 
 @pytest.fixture
 def spare_database(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A second fresh database of the same kind as ``database_url``."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'spare.db'}"
-        return
-    admin_url = os.environ["DIGEST_TEST_POSTGRES_URL"]
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    """A second fresh database of the same kind as ``database_url``, empty."""
+    with second_database(database_url, tmp_path, "spare", migrated=False) as url:
+        yield url
 
 
 def _digest(tmp_path: Path, monkeypatch, url: str, *args: str) -> Any:

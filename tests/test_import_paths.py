@@ -6,8 +6,6 @@ gives the same rows, ids included, and the same report."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from digest.store import audience as store
 from digest.store import bulk, open_engine
 from digest.store.bulk import Known, Member
 from digest.store.tables import mailing_addresses, memberships, subscribers, suppressions
-from tests.conftest import NOW, _postgres_template, _postgres_url
+from tests.conftest import NOW, second_database
 
 KEY = "import-paths-test-secret-key-0123456789"
 INSIDE = '\n[[lists]]\nslug = "inside"\nname = "Inside"\nkind = "print"\n'
@@ -66,19 +64,9 @@ empty.name@example.org,,text,,,,,,,,,,
 
 @pytest.fixture
 def reference_url(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A second fresh database of the same kind as ``database_url``."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'reference.db'}"
-        return
-    admin_url = os.environ["DIGEST_TEST_POSTGRES_URL"]
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"r_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{_postgres_template(admin)}"'))
-    yield _postgres_url(admin_url, name)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    """A second fresh database of the same kind as ``database_url``, migrated."""
+    with second_database(database_url, tmp_path, "reference", migrated=True) as url:
+        yield url
 
 
 def _scenario(project: Any, url: str, tmp_path: Path) -> tuple[list[ImportReport], list[Any]]:
