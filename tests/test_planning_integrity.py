@@ -35,17 +35,11 @@ from digest.store.tables import (
 )
 from tests.conftest import NOW
 from tests.golden_edition import golden_edition
+from tests.test_planning import LISTS
 
-CONFIG = """
-[[lists]]
-slug = "inside"
-name = "Inside"
-kind = "print"
-
-[schedule]
-send = "0 7 * * thu"
-deliver_at_local = "07:00"
-
+CONFIG = (
+    LISTS
+    + """
 [[print.profiles]]
 name = "default"
 page_cap = 12
@@ -54,6 +48,7 @@ page_cap = 12
 name = "county"
 page_cap = 8
 """
+)
 SLUGS = ["inside", "weekly"]
 ZONES = [None, "Pacific/Honolulu", "Europe/Paris", "America/Chicago"]
 SECTIONS = [None, "news", "events,news"]
