@@ -368,7 +368,7 @@ def find_subscribers(
 
 
 def export_rows(conn: Connection, wanted: Filter) -> Iterator[Row[Any]]:
-    """The subscribers ``wanted`` picks, with a format column, in id order, streamed."""
+    """The subscribers ``wanted`` picks, by id, streamed: the columns an export writes."""
     format_of = (
         sa.select(memberships.c.format)
         .where(memberships.c.subscriber_id == subscribers.c.id)
@@ -377,7 +377,8 @@ def export_rows(conn: Connection, wanted: Filter) -> Iterator[Row[Any]]:
     )
     if wanted.list_slug is not None:
         format_of = format_of.where(memberships.c.list_slug == wanted.list_slug)
-    query = _filtered(sa.select(subscribers).order_by(subscribers.c.id), wanted)
+    c = subscribers.c
+    query = _filtered(sa.select(c.id, c.email, c.name, c.status, c.created).order_by(c.id), wanted)
     query = query.add_columns(format_of.scalar_subquery().label("format"))
     yield from conn.execute(query.execution_options(yield_per=1000))
 
