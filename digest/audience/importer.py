@@ -156,6 +156,9 @@ def import_csv(
     with collector_paused(), engine.begin() as conn:
         source = f"import {file_name or path.name}"
         target = ImportTarget(list_slug, status, source, now, marks_of(app, conn))
+        # It writes every list's row, as a sign-up does first too: a sign-up of an address
+        # in the file waits for this transaction, never landing between the look-up of who
+        # is known and the insert of who is new (tests/test_import_race.py).
         store.sync_lists(conn, settings.lists)
         refreshed = False
         for chunk in batched(rows, CHUNK_ROWS):
