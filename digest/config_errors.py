@@ -55,9 +55,16 @@ def list_problems(lists: list[ListSettings]) -> list[str]:
     return problems
 
 
+# A reader's chosen sections are stored joined by ","; their rendering is named with "+"
+# between the keys and "~" before them, and its files with "/": a key holding one of these
+# (or only dots, or nothing) would be misread.
+SECTION_KEY_SEPARATORS = ",+~/\\"
+
+
 def section_problems(edition: EditionSettings, sources: Sources) -> list[str]:
     known = ", ".join(edition.sections)
-    problems = [
+    problems = _section_key_problems(edition.sections)
+    problems += [
         f"{place('sources.feeds', i)}.section {feed.section!r} is not in edition.sections "
         f"({known}): add it there, or pick one of those"
         for i, feed in enumerate(sources.feeds)
@@ -70,6 +77,22 @@ def section_problems(edition: EditionSettings, sources: Sources) -> list[str]:
             for key in caps
             if key not in edition.sections
         ]
+    return problems
+
+
+def _section_key_problems(keys: list[str]) -> list[str]:
+    problems = []
+    for i, key in enumerate(keys):
+        where = f"{place('edition.sections', i)} {key!r}"
+        if not key.strip(".") or any(
+            not c.isprintable() or c in SECTION_KEY_SEPARATORS for c in key
+        ):
+            problems.append(
+                f"{where} is not a section key: use letters, digits, '-' or '_' (none of "
+                f"{SECTION_KEY_SEPARATORS}); its title goes in edition.section_titles"
+            )
+        elif key in keys[:i]:
+            problems.append(f"{where} is listed twice: list each section once")
     return problems
 
 

@@ -139,6 +139,22 @@ DELIVERY = '[delivery]\nfrom_email = "news@example.org"\nbase_url = "https://new
             ORG + LIST + DELIVERY + "[edition.max_items_per_section]\nnwes = 3\n",
             "edition.max_items_per_section.nwes names no section in edition.sections",
         ),
+        (  # "+" joins a reader's chosen sections in the name of their rendering
+            ORG + LIST + DELIVERY + '[edition]\nsections = ["news", "news+events"]\n',
+            "edition.sections[2] 'news+events' is not a section key",
+        ),
+        (  # "," joins them where a membership stores them
+            ORG + LIST + DELIVERY + '[edition]\nsections = ["news", "a,b"]\n',
+            "edition.sections[2] 'a,b' is not a section key",
+        ),
+        (  # a rendering's files are named by their keys: nothing that climbs out of a folder
+            ORG + LIST + DELIVERY + '[edition]\nsections = ["..", "news"]\n',
+            "edition.sections[1] '..' is not a section key",
+        ),
+        (
+            ORG + LIST + DELIVERY + '[edition]\nsections = ["news", "events", "news"]\n',
+            "edition.sections[3] 'news' is listed twice",
+        ),
     ],
 )
 def test_configuration_that_would_break_a_send_is_refused_at_load(
@@ -167,3 +183,10 @@ def test_without_a_delivery_table_it_builds_but_never_sends(tmp_path: Path) -> N
     sent = CliRunner().invoke(app, ["send", "--yes", *cfg])
     assert sent.exit_code == 1 and "no [delivery] table" in sent.output
     assert not (tmp_path / "var" / "outbox").exists()
+
+
+def test_section_keys_may_hold_spaces_and_accents(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    sections = '[edition]\nsections = ["news", "harm reduction", "événements"]\n'
+    path.write_text(ORG + LIST + DELIVERY + sections, encoding="utf-8")
+    assert load_settings(path).edition.sections == ["news", "harm reduction", "événements"]
