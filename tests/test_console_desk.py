@@ -189,6 +189,42 @@ def test_staff_edit_a_person_and_resubscribe_only_with_a_reason(console) -> None
     assert detail == "alerts: letter of 28 Nov"
 
 
+def test_staff_set_the_sections_a_reader_asked_for(console) -> None:  # noqa: F811
+    _, settings, engine = console
+    client, csrf = _logged_in(settings, engine)
+    ana = _person_id(client, "ana@example.org")
+    page = client.get(f"/admin/subscribers/{ana}").text
+    assert page.count('name="section"') == len(settings.edition.sections) == 3
+    assert page.count("every section") == 2  # weekly and alerts: no choice yet
+    form = {"csrf": csrf, "name": "Ana", "list": ["weekly", "alerts"], "format": "html"}
+    shown = form | {"sections_shown": "1"}
+    chose = client.post(
+        f"/admin/subscribers/{ana}/edit",
+        data=shown | {"section": ["events", "news"]},
+        follow_redirects=True,
+    )
+    assert "changed: sections" in chose.text
+    assert chose.text.count('<td data-label="Sections">News, Events</td>') == 2
+    assert {m.sections for m in details(engine, "ana@example.org").memberships} == {
+        ("events", "news")  # on every list
+    }
+    none = client.post(
+        f"/admin/subscribers/{ana}/edit", data=shown | {"section": []}, follow_redirects=True
+    )
+    assert "not changed: pick at least one section" in none.text
+    unshown = client.post(f"/admin/subscribers/{ana}/edit", data=form, follow_redirects=True)
+    assert "nothing to change" in unshown.text  # a form without the boxes keeps the choice
+    every = client.post(
+        f"/admin/subscribers/{ana}/edit",
+        data=shown | {"section": ["news", "stories", "events"]},
+        follow_redirects=True,
+    )
+    assert "changed: sections" in every.text and every.text.count("every section") == 2
+    assert {m.sections for m in details(engine, "ana@example.org").memberships} == {None}
+    logged = [a for _, a, _ in _audit(engine) if a == "subscriber changed"]
+    assert len(logged) == 2
+
+
 def _contents(client, edition_id: str = WEEK) -> list[str]:
     """The titles of the Contents list, in order, with (left out) marks."""
     page = client.get(f"/admin/editions/{edition_id}").text

@@ -26,6 +26,7 @@ class Membership:
     status: str
     format: str
     profile: str | None
+    sections: tuple[str, ...] | None = None  # the sections they chose; None: every one
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,12 @@ def _details(conn: Connection, sub: Any, marks: store.Marks) -> SubscriberDetail
         sub.created,
         sub.confirmed,
         sub.unsubscribed,
-        [Membership(m.list_slug, m.status, m.format, m.profile) for m in rows],
+        [
+            Membership(
+                m.list_slug, m.status, m.format, m.profile, store.chosen_sections(m.sections)
+            )
+            for m in rows
+        ],
         None
         if sup is None
         else {"reason": sup.reason, "origin": sup.origin, "since": sup.created.isoformat()},
@@ -282,13 +288,15 @@ def list_summary(app: App) -> list[tuple[str, str, str, dict[str, int]]]:
 
 @dataclass(frozen=True, slots=True)
 class Changes:
-    """What staff set on one person's page: their name, format and print profile (on every
-    list they are on, as the preferences page does), and the lists they should be on."""
+    """What staff set on one person's page: their name, format, print profile and sections
+    (on every list they are on, as the preferences page does), and the lists they should be
+    on. ``sections``: the ones ticked; None when the page did not show them."""
 
     name: str
     fmt: str | None
     profile: str | None
     lists: frozenset[str]
+    sections: frozenset[str] | None = None
 
 
 def edit(app: App, subscriber_id: int, changes: Changes, *, now: datetime) -> list[str]:
@@ -311,7 +319,22 @@ def edit(app: App, subscriber_id: int, changes: Changes, *, now: datetime) -> li
             said.append("name")
         said += _set_lists(conn, sub, changes, now)
         said += _set_format(conn, sub, changes, now)
+        if changes.sections is not None:
+            chosen = sections_ticked(settings, changes.sections)
+            if store.set_sections(conn, sub.id, chosen, now=now):
+                said.append("sections")
     return said
+
+
+def sections_ticked(settings: Any, ticked: frozenset[str] | list[str]) -> list[str] | None:
+    """The sections to store for those ticked on a form, in the edition's order: None when
+    every configured one is, so a section added later reaches them too. Refused when none
+    is: a digest of nothing is not a choice."""
+    configured = settings.edition.sections
+    chosen = [key for key in configured if key in ticked]
+    if not chosen:
+        raise AudienceError("pick at least one section (the editor's note always comes)")
+    return None if len(chosen) == len(configured) else chosen
 
 
 def _check_format(settings: Any, fmt: str | None, profile: str | None) -> None:

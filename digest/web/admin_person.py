@@ -1,5 +1,5 @@
 """One subscriber's page in the console: what is stored and sent, and what staff change:
-name, format, print profile and lists; the mailing address for paper copies; off one list
+name, format, print profile, sections and lists; the mailing address for paper copies; off one list
 or everything; back on a list when they asked in writing (the reason recorded); a copy of
 their data, and forgetting them (asked twice: staff type the address to confirm)."""
 
@@ -66,6 +66,9 @@ def _page(
         lists=ctx.settings.lists,
         formats=FORMAT_CHOICES,
         profiles=ctx.settings.print.profiles,
+        sections=[
+            (key, ctx.settings.edition.title_for(key)) for key in ctx.settings.edition.sections
+        ],
         postal=postal,
         typed=typed or postal or MailingAddress(),
         address_fields=[(name, LABELS[name], longest(name)) for name in FIELDS],
@@ -124,6 +127,11 @@ def _edit(ctx: App, posted: Posted, subscriber_id: int) -> Response:
         fmt=text_field(form, "format") or None,
         profile=text_field(form, "profile") or None,
         lists=frozenset(v for v in form.getlist("list") if isinstance(v, str)),
+        sections=(
+            frozenset(v for v in form.getlist("section") if isinstance(v, str))
+            if "sections_shown" in form
+            else None
+        ),
     )
     try:
         said = edit(ctx, subscriber_id, changes, now=ctx.clock())

@@ -19,6 +19,7 @@ from digest.audience.actions import confirm, set_preferences
 from digest.audience.addresses import subscriber_timezone, timezone_names
 from digest.audience.confirmations import Asked, asked_by, send_confirmation
 from digest.audience.importer import FORMAT_CHOICES
+from digest.audience.members import sections_ticked
 from digest.audience.privacy import export_subscriber
 from digest.audience.signup import public_lists, request_subscription
 from digest.config import Settings
@@ -251,12 +252,9 @@ def _save_sections(ctx: App, subscriber_id: int, form: dict[str, list[str]]) -> 
     section added later reaches them too."""
     if form.get("action") == ["leave"] or SHOWN not in form:
         return
-    configured = ctx.settings.edition.sections
-    ticked = [key for key in configured if key in form.get("section", [])]
+    chosen = sections_ticked(ctx.settings, form.get("section", []))
     with ctx.engine.begin() as conn:
-        set_sections(
-            conn, subscriber_id, None if len(ticked) == len(configured) else ticked, now=ctx.clock()
-        )
+        set_sections(conn, subscriber_id, chosen, now=ctx.clock())
 
 
 def _confirm_answer(
