@@ -92,7 +92,7 @@ def steps(
     pages, with a model ``off`` items wrong and ``slope`` times as steep."""
     probes: list[int] = []
 
-    def lay_out(n: int) -> int:
+    def lay_out(n: int, printable: bool) -> int:
         probes.append(n)
         return n
 

@@ -83,6 +83,8 @@ def render_print(edition: Edition, settings: Settings, profile: PrintProfile) ->
         dropped, best = _fewest_to_drop(layout, order, profile.page_cap)
         if dropped:
             best = _fill_with_the_next(layout, order, dropped, best) or best
+        if not best.printable:  # a probe predicted too long that was the answer after all
+            best = layout.render(order, *best.selection)
         pdf: bytes = best.document().write_pdf()
     log.info(
         "print edition %s, profile %s: %d pages, %d items left out, %d renders, %.2f s",
@@ -149,10 +151,14 @@ def _fewest_to_drop(layout: _Layout, order: list[Slot], cap: int) -> tuple[int, 
 
     estimate = Estimate(base_chars)
     found = search(
-        lambda n: layout.render(order, n), _measure, estimate, cap, (-1, len(order) + 1, None)
+        lambda n, printable: layout.render(order, n, printable=printable),
+        _measure,
+        estimate,
+        cap,
+        (-1, len(order) + 1, None),
     )
     if found is None:
-        alone = layout.render(order, len(order)).count
+        alone = layout.render(order, len(order), printable=False).count
         raise RenderError(
             f"print profile {layout.profile.name!r}: the editor's note and pinned notes "
             f"alone take {alone} pages, over its page_cap of {cap}: shorten the "
@@ -191,7 +197,9 @@ def _fill_with_the_next(
     estimate = Estimate(base_chars, without, (with_it - without) / base_chars(0))
     estimate.measured.update({0: with_it, whole: without})
     found = search(
-        lambda out: layout.render(order, dropped - 1, partial=(slot, whole - out)),
+        lambda out, printable: layout.render(
+            order, dropped - 1, partial=(slot, whole - out), printable=printable
+        ),
         _measure,
         estimate,
         layout.profile.page_cap,
@@ -259,10 +267,15 @@ class _Layout:
         return self.edition.sections[slot.section].items[slot.index]
 
     def render(
-        self, order: list[Slot], n: int, *, partial: tuple[Slot, int] | None = None
+        self,
+        order: list[Slot],
+        n: int,
+        partial: tuple[Slot, int] | None = None,
+        *,
+        printable: bool = True,
     ) -> Paginated:
         """The edition with its first ``n`` in ``order`` left out (and ``partial``'s item cut
-        to that many blocks), laid out into pages."""
+        to that many blocks), laid out into pages; as a probe when not ``printable``."""
         from digest.render.print_layout import paginate
 
         html = self.html_for(order, n, partial)
@@ -271,6 +284,8 @@ class _Layout:
             self.weasyprint.HTML(string=html, base_url=self.base_url, url_fetcher=self.fetcher),
             self.stylesheets,
             self.fonts,
+            printable=printable,
+            selection=(n, partial),
         )
 
     def html_for(self, order: list[Slot], n: int, partial: tuple[Slot, int] | None) -> str:

@@ -76,7 +76,7 @@ class Found:
 
 
 def search(
-    lay_out: Callable[[int], Any],
+    lay_out: Callable[[int, bool], Any],
     measure: Callable[[Any], tuple[int, float]],
     estimate: Estimate,
     cap: int,
@@ -88,6 +88,9 @@ def search(
     ``bracket`` is ``(lo, hi, layout)``: ``lo`` known too long (or one under the range),
     ``hi`` known to fit with that layout (or one over the range, layout None). ``measure``
     reads a layout's pages and pages used (whole pages before the last, and its fill).
+    ``lay_out(n, printable)`` is told whether ``n`` is predicted to fit: one predicted too
+    long may be laid out as a probe, not to be printed (the caller lays the answer out again
+    when its layout is one).
     """
     lo, hi, best = bracket
     same, last = 0, None
@@ -101,7 +104,7 @@ def search(
             else:
                 probe = max(probe, lo + 2**same)
         probe = min(hi - 1, max(lo + 1, probe))
-        laid = lay_out(probe)
+        laid = lay_out(probe, estimate.pages(probe) <= cap)
         pages, used = measure(laid)
         estimate.measured[probe] = used
         fits = pages <= cap
