@@ -61,7 +61,7 @@ def plan_send(
             plan.new_batches += -(-bucket.count // size)
         if not dry_run and buckets:
             placed = _add_batches(conn, edition.id, transport, buckets, size, now)
-            planning.write_newcomers(conn, edition.id, slugs, placed, size)
+            planning.write_newcomers(conn, edition.id, placed, size)
         if dry_run:
             conn.rollback()
         else:
