@@ -195,13 +195,17 @@ def pending(conn: Connection, edition_id: str) -> tuple[int, datetime | None]:
 def batch_recipients(conn: Connection, batch_id: int) -> list[RecipientRow]:
     """A batch's recipients in subscriber order, as plain tuples: one statement on the
     driver's own cursor (its columns need no conversion; a third less time than a Core
-    select on a batch of 1,000), in the connection's transaction."""
-    return on_driver(conn, _BATCH_RECIPIENTS, (batch_id,))
+    select on a batch of 1,000), in the connection's transaction. Sorted here, not by the
+    database: SQLite sorted the thousand rows in a temporary b-tree after reading them by
+    the batch's index, a tenth of the read. A batch holds a subscriber once (its rows are
+    an edition's), so the tuples' first column alone decides their order."""
+    rows: list[RecipientRow] = on_driver(conn, _BATCH_RECIPIENTS, (batch_id,))
+    rows.sort()
+    return rows
 
 
 _BATCH_RECIPIENTS = (
-    "SELECT subscriber_id, email, name, format, list_slug FROM send_recipients "
-    "WHERE batch_id = ? ORDER BY subscriber_id"
+    "SELECT subscriber_id, email, name, format, list_slug FROM send_recipients WHERE batch_id = ?"
 )
 
 
