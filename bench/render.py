@@ -201,11 +201,13 @@ class PrintLayouts(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
         self.counts: list[int] = []
+        self.probes: list[int] = []  # of them laid out as probes, without margin boxes
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args
         if isinstance(args, tuple) and "renders" in str(record.msg) and len(args) > 4:
             self.counts.append(int(args[4]))
+            self.probes.append(int(args[6]) if len(args) > 6 else 0)
 
 
 def cpu_baseline() -> object:
@@ -398,7 +400,8 @@ def main() -> None:
     if layouts.counts:
         print(
             f"\nWeasyPrint layouts per print edition laid out: {max(layouts.counts)} "
-            f"(the page-cap search; {PRINT_LAYOUTS_BEFORE} before issue 18's search)"
+            f"(the page-cap search; {PRINT_LAYOUTS_BEFORE} before issue 18's search), "
+            f"{max(layouts.probes)} of them probes (no margin boxes: predicted too long)"
         )
 
     size = len(email.html.encode())

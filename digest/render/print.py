@@ -87,13 +87,15 @@ def render_print(edition: Edition, settings: Settings, profile: PrintProfile) ->
             best = layout.render(order, *best.selection)
         pdf: bytes = best.document().write_pdf()
     log.info(
-        "print edition %s, profile %s: %d pages, %d items left out, %d renders, %.2f s",
+        "print edition %s, profile %s: %d pages, %d items left out, %d renders, %.2f s, "
+        "%d of the renders probes",
         edition.id,
         profile.name,
         best.count,
         dropped,
         layout.renders,
         time.perf_counter() - started,
+        layout.probes,
     )
     return PrintEdition(pdf=pdf, pages=best.count, left_out=dropped)
 
@@ -258,6 +260,7 @@ class _Layout:
             "editor_note": None if note is None else printed_item("editor", note, self.note_blocks),
         }
         self.renders = 0
+        self.probes = 0  # renders without margin boxes (print_layout)
         self.measured: dict[int, float] = {}  # pages used, by how many were left out
 
     def blocks_of(self, slot: Slot) -> list[Block]:
@@ -280,6 +283,7 @@ class _Layout:
 
         html = self.html_for(order, n, partial)
         self.renders += 1
+        self.probes += not printable
         return paginate(
             self.weasyprint.HTML(string=html, base_url=self.base_url, url_fetcher=self.fetcher),
             self.stylesheets,
