@@ -162,7 +162,28 @@ def newcomer_groups(conn: Connection, edition_id: str, slugs: list[str]) -> list
             return _counted_by_filter(conn, rows, keys)
     first = sa.func.min(rows.c.subscriber_id)
     query = sa.select(*columns, sa.func.count(), first).group_by(*columns).order_by(first)
-    return [Group(*row) for row in conn.execute(query)]
+    with _hashed(conn):
+        return [Group(*row) for row in conn.execute(query)]
+
+
+@contextmanager
+def _hashed(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the count given the memory to hash its groups (with 4 MB, the default,
+    it sorted the million rows: 1.23-1.33 -> 0.36-0.44 s of the server's CPU); the copy and
+    the numbering keep the setting they had (the copy hashed its joins with more, and
+    took 1.4 s longer)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    was = conn.exec_driver_sql("SHOW work_mem").scalar()
+    conn.exec_driver_sql("SELECT set_config('work_mem', %s, true)", (COUNT_MEMORY,))
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("SELECT set_config('work_mem', %s, true)", (was,))
+
+
+COUNT_MEMORY = "64MB"
 
 
 # Up to this many groups (or buckets) SQLite counts (or numbers) the copy without sorting
