@@ -173,3 +173,21 @@ def test_a_write_queued_behind_an_interrupted_turn_still_goes_in(
     # next turn itself, and its write is committed.
     assert outcome["a"] == "a"
     assert _notes(engine) == ["a"]
+
+
+def test_a_commit_that_fails_is_every_waiting_writes_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = _engine(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path)
+    commits = SharedCommits.on(engine)
+
+    def broken_disk(self: sa.Connection) -> None:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(sa.engine.Connection, "commit", broken_disk)
+    names = ["a", "b"]
+    got = _while_the_turn_is_held(commits, [(name, _note(name)) for name in names])
+    monkeypatch.undo()
+    # Nobody's write went in, and each was told: none was tried again behind its back.
+    assert all(isinstance(got[name], OSError) for name in ("first", *names)), got
+    assert _notes(engine) == []

@@ -2,17 +2,20 @@
 
 Every batch's outcome and its worker's next claim are committed before that worker posts
 again, and on SQLite a commit waits for the disk (``synchronous=FULL``: 4-8 ms on this
-machine's disk) while it holds the database's one write lock. One commit a batch made
-the write lock, not the cores, the limit of a big send. So the threads of a process
-take turns (:func:`digest.store.db.one_writer`, which also queues the other processes),
-and whoever has the turn writes every write waiting by then, its own and its
-neighbours', in one transaction: one commit (and one wait for the disk) for all of them.
+machine's disk) while it holds the database's one write lock, and SQLite's busy handler
+makes the other writers sleep 1, 2, 5, 10... ms between tries. So the threads of a
+process take turns (:func:`digest.store.db.one_writer`, which queues the other processes
+too, and wakes the next as soon as the turn is free), and whoever has the turn writes
+every write waiting by then, its own and its neighbours', in one transaction: one commit
+(one wait for the disk) for all of them (at a million recipients with two threads a
+process, 6-13% of the commits carried two).
 Each write is still committed before its thread goes on, so every claim is on disk
 before its batch is posted, and a thread still holds one batch at most.
 
-A group whose transaction fails is rolled back and each of its writes tried again alone,
-so one write's error is its own thread's only. Other databases commit each thread's
-writes by itself: PostgreSQL takes row locks and flushes concurrent commits together.
+A write that raises is rolled back with its group, which goes in again without it, so
+one write's error is its own thread's only; a commit that fails is every write's error.
+Other databases commit each thread's writes by itself: PostgreSQL takes row locks and
+flushes concurrent commits together.
 """
 
 from __future__ import annotations
@@ -94,20 +97,30 @@ class SharedCommits:
                 self._turn.notify_all()
 
     def _commit(self, group: list[_Write[object]]) -> None:
-        """The group's writes in one transaction; if that fails, each alone."""
-        try:
-            with self.engine.connect() as conn:
-                results = [write.statements(conn) for write in group]
-                conn.commit()
-        except Exception as exc:
-            if len(group) == 1:
-                _settle(group[0], error=exc)
-                return
-            for write in group:
-                self._commit([write])
+        """The group's writes in one transaction. A write that raises is told so and the
+        transaction goes again without it; if the commit itself fails, every write of the
+        group is told (none is tried again: a claim must never be made twice)."""
+        while group:
+            failed: int | None = None
+            try:
+                with self.engine.connect() as conn:
+                    results = []
+                    for index, write in enumerate(group):
+                        failed = index
+                        results.append(write.statements(conn))
+                    failed = None
+                    conn.commit()
+            except Exception as exc:
+                if failed is None:
+                    for write in group:
+                        _settle(write, error=exc)
+                    return
+                _settle(group[failed], error=exc)
+                group = group[:failed] + group[failed + 1 :]
+                continue
+            for write, result in zip(group, results, strict=True):
+                _settle(write, result=result)
             return
-        for write, result in zip(group, results, strict=True):
-            _settle(write, result=result)
 
 
 def _settle(
