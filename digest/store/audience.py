@@ -245,7 +245,7 @@ def first_members(list_slugs: list[str]) -> sa.Subquery:
             memberships.c.status == ACTIVE,
             subscribers.c.status == ACTIVE,
             suppressions.c.email_key.is_(None),
-            ~on_an_earlier_list,
+            *([~on_an_earlier_list] if len(set(list_slugs)) > 1 else []),  # else none earlier
         )
         .subquery("members")
     )
