@@ -8,12 +8,10 @@ Each state change is committed before the next step, so any crash can be resumed
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import random
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -25,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection, Engine
 
 from digest.audience.tokens import Keyring
+from digest.collector import tuned_for_sending
 from digest.config import Settings
 from digest.dispatch.batch import LedgerPeople, Outcome, OutgoingBatch, Transport
 from digest.dispatch.commits import SharedCommits
@@ -132,27 +131,17 @@ def deliver_all(run: SendRun) -> RunReport:
     # A batch's dicts and strings die by their reference counts, not in cycles: at the
     # default 700 new objects the collector ran six times a batch for nothing (1 ms of a
     # batch's CPU, measured); what cycles there are wait for YOUNG_GC new objects.
-    gc.collect()
-    gc.freeze()
-    threshold = gc.get_threshold()
-    gc.set_threshold(YOUNG_GC, *threshold[1:])
     # A thread back from the disk or the network waits for the interpreter lock until the
     # thread building a payload lets go: 5 ms by default, several times a batch, and
     # while it holds the database's writer's turn, the other threads and processes wait
     # too (1,000,000 at load 3-4, x2: the turn held 7.6-12.2 -> 3.8-7.8 ms a batch, the
     # delivery 30.5-49.3 -> 21.9-36.3 s).
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
-    try:
+    with tuned_for_sending(YOUNG_GC, SWITCH_INTERVAL):
         for thread in threads:
             thread.start()
         for thread in threads:
             while thread.is_alive():
                 thread.join(timeout=0.2)
-    finally:
-        sys.setswitchinterval(switch)
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
     return end_of_run(run)
 
 
