@@ -22,6 +22,7 @@ from tests.test_print_inside import INSIDE_NOTE, make_edition
 EDITIONS: dict[str, Callable[[], Edition]] = {
     "stories": make_edition,  # several paragraphs a story, one long read in nine
     "notes-and-events": lambda: big_edition(60),  # one paragraph each, events kept whole
+    "fewer-notes": lambda: big_edition(30),
     "short": lambda: big_edition(8),  # on A4 at 3 pages (no inside note), one left out fits
 }
 
@@ -77,7 +78,7 @@ def plain_pdf(layout: printing._Layout, order: list[Any], n: int) -> bytes:
         ("stories", "letter", 6),
         ("stories", "a4", 4),
         ("notes-and-events", "letter", 3),
-        ("notes-and-events", "a4", 11),  # the answer's last page half empty
+        ("fewer-notes", "a4", 4),  # the answer's last page half empty
         ("short", "a4", 3),  # one left out: without it, no "Not printed here" at all
     ],
 )
