@@ -26,7 +26,8 @@ def collector_paused() -> Iterator[None]:
 
 
 _SENDING = threading.Lock()
-_sends: list[tuple[tuple[int, ...], float]] = []  # one entry a send running: what was before
+_sends_running = 0  # in this process
+_before_sends: tuple[tuple[int, ...], float] = ((), 0.0)  # as the first of them found it
 
 
 @contextmanager
@@ -36,25 +37,23 @@ def tuned_for_sending(young: int, switch_interval: float) -> Iterator[None]:
     holding the interpreter lock at most ``switch_interval`` seconds while others wait.
 
     These are the process's, and ``digest serve`` may run an alert beside a weekly send:
-    the first send in sets them, the last one out puts back what was before it (a send
+    the first send in sets them, the last one out puts back what was before (a send
     restoring its own start would leave the other's settings in place for good)."""
+    global _sends_running, _before_sends
     with _SENDING:
-        before: tuple[tuple[int, ...], float]
-        if not _sends:
+        if not _sends_running:
             gc.collect()
             gc.freeze()
-            before = (gc.get_threshold(), sys.getswitchinterval())
-            gc.set_threshold(young, *before[0][1:])
-            sys.setswitchinterval(min(before[1], switch_interval))
-        else:
-            before = _sends[0]
-        _sends.append(before)
+            _before_sends = (gc.get_threshold(), sys.getswitchinterval())
+            gc.set_threshold(young, *_before_sends[0][1:])
+            sys.setswitchinterval(min(_before_sends[1], switch_interval))
+        _sends_running += 1
     try:
         yield
     finally:
         with _SENDING:
-            _sends.pop()
-            if not _sends:
-                gc.set_threshold(*before[0])
-                sys.setswitchinterval(before[1])
+            _sends_running -= 1
+            if not _sends_running:
+                gc.set_threshold(*_before_sends[0])
+                sys.setswitchinterval(_before_sends[1])
                 gc.unfreeze()
