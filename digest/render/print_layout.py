@@ -16,6 +16,7 @@ candidate's 460.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,6 @@ MARGIN_BOXES = (
     "right-middle",
     "right-bottom",
 )
-_probe_sheet: list[CSS] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +69,11 @@ class Paginated:
         return self.rendering
 
 
+@functools.cache
 def probe_stylesheet() -> CSS:
     """Every page-margin box emptied (parsed once a process)."""
-    if not _probe_sheet:
-        rules = " ".join(f"@{name} {{ content: none !important; }}" for name in MARGIN_BOXES)
-        _probe_sheet.append(CSS(string=f"@page {{ {rules} }}"))
-    return _probe_sheet[0]
+    rules = " ".join(f"@{name} {{ content: none !important; }}" for name in MARGIN_BOXES)
+    return CSS(string=f"@page {{ {rules} }}")
 
 
 def paginate(
