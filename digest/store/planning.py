@@ -1,8 +1,8 @@
 """The SQL of planning a send, in a few statements whatever the list's size: the
 newcomers (who :func:`audience.first_members` names and the edition's ledger does not
 hold yet) counted by what decides their batch, then all of them written into the ledger
-by one ``INSERT … SELECT``, each row numbered within its bucket to find its batch (on
-PostgreSQL both read one copy of the newcomers, made first).
+by one ``INSERT … SELECT``, each row numbered within its bucket to find its batch (both
+read one copy of the newcomers, which the count makes first).
 
 A group is one combination of format, print profile, chosen sections and timezone; the
 planner puts each group in a bucket (a variant and a zone: several groups may share one)
@@ -235,8 +235,8 @@ def _write_numbered_by_rowid(
     conn: Connection, edition_id: str, placed: Sequence[Placed], size: int
 ) -> int:
     """SQLite: the copy's rows copied again, narrow, into a temporary table in bucket
-    order, so each row's rowid numbers it (a window numbering a million rows took three times as
-    long); groups matched on their columns, not on a key made per row."""
+    order, so each row's rowid numbers it (a window numbering a million rows took three
+    times as long); groups matched on their columns, not on a key made per row."""
     temp = sa.MetaData()
     groups = sa.Table(
         "plan_temp_groups",
