@@ -24,8 +24,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as ProcessEvent
-from typing import Any
+from typing import Any, NoReturn
 
 from digest.audience.tokens import Keyring
 from digest.config import Secrets, Settings
@@ -39,6 +41,8 @@ MIN_BATCHES = 50
 AUTO_MIN_BATCHES = 200
 MAX_PROCESSES = 4
 PR_SET_PDEATHSIG = 1
+LEAVE_WITHIN = 1.0  # seconds a dismissed worker has to go before it is killed
+FINISH_WITHIN = 60.0  # and one told to stop, to finish the batches in its hands
 
 
 def process_count(settings: Settings, pending_batches: int, transport: str) -> int:
@@ -68,51 +72,127 @@ class ShiftedClock:
 
 @dataclass(frozen=True, slots=True)
 class WorkerSpec:
-    """What a worker process needs, all of it picklable."""
+    """What a worker process needs to get ready, all of it picklable: known before the
+    plan, so a pool can start while the plan runs."""
 
     settings: Settings
     secrets: Secrets
     edition_id: str
-    contents: dict[str, Content]
     keys: Keyring
+    anchor: datetime  # the send's start: its transport's time (the outbox's folder)
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """What only the plan gives, handed to a waiting worker as delivery begins."""
+
+    contents: dict[str, Content]
     threads: int
-    anchor: datetime
+    anchor: datetime  # the parent's clock at the handover
+
+
+class WorkerPool:
+    """Worker processes started ahead of their work: each imports, opens its engine and
+    transport, then waits for :class:`Handover` on its own pipe. :meth:`deliver` hands it
+    to as many as the send needs; the rest, and all of them when the block ends without
+    a delivery (the plan failed, found too little, the send was refused or stopped), are
+    told to leave (their pipe closed) and reaped, killed if they do not go at once: none
+    has claimed anything yet."""
+
+    def __init__(self, spec: WorkerSpec, processes: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.stop, self.events = ctx.Event(), ctx.Queue()
+        self.workers: list[BaseProcess] = []
+        self._pipes: list[Connection] = []
+        self._ends: list[Connection] = []
+        for _ in range(processes):
+            end, pipe = ctx.Pipe(duplex=False)
+            args = (spec, os.getpid(), end, self.stop, self.events)
+            self.workers.append(ctx.Process(target=work, args=args, daemon=True))
+            self._pipes.append(pipe)
+            self._ends.append(end)
+        self._handed = 0  # the first this many were handed their contents
+
+    def __enter__(self) -> WorkerPool:
+        try:
+            for worker in self.workers:
+                worker.start()
+        except BaseException:
+            self.close()
+            raise
+        for end in self._ends:
+            end.close()  # the worker's now: its pipe ends (EOF) when the parent's does
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def size(self) -> int:
+        return len(self.workers)
+
+    def deliver(self, run: SendRun, processes: int) -> RunReport:
+        """Hand the run's contents to ``processes`` of the workers (the others leave) and
+        relay their outcomes to ``run.on_batch`` until no batch is left or the run is told
+        to stop."""
+        threads = max(1, run.settings.delivery.concurrency // processes)
+        handover = Handover(dict(run.contents), threads, run.clock())
+        working = self.workers[:processes]
+        if run.stop.is_set():  # stopped while it planned: they report at once, claiming nothing
+            self.stop.set()
+        for pipe in self._pipes[:processes]:
+            with contextlib.suppress(OSError):  # a worker that died getting ready
+                pipe.send(handover)
+        self._handed = processes
+        self._dismiss_idle()  # the rest leave now
+        finished = 0
+        while finished < len(working):
+            if run.stop.is_set():
+                self.stop.set()
+            try:
+                message = self.events.get(timeout=0.2)
+            except queue.Empty:
+                if not any(w.is_alive() for w in working) and self.events.empty():
+                    break  # a worker died without its report: what it held stays in flight
+                continue
+            finished += _relay(run, message, self.stop)
+        for worker in working:
+            worker.join(timeout=5)
+        return end_of_run(run)
+
+    def close(self) -> None:
+        """The workers never handed anything leave (their pipes closed), killed if they
+        are still getting ready; those delivering are told to stop, and given the time
+        to finish and record the batches in their hands (they were joined already when
+        their delivery ended as it should)."""
+        delivering = [w for w in self.workers[: self._handed] if w.pid is not None]
+        self._dismiss_idle()
+        if any(w.is_alive() for w in delivering):
+            self.stop.set()
+        _reap(delivering, FINISH_WITHIN)
+
+    def _dismiss_idle(self) -> None:
+        for pipe in self._pipes:
+            pipe.close()  # idempotent; a worker handed its contents has them already
+        _reap([w for w in self.workers[self._handed :] if w.pid is not None], LEAVE_WITHIN)
+
+
+def _reap(workers: list[BaseProcess], within: float) -> None:
+    deadline = time.monotonic() + within
+    for worker in workers:
+        worker.join(timeout=max(0.0, deadline - time.monotonic()))
+    for worker in workers:
+        if worker.is_alive():
+            worker.kill()
+            worker.join()
 
 
 def deliver_in_processes(run: SendRun, secrets: Secrets, processes: int) -> RunReport:
     """Run ``processes`` workers on the run's edition until no batch is left or the run
     is told to stop; their outcomes reach ``run.on_batch`` as they come."""
-    ctx = multiprocessing.get_context("spawn")
-    stop, events = ctx.Event(), ctx.Queue()
-    spec = WorkerSpec(
-        run.settings,
-        secrets,
-        run.edition_id,
-        dict(run.contents),
-        run.keys,
-        max(1, run.settings.delivery.concurrency // processes),
-        run.clock(),
-    )
-    workers = [
-        ctx.Process(target=work, args=(spec, os.getpid(), stop, events), daemon=True)
-        for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    finished = 0
-    while finished < len(workers):
-        if run.stop.is_set():
-            stop.set()
-        try:
-            message = events.get(timeout=0.2)
-        except queue.Empty:
-            if not any(w.is_alive() for w in workers) and events.empty():
-                break  # a worker died without its report: what it held stays in flight
-            continue
-        finished += _relay(run, message, stop)
-    for worker in workers:
-        worker.join(timeout=5)
-    return end_of_run(run)
+    spec = WorkerSpec(run.settings, secrets, run.edition_id, run.keys, run.clock())
+    with WorkerPool(spec, processes) as pool:
+        return pool.deliver(run, processes)
 
 
 def _relay(run: SendRun, message: tuple[Any, ...], stop: ProcessEvent) -> int:
@@ -130,8 +210,11 @@ def _relay(run: SendRun, message: tuple[Any, ...], stop: ProcessEvent) -> int:
     return 1
 
 
-def work(spec: WorkerSpec, parent: int, stop: ProcessEvent, events: Any) -> None:
-    """A worker process: its own engine and transport, threads claiming batches."""
+def work(
+    spec: WorkerSpec, parent: int, handed: Connection, stop: ProcessEvent, events: Any
+) -> None:
+    """A worker process: its own engine and transport, made ready before the handover;
+    then threads claiming batches. A closed pipe instead of a handover: leave."""
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -139,9 +222,15 @@ def work(spec: WorkerSpec, parent: int, stop: ProcessEvent, events: Any) -> None
     from digest.store import open_engine
 
     settings = spec.settings.model_copy(deep=True)
-    settings.delivery.concurrency = spec.threads
     engine = open_engine(settings.database_url, settings.base_dir)
     app = App(settings, engine, spec.secrets)
+    transport = app.transport(spec.anchor)
+    try:
+        handover: Handover = handed.recv()
+    except EOFError:
+        engine.dispose()
+        _leave(events)
+    settings.delivery.concurrency = handover.threads
     local_stop = threading.Event()
     threading.Thread(target=_watch, args=(stop, local_stop), daemon=True).start()
 
@@ -152,10 +241,10 @@ def work(spec: WorkerSpec, parent: int, stop: ProcessEvent, events: Any) -> None
         settings,
         engine,
         spec.edition_id,
-        spec.contents,
+        handover.contents,
         spec.keys,
-        app.transport(spec.anchor),
-        ShiftedClock(spec.anchor, time.monotonic()),
+        transport,
+        ShiftedClock(handover.anchor, time.monotonic()),
         local_stop,
         on_batch,
     )
@@ -165,7 +254,7 @@ def work(spec: WorkerSpec, parent: int, stop: ProcessEvent, events: Any) -> None
     _leave(events)
 
 
-def _leave(events: Any) -> None:
+def _leave(events: Any) -> NoReturn:
     """End the worker once its report is through the pipe, without the interpreter's
     teardown: that took 1.5 s of wall time (and CPU) at the end of every send, measured,
     with nothing left to save (every outcome is committed, the report sent, the engine

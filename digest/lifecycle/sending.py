@@ -22,7 +22,7 @@ from digest.dispatch.batch import Outcome, Transport
 from digest.dispatch.outbox import OutboxTransport
 from digest.dispatch.plan import SendPlan, plan_send
 from digest.dispatch.run import RunReport, mark_abandoned
-from digest.dispatch.send import deliver
+from digest.dispatch.send import WorkersAhead, deliver
 from digest.dispatch.suppressions import refresh_before_send
 from digest.errors import DeliveryError
 from digest.lifecycle.checking import ensure_checked, override, refusal_of, report_of
@@ -192,26 +192,31 @@ def send(
     refuse_when_held(app, edition, who=who, override_reason=override_reason)
     slugs = lists_for(app, edition, list_slug)
     transport = app.transport(now)
+    # A first send's audience is counted for its workers, started while it plans; a sent
+    # edition's newcomers are few, a resumed one's are in the ledger already.
+    counted = slugs if add_new and edition.state != State.SENT else []
     try:
-        result = _plan(app, edition, slugs, transport, events, add_new=add_new)
-        book_schedule(app, edition.id, transport)
-        if edition.state == State.SENT:  # sent before: only someone new (or retried) goes
-            people = _people(app, edition.id)
-            if not _anything_to_send(people, result.plan, resend_uncertain):
-                result.people, result.state = people, State.SENT
-                return result
-        with app.engine.begin() as conn:
-            _mark_sending(conn, edition.id, who=who, now=now)
-        if events.on_start is not None:
-            events.on_start(_people(app, edition.id)["pending"])
-        result.report = deliver(
-            app,
-            result.plan,
-            transport,
-            stop=stop,
-            resend_uncertain=resend_uncertain,
-            on_batch=events.on_batch,
-        )
+        with WorkersAhead(app, edition.id, counted, transport.name, now) as ahead:
+            result = _plan(app, edition, slugs, transport, events, add_new=add_new)
+            book_schedule(app, edition.id, transport)
+            if edition.state == State.SENT:  # sent before: only someone new (or retried) goes
+                people = _people(app, edition.id)
+                if not _anything_to_send(people, result.plan, resend_uncertain):
+                    result.people, result.state = people, State.SENT
+                    return result
+            with app.engine.begin() as conn:
+                _mark_sending(conn, edition.id, who=who, now=now)
+            if events.on_start is not None:
+                events.on_start(_people(app, edition.id)["pending"])
+            result.report = deliver(
+                app,
+                result.plan,
+                transport,
+                stop=stop,
+                resend_uncertain=resend_uncertain,
+                on_batch=events.on_batch,
+                ahead=ahead,
+            )
     except Exception as exc:
         report_failure(app, edition.id, reason_of(exc), who=who, notify=notify)
         raise
