@@ -98,3 +98,27 @@ def test_the_fast_signature_is_hmac_sha256(key: bytes, message: bytes) -> None:
     from digest.audience.tokens import _hmac_sha256
 
     assert _hmac_sha256(key, message) == hmac.digest(key, message, "sha256")
+
+
+def test_a_batch_of_pairs_is_each_pair_made_one_at_a_time() -> None:
+    """Keyring.pairs_at (one base64 call for a batch's signatures) against make_at: ids of
+    every length (each tail's base64 ends differently), lists mixed, in their order."""
+    keys = Keyring(b"a-test-signing-key-0123456789")
+    people = [
+        (sid, slug)
+        for sid in (1, 12, 123, 4567, 98765, 10**7 + 3)
+        for slug in ("a", "ab", "weekly", "events-and-more")
+    ]
+    people += [(7, "weekly"), (3, "a")]
+    for purposes in (("unsubscribe", "preferences"), ("confirm", "unsubscribe")):
+        for issued in (0, 17, 1_795_694_400):
+            assert keys.pairs_at(*purposes, people, issued) == [
+                (
+                    keys.make_at(purposes[0], sid, slug, issued),
+                    keys.make_at(purposes[1], sid, slug, issued),
+                )
+                for sid, slug in people
+            ]
+    assert keys.pairs_at("unsubscribe", "preferences", [], 0) == []
+    with pytest.raises(ValueError, match="unknown token purpose"):
+        keys.pairs_at("unsubscribe", "everything", [(1, "weekly")], 0)

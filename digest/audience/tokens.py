@@ -125,6 +125,61 @@ class Keyring:
 
         return pair
 
+    def pairs_at(
+        self, first: str, second: str, people: list[tuple[int, str]], issued: int
+    ) -> list[tuple[str, str]]:
+        """:meth:`pair_at` for many (subscriber id, list) at one time, in order: a batch's
+        thousand. The same tokens with a fifth fewer calls a recipient: every signature
+        of the batch goes through base64 in one call, 20 bytes and a zero byte each (21
+        bytes are whole base64 groups, and a zero fills the last group as the encoder's
+        own padding bits do), so each signature's 27 characters are a slice of it."""
+        heads = [f"{purpose}:".encode() for purpose in (first, second)]
+        if any(len(head) % 3 for head in heads) or not PURPOSES.issuperset((first, second)):
+            return [
+                self.pair_at(first, second, slug, issued)(subscriber_id)
+                for subscriber_id, slug in people
+            ]
+        head1, head2 = (_b64(head).encode() for head in heads)
+        inner, outer = _pads(self.current)
+        first_pass, second_pass = inner.copy(), inner.copy()
+        first_pass.update(head1)
+        second_pass.update(head2)
+        copy1, copy2, again = first_pass.copy, second_pass.copy, outer.copy
+        b64, safe = binascii.b2a_base64, _URLSAFE
+        rests: dict[str, str] = {}
+        tails: list[bytes] = []
+        signatures: list[bytes] = []
+        keep_tail, keep_signature = tails.append, signatures.append
+        for subscriber_id, slug in people:
+            rest = rests.get(slug)
+            if rest is None:
+                rest = rests[slug] = f":{slug}:{issued}"
+            tail = b64(f"{subscriber_id}{rest}".encode(), newline=False).translate(safe)
+            tail = tail.rstrip(b"=")
+            keep_tail(tail)
+            one = copy1()
+            one.update(tail)
+            signed = again()
+            signed.update(one.digest())
+            keep_signature(signed.digest()[:20])
+            two = copy2()
+            two.update(tail)
+            signed = again()
+            signed.update(two.digest())
+            keep_signature(signed.digest()[:20])
+        signatures.append(b"")
+        signed_all = b64(b"\0".join(signatures), newline=False).translate(safe).decode()
+        # "." is not a base64url character: the tails, split again, are as they were.
+        texts = b".".join(tails).decode().split(".") if tails else []
+        h1, h2 = head1.decode(), head2.decode()
+        return [
+            (
+                f"{h1}{tail}.{signed_all[at : at + 27]}",
+                f"{h2}{tail}.{signed_all[at + 28 : at + 55]}",
+            )
+            for tail, at in zip(texts, range(0, 56 * len(texts), 56), strict=True)
+        ]
+
     def check(self, token: str, purpose: str, *, now: datetime) -> TokenClaims | None:
         """The claims when the token is genuine, made for ``purpose`` and not expired."""
         payload, _, signature = token.strip().partition(".")

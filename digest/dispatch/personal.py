@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from digest.audience.tokens import Keyring
@@ -38,9 +37,6 @@ class LinkMaker:
     urls: Urls
     mailbox: str
     issued: int  # the tokens' time, whole seconds
-    _pairs: dict[str, Callable[[int], tuple[str, str]]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
 
     @classmethod
     def at(cls, settings: Settings, keys: Keyring, now: datetime) -> LinkMaker:
@@ -55,24 +51,18 @@ class LinkMaker:
         """Signed unsubscribe and preferences links for one recipient of one list."""
         return PersonalLinks(*self.each([(subscriber_id, list_slug)])[0])
 
-    def each(self, people: Iterable[tuple[int, str]]) -> list[tuple[str, str, str]]:
+    def each(self, people: list[tuple[int, str]]) -> list[tuple[str, str, str]]:
         """:meth:`links` of many (subscriber id, list) as plain tuples (unsubscribe URL,
         preferences URL, List-Unsubscribe header): a batch's thousand, without an object
         each."""
         unsubscribe, preferences = self.urls.unsubscribe(""), self.urls.preferences("")
         mailto = f"mailto:{self.mailbox}?subject=unsubscribe%20"
-        pairs = self._pairs
-        out = []
-        for subscriber_id, list_slug in people:
-            pair = pairs.get(list_slug)
-            if pair is None:
-                pair = pairs[list_slug] = self.keys.pair_at(
-                    "unsubscribe", "preferences", list_slug, self.issued
-                )
-            unsub, prefs = pair(subscriber_id)
+        out: list[tuple[str, str, str]] = []
+        append = out.append
+        for unsub, prefs in self.keys.pairs_at("unsubscribe", "preferences", people, self.issued):
             url = unsubscribe + unsub
             # Tokens are base64url and "." only: nothing in them needs escaping in a mailto.
-            out.append((url, preferences + prefs, f"<{url}>, <{mailto}{unsub}>"))
+            append((url, preferences + prefs, f"<{url}>, <{mailto}{unsub}>"))
         return out
 
 
