@@ -35,6 +35,9 @@ from digest.render.print_search import LEFT_OUT_CHARS, LEFT_OUT_TITLE, Estimate,
 from digest.render.templates import html_env, longdate, templates_dir
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from digest.render.print_fork import Ahead
     from digest.render.print_layout import Paginated
 
 log = logging.getLogger(__name__)
@@ -88,7 +91,7 @@ def render_print(edition: Edition, settings: Settings, profile: PrintProfile) ->
         pdf: bytes = best.document().write_pdf()
     log.info(
         "print edition %s, profile %s: %d pages, %d items left out, %d renders, %.2f s, "
-        "%d of the renders probes",
+        "%d of the renders probes, %d more laid out ahead by a second process",
         edition.id,
         profile.name,
         best.count,
@@ -96,6 +99,7 @@ def render_print(edition: Edition, settings: Settings, profile: PrintProfile) ->
         layout.renders,
         time.perf_counter() - started,
         layout.probes,
+        layout.ahead_started,
     )
     return PrintEdition(pdf=pdf, pages=best.count, left_out=dropped)
 
@@ -158,6 +162,7 @@ def _fewest_to_drop(layout: _Layout, order: list[Slot], cap: int) -> tuple[int, 
         estimate,
         cap,
         (-1, len(order) + 1, None),
+        layout.ahead,
     )
     if found is None:
         alone = layout.render(order, len(order), printable=False).count
@@ -206,6 +211,7 @@ def _fill_with_the_next(
         estimate,
         layout.profile.page_cap,
         (0, whole, fitting),
+        layout.ahead,
     )
     if found is None or found.fit == whole:
         return None
@@ -261,7 +267,16 @@ class _Layout:
         }
         self.renders = 0
         self.probes = 0  # renders without margin boxes (print_layout)
+        self.ahead_started = 0  # candidates measured by a forked child (print_fork)
         self.measured: dict[int, float] = {}  # pages used, by how many were left out
+
+    def ahead(self, measure: Callable[[], tuple[int, float]]) -> Ahead | None:
+        """``measure()`` started in a forked child, or None where that is not safe or useful."""
+        from digest.render.print_fork import start
+
+        started = start(measure)
+        self.ahead_started += started is not None
+        return started
 
     def blocks_of(self, slot: Slot) -> list[Block]:
         return self.blocks[(slot.section, slot.index)]

@@ -18,9 +18,10 @@ both ends are known), so a poor guess cannot stall it.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 FIXED_PAGES = 0.2  # of pages no character accounts for
 PAGE_CHARS = 2625  # characters of body text a page holds, about (12 pt serif, US Letter)
@@ -75,12 +76,65 @@ class Found:
     layout: Any
 
 
+@dataclass(slots=True)
+class _Bracket:
+    """Where the search stands: ``lo`` too long, ``hi`` fits (with ``best``, its layout),
+    and how many probes in a row moved the same end (``same``; ``last``: the last fitted)."""
+
+    lo: int
+    hi: int
+    best: Any
+    same: int = 0
+    last: bool | None = None
+
+    def next_probe(self, estimate: Estimate, cap: int) -> int | None:
+        """The candidate to lay out next, or None when the boundary is found."""
+        lo, hi = self.lo, self.hi
+        if hi - lo <= 1:
+            return None
+        probe = estimate.boundary(lo, hi, cap)
+        if self.same >= 2:  # the last three probes moved the same end: step faster
+            if lo in estimate.measured and self.best is not None:  # both ends known
+                probe = (lo + hi) // 2
+            elif self.last:
+                probe = min(probe, hi - 2**self.same)
+            else:
+                probe = max(probe, lo + 2**self.same)
+        return min(hi - 1, max(lo + 1, probe))
+
+    def record(self, probe: int, fits: bool, laid: Any) -> None:
+        if fits:
+            self.hi, self.best = probe, laid
+        else:
+            self.lo = probe
+        self.same = self.same + 1 if fits == self.last else 0
+        self.last = fits
+
+
+@dataclass(frozen=True, slots=True)
+class _MeasuredElsewhere:
+    """A candidate that fits, measured by another process: laid out here if it is the answer."""
+
+    n: int
+
+
+class Pending(Protocol):
+    """A measurement running in another process (``print_fork.Ahead``)."""
+
+    def result(self) -> tuple[int, float] | None: ...  # None: it failed
+    def cancel(self) -> None: ...
+
+
+Ahead = Callable[[Callable[[], tuple[int, float]]], Pending | None]
+
+
 def search(
     lay_out: Callable[[int, bool], Any],
     measure: Callable[[Any], tuple[int, float]],
     estimate: Estimate,
     cap: int,
     bracket: tuple[int, int, Any],
+    ahead: Ahead | None = None,
 ) -> Found | None:
     """The fewest ``n`` in the ``bracket`` with ``lay_out(n)`` in at most ``cap`` pages,
     assuming more left out never takes more pages; None when none does.
@@ -91,27 +145,84 @@ def search(
     ``lay_out(n, printable)`` is told whether ``n`` is predicted to fit: one predicted too
     long may be laid out as a probe, not to be printed (the caller lays the answer out again
     when its layout is one).
+
+    With ``ahead`` (``print_fork.start``: a measurement started in another process, or None
+    where it cannot be), a second candidate is measured beside each one laid out here: the
+    one the search tries next if this one measures as predicted. The search makes the very
+    decisions it makes without (a measurement is only read when the search comes to its
+    candidate), and the answer, if it was measured elsewhere, is laid out here: beside the
+    next candidate when that one is predicted too long, else at the end.
     """
-    lo, hi, best = bracket
-    same, last = 0, None
-    while hi - lo > 1:
-        probe = estimate.boundary(lo, hi, cap)
-        if same >= 2:  # the last three probes moved the same end: step faster
-            if lo in estimate.measured and best is not None:  # both ends known
-                probe = (lo + hi) // 2
-            elif last:
-                probe = min(probe, hi - 2**same)
-            else:
-                probe = max(probe, lo + 2**same)
-        probe = min(hi - 1, max(lo + 1, probe))
-        laid = lay_out(probe, estimate.pages(probe) <= cap)
-        pages, used = measure(laid)
+    run = _Search(lay_out, measure, estimate, cap, _Bracket(*bracket), ahead)
+    while (probe := run.at.next_probe(estimate, cap)) is not None:
+        if probe not in run.known:
+            run.lay_out_round(probe)
+        pages, used, laid = run.known.pop(probe)
         estimate.measured[probe] = used
-        fits = pages <= cap
-        if fits:
-            hi, best = probe, laid
+        run.at.record(probe, pages <= cap, laid)
+    best = run.at.best
+    if isinstance(best, _MeasuredElsewhere):
+        best = lay_out(best.n, True)
+    return None if best is None else Found(run.at.hi, best)
+
+
+@dataclass(slots=True)
+class _Search:
+    lay_out: Callable[[int, bool], Any]
+    measure: Callable[[Any], tuple[int, float]]
+    estimate: Estimate
+    cap: int
+    at: _Bracket
+    ahead: Ahead | None
+    # Candidates laid out or measured ahead of the search's coming to them: pages, used,
+    # and the layout (or _MeasuredElsewhere).
+    known: dict[int, tuple[int, float, Any]] = field(default_factory=dict)
+
+    def lay_out_round(self, probe: int) -> None:
+        """``probe`` measured, and with ``ahead`` one more candidate beside it: the one the
+        search would try next, or (``probe`` predicted too long, the answer so far measured
+        elsewhere) that answer laid out here in full while ``probe`` is measured there."""
+        fits = self.estimate.pages(probe) <= self.cap
+        here, there = probe, None
+        if self.ahead is not None:
+            best = self.at.best
+            if isinstance(best, _MeasuredElsewhere) and not fits:
+                here, there = best.n, probe
+            else:
+                there = _then(self.at, self.estimate, self.cap, probe)
+                there = None if there in self.known else there
+        other = None
+        if self.ahead is not None and there is not None:
+            other = self.ahead(functools.partial(_probe, self.lay_out, self.measure, there))
+        try:
+            laid = self.lay_out(here, fits or here != probe)
+            pages, used = self.measure(laid)
+        except BaseException:
+            if other is not None:
+                other.cancel()
+            raise
+        if here == probe:
+            self.known[probe] = (pages, used, laid)
         else:
-            lo = probe
-        same = same + 1 if fits == last else 0
-        last = fits
-    return None if best is None else Found(hi, best)
+            self.at.best = laid  # the answer so far, now printable
+        if other is not None and there is not None and (answer := other.result()):
+            self.known[there] = (*answer, _MeasuredElsewhere(there))
+        if probe not in self.known:  # its measurement failed elsewhere: here, then
+            laid = self.lay_out(probe, fits)
+            self.known[probe] = (*self.measure(laid), laid)
+
+
+def _probe(
+    lay_out: Callable[[int, bool], Any], measure: Callable[[Any], tuple[int, float]], n: int
+) -> tuple[int, float]:
+    return measure(lay_out(n, False))
+
+
+def _then(at: _Bracket, estimate: Estimate, cap: int, probe: int) -> int | None:
+    """The candidate the search tries after ``probe`` if ``probe`` measures as predicted
+    (which leaves the estimate's other predictions as they were), or None if it would stop."""
+    predicted = estimate.pages(probe)
+    guess = replace(estimate, measured={**estimate.measured, probe: predicted})
+    after = replace(at)
+    after.record(probe, predicted <= cap, _MeasuredElsewhere(probe))
+    return after.next_probe(guess, cap)
