@@ -176,7 +176,7 @@ def test_a_send_smaller_than_its_count_goes_by_threads_and_dismisses_the_workers
     """The count said 100,000 members (the workers start); the plan finds 100 people,
     two batches: the threads alone send them, the workers leave unused."""
     project, runner, cfg = _big_send(make_project, tmp_path, monkeypatch, fake, people=100)
-    monkeypatch.setattr(audience, "list_counts", lambda conn: {"weekly": {"active": 100_000}})
+    monkeypatch.setattr(audience, "member_count", lambda conn, slugs: 100_000)
     _plan_then(monkeypatch, lambda _plan: _started(pools))
     result = runner.invoke(app, ["send", "--yes", *cfg])
     assert result.exit_code == 0, result.output

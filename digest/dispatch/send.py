@@ -185,8 +185,7 @@ class WorkersAhead:
             with app.engine.connect() as conn:
                 batches, _ = ledger.pending(conn, self._edition_id)
                 if self._slugs:
-                    counts = audience.list_counts(conn)
-                    members = sum(counts.get(s, {}).get(audience.ACTIVE, 0) for s in self._slugs)
+                    members = audience.member_count(conn, self._slugs)
                     batches += -(-members // app.settings.delivery.batch_size)
         except Exception as exc:  # the send goes on: its workers start when delivery does
             log.warning("edition %s: could not count its audience: %s", self._edition_id, exc)

@@ -131,19 +131,8 @@ def add_membership(
     now: datetime,
 ) -> None:
     """One person onto one list."""
-    add_memberships(
-        conn,
-        [
-            {
-                "subscriber_id": subscriber_id,
-                "list_slug": list_slug,
-                "status": status,
-                "format": fmt,
-                "profile": profile,
-                "created": now,
-            }
-        ],
-    )
+    row = {"subscriber_id": subscriber_id, "list_slug": list_slug, "status": status}
+    add_memberships(conn, [{**row, "format": fmt, "profile": profile, "created": now}])
 
 
 def add_memberships(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -297,6 +286,16 @@ def set_sections(
         .values(sections=value, changed=now)
     )
     return conn.execute(query).rowcount > 0
+
+
+def member_count(conn: Connection, list_slugs: Sequence[str]) -> int:
+    """The active memberships of these lists, one count(*): how big a send will be, to
+    choose its worker processes while it plans. A person on two of them counts twice, and
+    the suppressed and gone are in it: near enough for that, and a tenth of
+    :func:`list_counts`'s time (who a send reaches is :func:`first_members`'s)."""
+    query = sa.select(sa.func.count()).select_from(memberships)
+    query = query.where(memberships.c.list_slug.in_(list_slugs), memberships.c.status == ACTIVE)
+    return int(conn.execute(query).scalar_one())
 
 
 def list_counts(conn: Connection) -> dict[str, dict[str, int]]:
