@@ -54,16 +54,27 @@ class LinkMaker:
     def each(self, people: list[tuple[int, str]]) -> list[tuple[str, str, str]]:
         """:meth:`links` of many (subscriber id, list) as plain tuples (unsubscribe URL,
         preferences URL, List-Unsubscribe header): a batch's thousand, without an object
-        each."""
-        unsubscribe, preferences = self.urls.unsubscribe(""), self.urls.preferences("")
-        mailto = f"mailto:{self.mailbox}?subject=unsubscribe%20"
+        each. The SendGrid payload builds the same from :meth:`starts` and :meth:`tokens`
+        in its own loop (tests/test_delivery_rows.py holds the two to the same bytes)."""
+        unsubscribe, preferences, mailto = self.starts()
         out: list[tuple[str, str, str]] = []
         append = out.append
-        for unsub, prefs in self.keys.pairs_at("unsubscribe", "preferences", people, self.issued):
+        for unsub, prefs in self.tokens(people):
             url = unsubscribe + unsub
-            # Tokens are base64url and "." only: nothing in them needs escaping in a mailto.
             append((url, preferences + prefs, f"<{url}>, <{mailto}{unsub}>"))
         return out
+
+    def starts(self) -> tuple[str, str, str]:
+        """What the links begin with, before their token: the unsubscribe URL, the
+        preferences URL and the List-Unsubscribe header's mailto. A link is its start and
+        its token; the header is ``<unsubscribe URL>, <mailto + unsubscribe token>``
+        (tokens are base64url and "." only: nothing in them needs escaping in a mailto)."""
+        mailto = f"mailto:{self.mailbox}?subject=unsubscribe%20"
+        return self.urls.unsubscribe(""), self.urls.preferences(""), mailto
+
+    def tokens(self, people: list[tuple[int, str]]) -> list[tuple[str, str]]:
+        """The unsubscribe and preferences tokens of many (subscriber id, list), in order."""
+        return self.keys.pairs_at("unsubscribe", "preferences", people, self.issued)
 
 
 def personal_links(
