@@ -115,8 +115,7 @@ class WorkerPool:
 
     def __enter__(self) -> WorkerPool:
         try:
-            for worker in self.workers:
-                worker.start()
+            self._start()
         except BaseException:
             self.close()
             raise
@@ -126,6 +125,18 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _start(self) -> None:
+        """Each worker is born with SIGINT blocked (a thread's signal mask goes through
+        fork and exec) until :func:`work` ignores it: a Ctrl-C while it imports printed a
+        KeyboardInterrupt traceback from each. The parent handles Ctrl-C. (Python's own
+        resource tracker starts the same way.)"""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            for worker in self.workers:
+                worker.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     @property
     def size(self) -> int:
@@ -217,6 +228,7 @@ def work(
     then threads claiming batches. A closed pipe instead of a handover: leave."""
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # one pending is dropped
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     from digest.context import App
     from digest.store import open_engine
