@@ -67,6 +67,7 @@ from digest.dispatch.personal import LinkMaker
 from digest.dispatch.plan import plan_send
 from digest.dispatch.processes import process_count
 from digest.dispatch.send import WorkersAhead, deliver
+from digest.dispatch.variants import format_of
 from digest.lifecycle.sending import find_edition, lists_for
 from digest.lifecycle.states import Kind
 from digest.models import Edition, Recipient, RenderedEmail
@@ -475,7 +476,7 @@ def micro(
             rows = ledger.batch_recipients(conn, claimed.id)
             t1 = time.perf_counter()
             conn.rollback()
-        people = LedgerPeople(rows, LinkMaker.at(settings, keys, NOW))
+        people = LedgerPeople(rows, LinkMaker.at(settings, keys, NOW), format_of(claimed.variant))
         people.links()  # alone, for its column: build_payload makes them again
         batch = OutgoingBatch(edition_id, claimed.seq, claimed.variant, email, people)
         t2 = time.perf_counter()

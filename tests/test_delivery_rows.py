@@ -19,18 +19,20 @@ from tests.golden_edition import golden_settings
 KEYS = Keyring(b"a-test-signing-key-0123456789", (b"an-older-key-0123456789",))
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ROWS = [
-    (1, "ana@example.org", "Ana Lima", "html", "weekly"),
-    (7, "bo@example.org", "", "html", "weekly"),  # no name: no "name" in "to"
-    (42, "jose@example.org", "José O'Brien <&>", "html", "weekly"),
-    (1234567, "zoe@example.org", 'Zoë "Z" Müller', "text", "events-and-more"),
-    (99, "cy@example.org", "Cy", "html", "a"),  # a slug of one character
+    (1, "ana@example.org", "Ana Lima", "weekly"),
+    (7, "bo@example.org", "", "weekly"),  # no name: no "name" in "to"
+    (42, "jose@example.org", "José O'Brien <&>", "weekly"),
+    (1234567, "zoe@example.org", 'Zoë "Z" Müller', "events-and-more"),
+    (99, "cy@example.org", "Cy", "a"),  # a slug of one character
 ]
 
 
-def _one_by_one(maker: LinkMaker, rows: list[tuple[int, str, str, str, str]]) -> list[Addressee]:
+def _one_by_one(
+    maker: LinkMaker, rows: list[tuple[int, str, str, str]], format_: str = "html"
+) -> list[Addressee]:
     """Addressees as run.py made them before: two tokens from make_at, the URLs, the header."""
     people = []
-    for sid, email, name, format_, slug in rows:
+    for sid, email, name, slug in rows:
         unsub = KEYS.make_at("unsubscribe", sid, slug, maker.issued)
         prefs = KEYS.make_at("preferences", sid, slug, maker.issued)
         url = maker.urls.unsubscribe(unsub)
@@ -56,7 +58,7 @@ def test_the_request_from_rows_is_byte_for_byte_the_one_made_one_addressee_at_a_
         batch = OutgoingBatch("2026-W48", 3, "html", email, people, (), deliver_at, "sched")  # type: ignore[arg-type]
         return encode_payload(build_payload(settings, batch))
 
-    fast = request(LedgerPeople(ROWS, LinkMaker.at(settings, KEYS, NOW)))
+    fast = request(LedgerPeople(ROWS, LinkMaker.at(settings, KEYS, NOW), "html"))
     assert fast == request(_one_by_one(maker, ROWS))
     assert b"Jos\xc3\xa9 OBrien " in fast if with_name else b'"-name-"' not in fast
 
@@ -65,11 +67,13 @@ def test_ledger_people_are_addressees_for_whoever_asks() -> None:
     """The outbox walks a batch's addressees: each the recipient, list and links as before."""
     settings = golden_settings()
     maker = LinkMaker.at(settings, KEYS, NOW)
-    people = LedgerPeople(ROWS, LinkMaker.at(settings, KEYS, NOW))
+    people = LedgerPeople(ROWS, LinkMaker.at(settings, KEYS, NOW), "html")
     assert len(people) == len(ROWS)
     assert list(people) == _one_by_one(maker, ROWS)
     assert people[2] == _one_by_one(maker, ROWS[2:3])[0]
     assert people[1:3] == _one_by_one(maker, ROWS[1:3])
+    # A batch's recipients have its variant's format (a print batch's chose print).
+    assert list(LedgerPeople(ROWS, maker, "print")) == _one_by_one(maker, ROWS, "print")
 
 
 def test_a_pair_of_tokens_is_two_tokens_made_one_at_a_time() -> None:

@@ -26,8 +26,8 @@ from tests.golden_edition import golden_settings
 KEYS = Keyring(b"a-test-signing-key-0123456789")
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ROWS = [
-    (1, "ana@example.org", "Ana Lima", "html", "weekly"),
-    (2, "bo@example.org", "", "html", "weekly"),
+    (1, "ana@example.org", "Ana Lima", "weekly"),
+    (2, "bo@example.org", "", "weekly"),
 ]
 API_KEY = "SG.connection-test"
 
@@ -107,7 +107,7 @@ def _transport(url: str, timeout: float = 2.0) -> SendGridTransport:
 
 def _batch(seq: int = 1) -> OutgoingBatch:
     email = RenderedEmail("This week", "<p>-unsubscribe_url-</p>", "-unsubscribe_url-")
-    people = LedgerPeople(ROWS, LinkMaker.at(golden_settings(), KEYS, NOW))
+    people = LedgerPeople(ROWS, LinkMaker.at(golden_settings(), KEYS, NOW), "html")
     return OutgoingBatch("2026-W48", seq, "html", email, people)
 
 

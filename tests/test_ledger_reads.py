@@ -50,7 +50,6 @@ def test_a_batch_reads_in_subscriber_order_as_order_by_gives(make_project, datab
                     send_recipients.c.subscriber_id,
                     send_recipients.c.email,
                     send_recipients.c.name,
-                    send_recipients.c.format,
                     send_recipients.c.list_slug,
                 )
                 .where(send_recipients.c.batch_id == batch)

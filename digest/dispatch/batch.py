@@ -27,14 +27,14 @@ class LedgerPeople(Sequence[Addressee]):
     SendGrid payload is built from the rows and the links straight (:meth:`links`);
     an :class:`Addressee` is made only for whoever asks for one (the outbox)."""
 
-    __slots__ = ("maker", "rows")
+    __slots__ = ("format", "maker", "rows")
 
-    def __init__(self, rows: Sequence[RecipientRow], maker: LinkMaker) -> None:
-        self.rows, self.maker = rows, maker
+    def __init__(self, rows: Sequence[RecipientRow], maker: LinkMaker, format_: str) -> None:
+        self.rows, self.maker, self.format = rows, maker, format_  # the batch's: format_of
 
     def links(self) -> list[tuple[str, str, str]]:
         """Each row's unsubscribe URL, preferences URL and List-Unsubscribe header."""
-        return self.maker.each([(row[0], row[4]) for row in self.rows])
+        return self.maker.each([(row[0], row[3]) for row in self.rows])
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -54,8 +54,8 @@ class LedgerPeople(Sequence[Addressee]):
         return map(self._one, self.rows)
 
     def _one(self, row: RecipientRow) -> Addressee:
-        subscriber_id, email, name, format_, list_slug = row
-        recipient = Recipient(subscriber_id, email, name, format_, (list_slug,))
+        subscriber_id, email, name, list_slug = row
+        recipient = Recipient(subscriber_id, email, name, self.format, (list_slug,))
         return Addressee(recipient, list_slug, self.maker.links(subscriber_id, list_slug))
 
 

@@ -28,6 +28,7 @@ from digest.config import Settings
 from digest.dispatch.batch import LedgerPeople, Outcome, OutgoingBatch, Transport
 from digest.dispatch.commits import SharedCommits
 from digest.dispatch.personal import LinkMaker
+from digest.dispatch.variants import format_of
 from digest.models import Attachment, RenderedEmail
 from digest.store import ledger, scheduled
 
@@ -239,7 +240,8 @@ def _attempt(
     run: SendRun, claimed: ledger.Claimed, rows: list[ledger.RecipientRow]
 ) -> tuple[Outcome, int]:
     """One try at one batch: its recipients personalised and handed to the transport."""
-    addressees = LedgerPeople(rows, LinkMaker.at(run.settings, run.keys, run.clock()))
+    maker = LinkMaker.at(run.settings, run.keys, run.clock())
+    addressees = LedgerPeople(rows, maker, format_of(claimed.variant))
     content = run.contents.get(claimed.variant)
     if content is None:
         return Outcome(

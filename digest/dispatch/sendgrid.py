@@ -117,11 +117,11 @@ def _from_rows(people: LedgerPeople, uses_name: bool, send_at: int | None) -> li
     recipients are most of a send's work."""
     rows, maker = people.rows, people.maker
     unsubscribe_start, preferences_start, mailto = maker.starts()
-    tokens = maker.tokens([(row[0], row[4]) for row in rows])
+    tokens = maker.tokens([(row[0], row[3]) for row in rows])
     safe_name = _NAME_UNSAFE.sub
     out: list[dict[str, Any]] = []
     append = out.append
-    for (_, email, name, _, _), (unsub, prefs) in zip(rows, tokens, strict=True):
+    for (_, email, name, _), (unsub, prefs) in zip(rows, tokens, strict=True):
         url = unsubscribe_start + unsub
         substitutions = {UNSUBSCRIBE: url, PREFERENCES: preferences_start + prefs}
         if uses_name:

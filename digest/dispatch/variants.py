@@ -76,6 +76,12 @@ def base_of(variant: str) -> str:
     return variant.partition(CHOICE)[0]
 
 
+def format_of(variant: str) -> str:
+    """The format its recipients chose (a membership's): ``html~events`` -> ``html``,
+    ``print:inside`` -> ``print``."""
+    return base_of(variant).partition(":")[0]
+
+
 @dataclass(slots=True)
 class Wanted:
     """The choices in use among an edition's readers: what the build renders."""

@@ -33,8 +33,9 @@ PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN, SPLIT, CANCELLED = (
 )
 STATES = (PENDING, IN_FLIGHT, ACCEPTED, FAILED, UNCERTAIN)
 CHUNK = 500
-# A recipient of a batch as the ledger holds them: subscriber id, email, name, format, list.
-RecipientRow = tuple[int, str, str, str, str]
+# A recipient of a batch as a send reads them: subscriber id, email, name, list (the format
+# is the batch's variant's: variants.format_of).
+RecipientRow = tuple[int, str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,14 +199,16 @@ def batch_recipients(conn: Connection, batch_id: int) -> list[RecipientRow]:
     select on a batch of 1,000), in the connection's transaction. Sorted here, not by the
     database: SQLite sorted the thousand rows in a temporary b-tree after reading them by
     the batch's index, a tenth of the read. A batch holds a subscriber once (its rows are
-    an edition's), so the tuples' first column alone decides their order."""
+    an edition's), so the tuples' first column alone decides their order. Not the format
+    column: a batch's recipients share it (their variant's), and it was a seventh of the
+    read (0.68 -> 0.58 ms a batch of 1,000)."""
     rows: list[RecipientRow] = on_driver(conn, _BATCH_RECIPIENTS, (batch_id,))
     rows.sort()
     return rows
 
 
 _BATCH_RECIPIENTS = (
-    "SELECT subscriber_id, email, name, format, list_slug FROM send_recipients WHERE batch_id = ?"
+    "SELECT subscriber_id, email, name, list_slug FROM send_recipients WHERE batch_id = ?"
 )
 
 
