@@ -50,10 +50,6 @@ class Placed:
     bucket: int
     first_seq: int
 
-    @property
-    def key(self) -> str:
-        return self.group.key
-
 
 @contextmanager
 def planning_connection(engine: Engine) -> Iterator[Connection]:
@@ -144,8 +140,7 @@ def _newcomers_of(conn: Connection) -> sa.Subquery:
 
 
 def newcomer_groups(conn: Connection, edition_id: str, slugs: list[str]) -> list[Group]:
-    """The newcomers on ``slugs``, counted per group (and copied for
-    :func:`write_newcomers`)."""
+    """The newcomers on ``slugs``, counted per group (and copied for write_newcomers)."""
     copy = _copy_of(conn)
     copy.drop(conn, checkfirst=True)
     copy.create(conn)
@@ -170,8 +165,7 @@ def newcomer_groups(conn: Connection, edition_id: str, slugs: list[str]) -> list
 def _hashed(conn: Connection) -> Iterator[None]:
     """PostgreSQL: the count given the memory to hash its groups (with 4 MB, the default,
     it sorted the million rows: 1.23-1.33 -> 0.36-0.44 s of the server's CPU); the copy and
-    the numbering keep the setting they had (the copy hashed its joins with more, and
-    took 1.4 s longer)."""
+    the numbering keep theirs (the copy hashed its joins with more, and took 1.4 s longer)."""
     if conn.dialect.name != "postgresql":
         yield
         return
@@ -221,18 +215,34 @@ def write_newcomers(conn: Connection, edition_id: str, placed: Sequence[Placed],
     someone who joined since the copy waits for the next send."""
     if not placed:
         return 0
+    offset = batch_id_offset(conn, edition_id, placed)
     if conn.dialect.name == "sqlite":
-        written = _write_numbered_by_rowid(conn, edition_id, placed, size)
+        written = _write_numbered_by_rowid(conn, edition_id, placed, size, offset)
     else:
-        written = _write_numbered_by_window(conn, edition_id, placed, size)
+        written = _write_numbered_by_window(conn, edition_id, placed, size, offset)
     planned = sum(p.group.count for p in placed)
     if written != planned:  # every row copied is in a group placed: it cannot happen
         raise RuntimeError(f"planned {planned} newcomers but wrote {written}")
     return written
 
 
+def batch_id_offset(conn: Connection, edition_id: str, placed: Sequence[Placed]) -> int | None:
+    """By how much each of the plan's batches' id exceeds its seq, if by the same for all
+    (one insert gave them ids in seq order, unless another writer took ids between), else
+    None: a row's batch is then its seq plus that, not looked up (SQLite: 0.5-0.6 s of a
+    million's 1.3-1.4 s insert). The plan's are the locked edition's from its first seq."""
+    start = min(p.first_seq for p in placed)
+    difference = batches.c.id - batches.c.seq
+    missing = sa.func.max(batches.c.seq) - start + 1 - sa.func.count()  # 0: every seq, once
+    query = sa.select(sa.func.min(difference), sa.func.max(difference), missing)
+    low, high, gaps = conn.execute(
+        query.where(batches.c.edition_id == edition_id, batches.c.seq >= start)
+    ).one()
+    return int(low) if low is not None and low == high and gaps == 0 else None
+
+
 def _write_numbered_by_rowid(
-    conn: Connection, edition_id: str, placed: Sequence[Placed], size: int
+    conn: Connection, edition_id: str, placed: Sequence[Placed], size: int, offset: int | None
 ) -> int:
     """SQLite: the copy's rows copied again, narrow, into a temporary table in bucket
     order, so each row's rowid numbers it (a window numbering a million rows took three
@@ -302,7 +312,7 @@ def _write_numbered_by_rowid(
         ordered = joined.order_by(groups.c.bucket, new.c.subscriber_id)
         conn.execute(sa.insert(rows).from_select(target, ordered))
     seq = _divided(rows.c.n + rows.c.shift, size)
-    source = _ledger_rows(edition_id, rows, seq, subscribers).order_by(rows.c.n)
+    source = _ledger_rows(edition_id, rows, seq, subscribers, offset).order_by(rows.c.n)
     written = conn.execute(_inserted(source)).rowcount
     temp.drop_all(conn)
     _copied_narrow.drop(conn)
@@ -310,20 +320,23 @@ def _write_numbered_by_rowid(
 
 
 def _write_numbered_by_window(
-    conn: Connection, edition_id: str, placed: Sequence[Placed], size: int
+    conn: Connection, edition_id: str, placed: Sequence[Placed], size: int, offset: int | None
 ) -> int:
     """PostgreSQL: each row numbered within its bucket by ``ROW_NUMBER()``."""
     conn.execute(sa.delete(plan_groups).where(plan_groups.c.edition_id == edition_id))
     conn.execute(
         sa.insert(plan_groups),
         [
-            {"edition_id": edition_id, "key": p.key, "bucket": p.bucket, "first_seq": p.first_seq}
+            {
+                "edition_id": edition_id,
+                "key": p.group.key,
+                "bucket": p.bucket,
+                "first_seq": p.first_seq,
+            }
             for p in placed
         ],
     )
-    rows = _newcomers_of(conn)
-    # The address and name carried through the numbering (joined back from the
-    # subscribers, a million index look-ups cost more than the wider sort).
+    rows = _newcomers_of(conn)  # with the address and name (see _copy_columns)
     numbered = (
         sa.select(
             rows.c.subscriber_id,
@@ -343,7 +356,7 @@ def _write_numbered_by_window(
         .subquery("numbered")
     )
     seq = numbered.c.first_seq + _divided(numbered.c.n - 1, size)
-    source = _ledger_rows(edition_id, numbered, seq, numbered)
+    source = _ledger_rows(edition_id, numbered, seq, numbered, offset)
     written = conn.execute(_inserted(source)).rowcount
     conn.execute(sa.delete(plan_groups).where(plan_groups.c.edition_id == edition_id))
     return int(written)
@@ -366,14 +379,16 @@ def _ledger_rows(
     rows: sa.Table | sa.Subquery,
     seq: sa.ColumnElement[int],
     people: sa.Table | sa.Subquery,
+    offset: int | None,
 ) -> sa.Select[tuple[object, ...]]:
     """The ledger's rows for numbered ``rows`` (subscriber_id, format, list_slug), each
-    into the edition's batch ``seq`` gives it; the address and name from ``people``: the
-    rows themselves, or the subscribers joined back by id."""
+    into the edition's batch ``seq`` gives it (``seq + offset``, or joined by seq); the
+    address and name from ``people``: the rows themselves, or the subscribers by id."""
+    batch_id = batches.c.id if offset is None else (seq + offset).label("batch_id")
     query = sa.select(
         sa.literal(edition_id, sa.String(40)),
         rows.c.subscriber_id,
-        batches.c.id,
+        batch_id,
         people.c.email,
         people.c.name,
         rows.c.format,
@@ -381,4 +396,5 @@ def _ledger_rows(
     ).select_from(rows)
     if people is not rows:
         query = query.join(people, people.c.id == rows.c.subscriber_id)
-    return query.join(batches, sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq))
+    on_seq = sa.and_(batches.c.edition_id == edition_id, batches.c.seq == seq)
+    return query if offset is not None else query.join(batches, on_seq)
