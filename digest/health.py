@@ -54,11 +54,11 @@ def health(app: App) -> Health:
         collected = content.last_collect(conn)
         backup = operations.last_backup(conn)
         good_backup = operations.last_backup(conn, ok_only=True)
-        latest = editions.get_edition(conn, None, latest_of=Kind.WEEKLY)
+        latest = editions.latest_state(conn, Kind.WEEKLY)
     _scheduler(report, beat, now)
     _collect(report, collected, now)
     _backup(report, backup, good_backup, now)
-    _latest_edition(report, latest.id if latest else None, latest.state if latest else None)
+    _latest_edition(report, *(latest or (None, None)))
     return report
 
 

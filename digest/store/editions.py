@@ -102,6 +102,19 @@ def get_edition(
     )
 
 
+def latest_state(conn: Connection, kind: str) -> tuple[str, str] | None:
+    """The id and state of the most recently built edition of ``kind`` (what get_edition's
+    ``latest_of`` finds), without its HTML and text: for /healthz, asked every few seconds."""
+    query = (
+        sa.select(editions.c.id, editions.c.state)
+        .where(editions.c.kind == kind)
+        .order_by(editions.c.built_at.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else (row[0], row[1])
+
+
 def save_files(conn: Connection, edition_id: str, files: list[Attachment]) -> None:
     """Replace the edition's stored files (the print edition of every profile, and the
     section variants' renderings named by :func:`variant_file`)."""
