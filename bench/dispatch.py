@@ -129,6 +129,13 @@ def cpu_seconds() -> float:
     return total
 
 
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 class ChildPeaks:
     """The peak RSS of each child of this process (the worker processes, the fake),
     sampled every 0.1 s from /proc while it lives (a peak only grows)."""
@@ -148,6 +155,7 @@ class ChildPeaks:
 
     def _sample(self) -> None:
         me = str(os.getpid())
+        mine = Path("/proc/self/cmdline").read_bytes()
         while True:
             for task in Path(f"/proc/{me}/task").glob("*/children"):
                 try:
@@ -155,6 +163,8 @@ class ChildPeaks:
                 except OSError:
                     continue
                 for pid in pids:
+                    if _cmdline(pid) == mine:
+                        continue  # forked, not yet exec'd: its VmHWM is still this process's
                     peak = peak_rss_mb(pid)
                     self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0.0), peak)
             if self._stop.wait(0.1):
