@@ -7,10 +7,10 @@ temporary folder (or the PostgreSQL database given, its public schema dropped fi
 throwaway one, as ``scripts/with-postgres`` makes), N subscribers on one digest list and
 one built edition as ``bench/dispatch.py`` sets them up (its functions, imported), then
 ``plan_send`` timed (wall and this process's CPU seconds; on PostgreSQL also the server's,
-every process of it, when it runs on this machine), and a second plan (nobody new) timed
-after it. Checks that the ledger holds each subscriber once, in batches of at most the
-batch size. PostgreSQL's database is settled after populating it (VACUUM ANALYZE and a
-CHECKPOINT, as bench/dispatch.py's ``populate`` does).
+every process of it, when it runs on this machine; and the load average as it ends), and
+a second plan (nobody new) timed after it. Checks that the ledger holds each subscriber
+once, in batches of at most the batch size. PostgreSQL's database is settled after
+populating it (VACUUM ANALYZE and a CHECKPOINT, as bench/dispatch.py's ``populate`` does).
 
 ``--stored DIR`` keeps each size's populated SQLite file in DIR (a million takes about a
 minute to store) and copies it for the next run.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -92,6 +93,7 @@ def _run_case(folder: Path, n: int, database_url: str, stored: Path) -> dict[str
     wall, cpu, server = time.perf_counter(), cpu_seconds(), served()
     plan = plan_send(app, edition_row, slugs, transport="sendgrid", now=NOW, dry_run=False)
     result.update(plan_s=time.perf_counter() - wall, cpu_s=cpu_seconds() - cpu)
+    result["load"] = os.getloadavg()[0]  # the machine's, over the last minute, as it ends
     result["server_s"] = _spent(server, served())
     result["rss_plan"] = peak_rss_mb()
     result.update(planned=sum(plan.new_recipients.values()), batches=plan.new_batches)
@@ -157,9 +159,10 @@ def main() -> None:
     stored.mkdir(parents=True, exist_ok=True)
     print(
         "| database | subscribers | plan s (median) | CPU s | server CPU s | again s "
-        "| again server CPU s | batches | peak RSS MB: setup, plan | before s | ledger right |"
+        "| again server CPU s | batches | peak RSS MB: setup, plan | before s | ledger right "
+        "| load |"
     )
-    print("|---|" + "---:|" * 9 + "---|")
+    print("|---|" + "---:|" * 9 + "---|---:|")
     verdicts = []
     try:
         for n in args.recipients:
@@ -169,7 +172,10 @@ def main() -> None:
                 outcome = run_child(n, args.database_url, stored)
                 if outcome is not None:
                     runs.append(outcome)
-                    log(f"  planned in {outcome['plan_s']:.2f} s ({outcome['cpu_s']:.2f} CPU s)")
+                    log(
+                        f"  planned in {outcome['plan_s']:.2f} s ({outcome['cpu_s']:.2f} CPU s, "
+                        f"load {outcome['load']:.2f})"
+                    )
             if not runs:
                 continue
             r = runs[0]
@@ -184,7 +190,7 @@ def main() -> None:
                 f"| {_median(runs, 'again_server_s')} "
                 f"| {r['batches']} | {max(x['rss_setup'] for x in runs):.0f}, "
                 f"{max(x['rss_plan'] for x in runs):.0f} | {before or '–'} "
-                f"| {'yes' if ok else 'NO'} |",
+                f"| {'yes' if ok else 'NO'} | {_median(runs, 'load')} |",
                 flush=True,
             )
             if n == 1_000_000:
