@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from digest.config import Settings
@@ -51,13 +52,24 @@ ROUTERS = (
     admin_person.router,
 )
 
+# No OpenTelemetry spans, metrics or logs of requests (FastAPI's own, on when a provider is
+# configured): nothing here records who follows which link, and asking on every request
+# whether one is configured read the environment three times.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
 
 def create_app(ctx: App) -> FastAPI:
     """The app for one organisation's settings and database."""
     settings = ctx.settings
     ctx.keys  # noqa: B018 - no signing key is an error at start, not at the first click
     users.dummy_hash()  # made now, so the first unknown address at sign-in is not slower
-    app = FastAPI(title=settings.organisation.name, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title=settings.organisation.name,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=NO_TELEMETRY,
+    )
     app.state.ctx = ctx
     app.state.limits = Limits()
     app.state.writer = GroupWriter(ctx.engine)
