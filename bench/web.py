@@ -196,7 +196,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--subscribers", type=int, default=50_000)
+    parser.add_argument("--subscribers", type=int, default=100_000)  # > 10 s x 3 of POSTs
     parser.add_argument("--workers", type=int, help="digest serve --workers (default: its own)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the code to serve (a checkout)")
     args = parser.parse_args()
