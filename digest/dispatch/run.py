@@ -201,11 +201,16 @@ def _take(run: SendRun) -> Taken | None:
 
 
 def _with_people(run: SendRun, claimed: ledger.Claimed | None) -> Taken | None:
-    """A committed claim and its recipients (the read's snapshot ends with it)."""
+    """A committed claim and its recipients (the read's snapshot ends with it). The read
+    is committed, not rolled back as a connection put back mid-transaction is: psycopg
+    forgets every statement it prepared on a connection at a rollback (and counts again
+    from zero), so on PostgreSQL the claim, the read and the outcome were parsed and
+    planned anew for every batch; a commit keeps them."""
     if claimed is None:
         return None
-    with run.engine.connect() as conn:
-        return claimed, ledger.batch_recipients(conn, claimed.id)
+    with run.engine.begin() as conn:  # a transaction of its own: a read on the driver's
+        rows = ledger.batch_recipients(conn, claimed.id)  # cursor never begins one
+    return claimed, rows
 
 
 def _give_back(run: SendRun, taken: Taken | None) -> None:
@@ -223,6 +228,7 @@ def _give_back(run: SendRun, taken: Taken | None) -> None:
 def _finished(run: SendRun) -> bool:
     with run.engine.connect() as conn:
         pending, _ = ledger.pending(conn, run.edition_id)
+        conn.commit()  # as the read of a batch's recipients: its connection's statements stay
     with run.lock:
         return pending == 0 and run.active == 0
 
