@@ -61,20 +61,25 @@ class LinkMaker:
         append = out.append
         for unsub, prefs in self.tokens(people):
             url = unsubscribe + unsub
-            append((url, preferences + prefs, f"<{url}>, <{mailto}{unsub}>"))
+            append((url, preferences + prefs, list_unsubscribe(url, mailto, unsub)))
         return out
 
     def starts(self) -> tuple[str, str, str]:
         """What the links begin with, before their token: the unsubscribe URL, the
         preferences URL and the List-Unsubscribe header's mailto. A link is its start and
-        its token; the header is ``<unsubscribe URL>, <mailto + unsubscribe token>``
-        (tokens are base64url and "." only: nothing in them needs escaping in a mailto)."""
+        its token; the header is :func:`list_unsubscribe`'s."""
         mailto = f"mailto:{self.mailbox}?subject=unsubscribe%20"
         return self.urls.unsubscribe(""), self.urls.preferences(""), mailto
 
     def tokens(self, people: list[tuple[int, str]]) -> list[tuple[str, str]]:
         """The unsubscribe and preferences tokens of many (subscriber id, list), in order."""
         return self.keys.pairs_at("unsubscribe", "preferences", people, self.issued)
+
+
+def list_unsubscribe(unsubscribe_url: str, mailto: str, unsubscribe_token: str) -> str:
+    """The List-Unsubscribe header: ``<unsubscribe URL>, <mailto + unsubscribe token>``
+    (tokens are base64url and "." only: nothing in them needs escaping in a mailto)."""
+    return f"<{unsubscribe_url}>, <{mailto}{unsubscribe_token}>"
 
 
 def personal_links(

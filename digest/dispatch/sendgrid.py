@@ -26,6 +26,7 @@ from sendgrid import SendGridAPIClient
 from digest.config import Settings
 from digest.dispatch.batch import LedgerPeople, Outcome, OutgoingBatch
 from digest.dispatch.connection import KeptAlive, NoAnswer, NotSent
+from digest.dispatch.personal import list_unsubscribe
 from digest.errors import DeliveryError
 from digest.render import NAME, PREFERENCES, UNSUBSCRIBE
 
@@ -130,7 +131,7 @@ def _from_rows(people: LedgerPeople, uses_name: bool, send_at: int | None) -> li
             "to": [{"email": email, "name": name} if name else {"email": email}],
             "substitutions": substitutions,
             "headers": {
-                "List-Unsubscribe": f"<{url}>, <{mailto}{unsub}>",
+                "List-Unsubscribe": list_unsubscribe(url, mailto, unsub),
                 "List-Unsubscribe-Post": ONE_CLICK,
             },
         }
