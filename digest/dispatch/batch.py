@@ -24,7 +24,7 @@ class Addressee:
 
 class LedgerPeople(Sequence[Addressee]):
     """A claimed batch's recipients: the ledger's rows and the batch's link maker. The
-    SendGrid payload is built from the rows and the links straight (:meth:`links`);
+    SendGrid payload is built from the rows and their tokens straight (:meth:`tokens`);
     an :class:`Addressee` is made only for whoever asks for one (the outbox)."""
 
     __slots__ = ("format", "maker", "rows")
@@ -34,7 +34,14 @@ class LedgerPeople(Sequence[Addressee]):
 
     def links(self) -> list[tuple[str, str, str]]:
         """Each row's unsubscribe URL, preferences URL and List-Unsubscribe header."""
-        return self.maker.each([(row[0], row[3]) for row in self.rows])
+        return self.maker.each(self._people())
+
+    def tokens(self) -> list[tuple[str, str]]:
+        """Each row's unsubscribe and preferences tokens (:meth:`LinkMaker.tokens`)."""
+        return self.maker.tokens(self._people())
+
+    def _people(self) -> list[tuple[int, str]]:
+        return [(row[0], row[3]) for row in self.rows]  # (subscriber id, list)
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -226,9 +226,8 @@ def _give_back(run: SendRun, taken: Taken | None) -> None:
 
 
 def _finished(run: SendRun) -> bool:
-    with run.engine.connect() as conn:
+    with run.engine.begin() as conn:  # committed, as the read of a batch's recipients is
         pending, _ = ledger.pending(conn, run.edition_id)
-        conn.commit()  # as the read of a batch's recipients: its connection's statements stay
     with run.lock:
         return pending == 0 and run.active == 0
 

@@ -116,9 +116,8 @@ def _from_rows(people: LedgerPeople, uses_name: bool, send_at: int | None) -> li
     order), from the ledger's rows and their tokens straight, the links made in the same
     loop as :meth:`LinkMaker.each` makes them (no tuple of links each): a batch's
     recipients are most of a send's work."""
-    rows, maker = people.rows, people.maker
-    unsubscribe_start, preferences_start, mailto = maker.starts()
-    tokens = maker.tokens([(row[0], row[3]) for row in rows])
+    unsubscribe_start, preferences_start, mailto = people.maker.starts()
+    rows, tokens = people.rows, people.tokens()
     safe_name = _NAME_UNSAFE.sub
     out: list[dict[str, Any]] = []
     append = out.append
